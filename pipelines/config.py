@@ -1,0 +1,232 @@
+"""The run configuration: one typed section per stage, loaded from YAML and validated up front.
+
+Every threshold lives here with a documented default. Validation happens before any pipeline is
+built; an unknown key, a wrong type or an impossible value raises :class:`ConfigError` naming the
+dotted key (``dedup.threshold: Input should be less than or equal to 1``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class IngestConfig(_Section):
+    format: Literal["auto", "jsonl", "parquet", "text", "warc"] = Field(
+        "auto",
+        description="Input format. auto: by extension (.jsonl/.json/.ndjson[.gz|.zst], .parquet, "
+        ".txt[.gz], .warc/.wet/.arc[.gz], *.paths.gz lists).",
+    )
+    text_field: str = Field("text", description="Field holding the document text (JSONL and Parquet).")
+    id_field: str = Field("id", description="Field holding the input's own id; kept as original_id.")
+    text_mode: Literal["file", "line"] = Field(
+        "file", description="Plain-text inputs: one document per file, or one per non-empty line."
+    )
+    encoding: Literal["auto", "utf-8", "gb18030", "big5", "utf-16"] = Field(
+        "auto",
+        description="Input encoding. auto: BOM, else UTF-8 if the first 64 KB decode, "
+        "else GB18030 or Big5 as charset-normalizer judges.",
+    )
+    min_chars: int = Field(
+        1, ge=0, description="Records with fewer non-whitespace characters are rejected as empty_text."
+    )
+    max_error_bytes: int = Field(
+        65536, ge=0, description="Raw bytes kept per errors/ record (the rest is cut, and the cut noted)."
+    )
+
+
+class LanguageConfig(_Section):
+    enabled: bool = Field(True, description="Run language identification.")
+    backend: Literal["auto", "langdetect", "cld2"] = Field(
+        "auto",
+        description="Model for scripts shared by many languages. auto: script rules, then CLD2 "
+        "(fast, reliable on long text), then langdetect where CLD2 is unsure.",
+    )
+    allowed: list[str] = Field(
+        default_factory=list,
+        description="Languages kept (BCP-47 as in the lang column; 'zh' matches zh-Hans and zh-Hant). "
+        "Empty: all. Others are rejected as language_not_allowed.",
+    )
+    min_score: float = Field(
+        0.0, ge=0.0, le=1.0, description="Below this lang_score a record is rejected as language_uncertain."
+    )
+    min_score_per_language: dict[str, float] = Field(
+        default_factory=dict, description="Per-language override of min_score, e.g. {en: 0.8}."
+    )
+    max_chars: int = Field(
+        1500, ge=50, description="Characters the statistical model reads at most (3 evenly spaced windows)."
+    )
+    seed: int = Field(0, description="langdetect seed (determinism).")
+    secondary_min_share: float = Field(
+        0.2, ge=0.0, le=1.0, description="Share of paragraph characters a language needs to be listed in lang_secondary."
+    )
+
+
+class LicenceConfig(_Section):
+    enabled: bool = Field(True, description="Tag licences, copyright statements and opt-outs.")
+
+
+class QualityConfig(_Section):
+    enabled: bool = Field(True, description="Compute quality signals and apply quality rules.")
+
+
+class DedupConfig(_Section):
+    enabled: bool = Field(True, description="Remove exact and near duplicates.")
+    exact: bool = Field(True, description="Remove exact duplicates (hash of NFKC, case-folded, whitespace-collapsed text).")
+    near: bool = Field(True, description="Remove near duplicates (MinHash-LSH, verified).")
+    threshold: float = Field(
+        0.8, gt=0.0, le=1.0, description="Near duplicate: estimated Jaccard of the shingle sets at or above this."
+    )
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations.")
+    seed: int = Field(1, description="MinHash seed (datasketch-compatible).")
+    ngram: int = Field(5, ge=1, le=32, description="Shingle size (words or characters, see unit).")
+    unit: Literal["auto", "word", "char"] = Field(
+        "auto", description="Shingle unit. auto: characters for CJK/Thai text, words otherwise."
+    )
+    fold_chinese_variants: bool = Field(
+        True, description="Fold Traditional to Simplified in the dedup key, so the same text in both scripts matches."
+    )
+    max_rounds: int = Field(30, ge=1, le=200, description="Bound on connected-component rounds.")
+    keep: Literal["quality_longest", "longest", "smallest_id"] = Field(
+        "quality_longest",
+        description="Which record of a cluster is kept: highest quality score, then longest, then smallest doc_id.",
+    )
+
+
+class ValidationConfig(_Section):
+    enabled: bool = Field(True, description="Validate the written output and write reports.")
+
+
+class OutputConfig(_Section):
+    compression: Literal["zstd", "snappy", "gzip", "none"] = Field("zstd", description="Parquet compression.")
+    target_shard_mb: float = Field(
+        128.0, gt=0, description="Target text size per Parquet file; partitions are split into this many shards."
+    )
+    write_rejected_text: bool = Field(True, description="Keep the text of rejected records.")
+
+
+class RunConfig(_Section):
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    language: LanguageConfig = Field(default_factory=LanguageConfig)
+    licence: LicenceConfig = Field(default_factory=LicenceConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+def _format_error(err: ValidationError, origin: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (see `refinery config --defaults` for the valid keys)"
+        lines.append(f"{origin}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def _set_dotted(data: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        nxt = node.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"--set {dotted}: '{part}' is not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``key.path=value`` → (key.path, YAML-parsed value)."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set dedup.enabled=false")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set {item!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: value is not valid YAML: {exc}") from exc
+    return key, value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Read YAML (optional), apply ``--set`` overrides, validate. Raises ConfigError naming the key."""
+    data: dict = {}
+    origin = "config"
+    if path is not None:
+        origin = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(loaded).__name__}")
+        data = loaded
+    for item in overrides or []:
+        key, value = parse_override(item)
+        _set_dotted(data, key, value)
+        origin = f"{origin} (with --set)" if "--set" not in origin else origin
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, origin)) from None
+
+
+def defaults_yaml() -> str:
+    """The full default config as YAML, every key preceded by its documentation."""
+    out = ["# Refinery run configuration — every key with its default.",
+           "# Override in a YAML file (refinery run config.yaml ...) or with --set section.key=value.", ""]
+    cfg = RunConfig()
+    for section_name, section_field in RunConfig.model_fields.items():
+        section = getattr(cfg, section_name)
+        doc = (type(section).__doc__ or "").strip()
+        out.append(f"{section_name}:" + (f"  # {doc}" if doc else ""))
+        for key, field in type(section).model_fields.items():
+            desc = field.description or ""
+            for line in _wrap(desc, 96):
+                out.append(f"  # {line}")
+            value = yaml.safe_dump({key: getattr(section, key)}, default_flow_style=True, allow_unicode=True).strip()
+            out.append(f"  {value[1:-1]}")
+        out.append("")
+    return "\n".join(out)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    words, lines, cur = text.split(), [], ""
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}".strip()
+    if cur:
+        lines.append(cur)
+    return lines

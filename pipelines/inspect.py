@@ -1,0 +1,119 @@
+"""``refinery inspect`` and ``refinery explain``: read a finished output folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from refinery.pipelines.run import _read_json, summary_table
+
+
+def _dataset(out_dir: str, kind: str) -> ds.Dataset | None:
+    path = os.path.join(out_dir, kind)
+    if not os.path.isdir(path) or not any(f.endswith(".parquet") for _r, _d, fs in os.walk(path) for f in fs):
+        return None
+    return ds.dataset(path, format="parquet", partitioning="hive" if kind == "refined" else None)
+
+
+def _count_by(dataset: ds.Dataset | None, column: str) -> dict[str, int]:
+    if dataset is None or column not in dataset.schema.names:
+        return {}
+    col = dataset.to_table(columns=[column]).column(column)
+    return dict(Counter(str(v) for v in col.to_pylist()).most_common())
+
+
+def inspect_run(out_dir: str, as_json: bool = False) -> str:
+    manifest = _read_json(os.path.join(out_dir, "reports", "manifest.json"))
+    refined = _dataset(out_dir, "refined")
+    rejected = _dataset(out_dir, "rejected")
+    info = {
+        "run_id": manifest["run_id"],
+        "status": manifest["status"],
+        "stages": manifest.get("stages"),
+        "refined_languages": _count_by(refined, "lang"),
+        "refined_licence_categories": _count_by(refined, "licence_category"),
+        "rejected_by_stage_reason": {},
+        "output_bytes": {k: sum(o["bytes"] for o in manifest.get("outputs", []) if o["kind"] == k)
+                         for k in ("refined", "rejected", "errors")},
+    }
+    if rejected is not None:
+        t = rejected.to_table(columns=["reject_stage", "reject_reason"]).to_pylist()
+        info["rejected_by_stage_reason"] = dict(Counter(f"{r['reject_stage']}/{r['reject_reason']}" for r in t).most_common())
+    if as_json:
+        return json.dumps({**info, "manifest": manifest}, indent=2, ensure_ascii=False)
+    lines = [summary_table(manifest), ""]
+    lines.append("stages: " + ", ".join(f"{k}={v}" for k, v in (manifest.get("stages") or {}).items()))
+    lines.append("output sizes: " + ", ".join(f"{k} {v / 1e6:,.2f} MB" for k, v in info["output_bytes"].items()))
+    if info["rejected_by_stage_reason"]:
+        lines.append("\nrejected by stage/reason:")
+        lines += [f"  {n:>8,}  {k}" for k, n in info["rejected_by_stage_reason"].items()]
+    if info["refined_languages"]:
+        lines.append("\nrefined by language:")
+        lines += [f"  {n:>8,}  {k}" for k, n in info["refined_languages"].items()]
+    if info["refined_licence_categories"]:
+        lines.append("\nrefined by licence category:")
+        lines += [f"  {n:>8,}  {k}" for k, n in info["refined_licence_categories"].items()]
+    return "\n".join(lines)
+
+
+def _find(dataset: ds.Dataset | None, doc_id: str) -> list[dict]:
+    if dataset is None:
+        return []
+    names = dataset.schema.names
+    flt = None
+    for col in ("doc_id", "original_id"):
+        if col in names:
+            expr = ds.field(col) == pa.scalar(doc_id)
+            flt = expr if flt is None else (flt | expr)
+    return dataset.to_table(filter=flt).to_pylist() if flt is not None else []
+
+
+def explain_record(out_dir: str, doc_id: str, as_json: bool = False) -> tuple[str, bool]:
+    """Text describing the record with this doc_id (or original_id), and whether it was found."""
+    hits = []
+    for kind in ("refined", "rejected", "errors"):
+        for row in _find(_dataset(out_dir, kind), doc_id):
+            hits.append((kind, row))
+    if not hits:
+        return f"no record with doc_id or original_id {doc_id!r} in {out_dir}", False
+    if as_json:
+        return json.dumps([{"output": k, **{c: (v.hex() if isinstance(v, bytes) else v) for c, v in r.items()}}
+                           for k, r in hits], indent=2, ensure_ascii=False, default=str), True
+    out = []
+    for kind, r in hits:
+        out.append(f"== {r.get('doc_id')} in {kind}/")
+        out.append(f"source:   {r.get('source_uri')} line/row {r.get('source_line')}")
+        if kind != "errors":
+            out.append(f"          sha256 {r.get('source_sha256')}  original_id={r.get('original_id')}")
+            out.append(f"run:      {r.get('run_id')}  refinery {r.get('refinery_version')}  "
+                       f"config {str(r.get('config_sha256'))[:12]}")
+            out.append(f"stages:   {' → '.join(r.get('stages') or [])}")
+            if kind == "rejected":
+                out.append(f"REJECTED at {r['reject_stage']}: {r['reject_reason']} — {r.get('reject_detail')}")
+            out.append(f"language: {r.get('lang')} score={r.get('lang_score')} script={r.get('lang_script')} "
+                       f"secondary={r.get('lang_secondary')}")
+            out.append(f"licence:  {r.get('licence_spdx')} ({r.get('licence_source')}, {r.get('licence_category')}) "
+                       f"decision={r.get('licence_decision')} opted_out={r.get('opted_out')} "
+                       f"rights_reserved={r.get('rights_reserved')}")
+            if r.get("copyright_statements"):
+                out.append(f"          copyright: {r['copyright_statements']}")
+            if r.get("quality"):
+                q = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r["quality"].items() if v is not None}
+                out.append(f"quality:  {q}")
+            if r.get("pii_counts"):
+                out.append(f"pii:      {r['pii_counts']}")
+            out.append(f"dedup:    cluster={r.get('dup_cluster_id')} size={r.get('dup_cluster_size')} "
+                       f"dup_of={r.get('dup_of')} jaccard={r.get('dup_jaccard')}")
+            if r.get("meta"):
+                out.append(f"meta:     {r['meta'][:300]}")
+            text = r.get("text") or ""
+            out.append(f"text:     {text[:200]!r}{' …' if len(text) > 200 else ''}")
+        else:
+            out.append(f"ERROR at {r.get('error_stage')}: {r.get('error')}")
+            raw = r.get("raw") or b""
+            out.append(f"raw:      {raw[:200]!r}")
+    return "\n".join(out), True

@@ -1,0 +1,270 @@
+"""Driver for one run: refuse a dirty output folder, build and run the pipeline, then write the
+manifest, check the reconciliation and print the summary.
+
+Post-run steps read only the small bookkeeping files the pipeline wrote (``reports/_run/``) and
+read/write through Beam's FileSystems, so they work the same on local paths and on ``gs://``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import glob
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+import refinery
+from refinery.pipelines.config import RunConfig
+from refinery.pipelines.refine import RUN_DIR, build_pipeline, stages_status
+from refinery.schemas import SCHEMA_VERSION
+
+_SECRET_WORDS = ("token", "secret", "password", "passwd", "credential", "key", "service_account", "impersonate")
+
+
+class RunFailed(RuntimeError):
+    """The run finished but broke an invariant (e.g. reconciliation); the message names the file."""
+
+
+@dataclass
+class RunResult:
+    manifest: dict
+    exit_code: int
+    messages: list[str] = field(default_factory=list)
+
+
+def new_run_id() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def git_commit() -> str | None:
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def redact_options(options: dict) -> dict:
+    """Pipeline options with credentials, tokens, keys and service-account details redacted."""
+    out = {}
+    for k, v in options.items():
+        if any(w in k.lower() for w in _SECRET_WORDS) and v not in (None, False, [], ""):
+            out[k] = "<redacted>"
+        else:
+            out[k] = v
+    return out
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def prepare_output(out_dir: str, overwrite: bool) -> None:
+    """Refuse a non-empty output folder unless ``overwrite``; then empty it."""
+    if _is_local(out_dir):
+        if os.path.isfile(out_dir):
+            raise RunFailed(f"--output {out_dir}: is a file, not a folder")
+        if os.path.isdir(out_dir) and os.listdir(out_dir):
+            if not overwrite:
+                raise RunFailed(f"--output {out_dir}: folder is not empty (an earlier run?). "
+                                "Choose a new folder or pass --overwrite to replace its contents.")
+            for name in os.listdir(out_dir):
+                target = os.path.join(out_dir, name)
+                shutil.rmtree(target) if os.path.isdir(target) and not os.path.islink(target) else os.remove(target)
+        os.makedirs(out_dir, exist_ok=True)
+        return
+    existing = FileSystems.match([FileSystems.join(out_dir, "**")])[0].metadata_list
+    if existing:
+        if not overwrite:
+            raise RunFailed(f"--output {out_dir}: already holds {len(existing)} files; pass --overwrite to replace them")
+        FileSystems.delete([m.path for m in existing])
+
+
+def check_inputs_exist(patterns: list[str]) -> None:
+    """Local patterns must match at least one file (a typo is an error now, not an empty run)."""
+    for pat in patterns:
+        if _is_local(pat) and not glob.glob(pat, recursive=True):
+            raise RunFailed(f"--input {pat}: matches no file")
+
+
+def _write_json(path: str, obj) -> None:
+    with FileSystems.create(path) as f:
+        f.write(json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=str).encode())
+
+
+def _read_json(path: str):
+    with FileSystems.open(path) as f:
+        return json.loads(f.read().decode())
+
+
+def _counters(result) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    try:
+        counters = result.metrics().query()["counters"]
+    except Exception:  # noqa: BLE001 - some runners expose no metrics; the manifest says so
+        return out
+    for c in counters:
+        ns, name = c.key.metric.namespace, c.key.metric.name
+        value = c.committed if c.committed is not None else c.attempted
+        out.setdefault(ns, {})
+        out[ns][name] = out[ns].get(name, 0) + int(value or 0)
+    return {ns: dict(sorted(v.items())) for ns, v in sorted(out.items())}
+
+
+def reconcile(inputs: list[dict], outputs: list[dict]) -> dict:
+    """Per input file: records read == refined + rejected + errors rows attributed to it."""
+    per: dict[str, dict[str, int]] = {}
+    for f in outputs:
+        for uri, n in f["per_source"].items():
+            d = per.setdefault(uri, {"refined": 0, "rejected": 0, "errors": 0})
+            d[f["kind"]] += n
+    files = []
+    ok = True
+    for inp in sorted(inputs, key=lambda d: d["uri"]):
+        got = per.pop(inp["uri"], {"refined": 0, "rejected": 0, "errors": 0})
+        total = got["refined"] + got["rejected"] + got["errors"]
+        good = total == inp["records"]
+        ok &= good
+        files.append({"uri": inp["uri"], "records": inp["records"], **got, "ok": good})
+    for uri, got in sorted(per.items()):  # rows attributed to no input file
+        ok = False
+        files.append({"uri": uri, "records": 0, **got, "ok": False})
+    return {"ok": ok, "files": files}
+
+
+def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | None = None,
+        overwrite: bool = False, quiet: bool = False, config_path: str | None = None) -> RunResult:
+    """Run the refinery; returns the manifest and the exit code (0 ok, 1 invariant broken)."""
+    beam_args = list(beam_args or [])
+    options = PipelineOptions(beam_args)
+    all_opts = options.get_all_options(drop_default=True, retain_unknown_options=True)
+    dry_run = bool(all_opts.get("dry_run"))
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
+    if not dry_run:
+        check_inputs_exist(inputs)
+        prepare_output(out_dir, overwrite)
+    run_id = new_run_id()
+    identity = {"run_id": run_id, "refinery_version": refinery.__version__, "config_sha256": cfg.sha256()}
+    manifest = {
+        "run_id": run_id,
+        "status": "running",
+        "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+        "finished_at": None,
+        "refinery_version": refinery.__version__,
+        "schema_version": SCHEMA_VERSION,
+        "git_commit": git_commit(),
+        "beam_version": beam.__version__,
+        "python_version": platform.python_version(),
+        "runner": runner,
+        "pipeline_options": redact_options(all_opts),
+        "config_path": config_path,
+        "config": cfg.model_dump(mode="json"),
+        "config_sha256": identity["config_sha256"],
+        "stages": stages_status(cfg),
+        "input_patterns": inputs,
+    }
+    manifest_path = FileSystems.join(out_dir, "reports", "manifest.json")
+    if not dry_run:
+        _write_json(manifest_path, manifest)
+    t0 = time.monotonic()
+    p = beam.Pipeline(options=options)
+    build_pipeline(p, inputs, out_dir, cfg, identity, progress=not quiet)
+    try:
+        result = p.run()
+        if dry_run or result is None:
+            return RunResult(manifest={**manifest, "status": "dry_run"}, exit_code=0,
+                             messages=["dry run: the complete job was built and translated; nothing was submitted"])
+        result.wait_until_finish()
+    except BaseException as exc:
+        manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                        finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat())
+        _write_json(manifest_path, manifest)
+        raise
+    wall = time.monotonic() - t0
+    return finish(out_dir, manifest, _counters(result), wall)
+
+
+def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float) -> RunResult:
+    """Post-run: reconciliation, output facts, manifest."""
+    run_dir = FileSystems.join(out_dir, RUN_DIR)
+    inputs = _read_json(FileSystems.join(run_dir, "inputs.json"))
+    outputs = _read_json(FileSystems.join(run_dir, "outputs.json"))
+    rec = reconcile(inputs, outputs)
+    totals = {k: sum(f["rows"] for f in outputs if f["kind"] == k) for k in ("refined", "rejected", "errors")}
+    in_bytes = sum(i["bytes"] or 0 for i in inputs)
+    manifest.update(
+        status="succeeded" if rec["ok"] else "failed",
+        finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat(),
+        wall_seconds=round(wall_s, 3),
+        inputs=[{k: i[k] for k in ("uri", "bytes", "sha256", "records", "blank_lines", "format", "encoding",
+                                   "compression")} for i in sorted(inputs, key=lambda d: d["uri"])],
+        outputs=[{k: o[k] for k in ("kind", "path", "partition", "rows", "bytes", "sha256")}
+                 for o in sorted(outputs, key=lambda d: d["path"])],
+        totals={"records": sum(i["records"] for i in inputs), "input_bytes": in_bytes, **totals},
+        counters=counters,
+        reconciliation=rec,
+    )
+    messages = []
+    code = 0
+    if not rec["ok"]:
+        bad = [f for f in rec["files"] if not f["ok"]]
+        for f in bad:
+            messages.append(f"reconciliation FAILED for {f['uri']}: read {f['records']} records, wrote "
+                            f"{f['refined']} refined + {f['rejected']} rejected + {f['errors']} errors")
+        manifest["error"] = messages[0]
+        code = 1
+    _write_json(FileSystems.join(out_dir, "reports", "manifest.json"), manifest)
+    return RunResult(manifest=manifest, exit_code=code, messages=messages)
+
+
+def summary_table(manifest: dict) -> str:
+    """Human summary of a finished run (also used by ``refinery inspect``)."""
+    lines = []
+    t = manifest.get("totals", {})
+    wall = manifest.get("wall_seconds") or 0
+    mb = (t.get("input_bytes") or 0) / 1e6
+    lines.append(f"run {manifest['run_id']}  status={manifest['status']}  runner={manifest.get('runner')}")
+    if wall:
+        lines.append(f"{t.get('records', 0):,} records, {mb:,.2f} MB in {wall:,.1f} s "
+                     f"({mb / wall:,.2f} MB/s, {t.get('records', 0) / wall:,.0f} docs/s)")
+    lines.append(f"refined {t.get('refined', 0):,}   rejected {t.get('rejected', 0):,}   errors {t.get('errors', 0):,}")
+    lines.append("")
+    lines.append(f"{'stage':<10} {'seen':>9} {'kept':>9}  dropped / errors")
+    for ns, c in manifest.get("counters", {}).items():
+        drops = ", ".join(f"{k.split(':', 1)[1]}={v:,}" for k, v in c.items() if k.startswith(("dropped:", "error:")))
+        lines.append(f"{ns:<10} {c.get('seen', 0):>9,} {c.get('kept', 0):>9,}  {drops}")
+    rec = manifest.get("reconciliation")
+    if rec:
+        lines.append("")
+        lines.append(f"reconciliation: {'OK' if rec['ok'] else 'FAILED'} over {len(rec['files'])} input files")
+        for f in rec["files"]:
+            flag = "ok " if f["ok"] else "BAD"
+            lines.append(f"  {flag} {f['records']:>8,} read = {f['refined']:>8,} refined + {f['rejected']:>7,} rejected "
+                         f"+ {f['errors']:>6,} errors  {os.path.basename(f['uri'])}")
+    return "\n".join(lines)
+
+
+def main_run(inputs, out_dir, cfg, beam_args, overwrite, quiet, config_path) -> int:
+    try:
+        res = run(inputs, out_dir, cfg, beam_args, overwrite=overwrite, quiet=quiet, config_path=config_path)
+    except RunFailed as exc:
+        print(f"refinery: error: {exc}", file=sys.stderr)
+        return 2
+    for m in res.messages:
+        print(f"refinery: {m}", file=sys.stderr)
+    if not quiet and res.manifest.get("status") not in ("dry_run",):
+        print(summary_table(res.manifest), file=sys.stderr)
+        print(f"\noutput: {out_dir}  (manifest: {FileSystems.join(out_dir, 'reports', 'manifest.json')})",
+              file=sys.stderr)
+    return res.exit_code

@@ -1,0 +1,124 @@
+"""``ReadCrude``: input patterns → records, ingest rejections, errors, per-file facts."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.pvalue import TaggedOutput
+
+from refinery.schemas.reasons import RejectReason, Stage
+from refinery.transforms.beam.stage import ERRORS, REJECTED, Counters, Rejection, rejected_record
+from refinery.transforms.ingest import read_crude
+from refinery.transforms.text import visible_chars
+
+FILES = "files"
+
+
+def _open_raw(uri: str):
+    # Stored bytes, not decompressed: the sha256 is of the file as stored; ingest decompresses.
+    return FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+class _Progress:
+    """Rate-limited progress line on stderr (one per worker every few seconds, never per record)."""
+
+    def __init__(self, enabled: bool, every_s: float = 5.0):
+        self.enabled = enabled
+        self.every = every_s
+        self.start = self.last = time.monotonic()
+        self.records = 0
+        self.nbytes = 0
+
+    def add(self, records: int, nbytes: int) -> None:
+        self.records += records
+        self.nbytes += nbytes
+        now = time.monotonic()
+        if self.enabled and now - self.last >= self.every:
+            self.last = now
+            mb = self.nbytes / 1e6
+            rate = mb / max(now - self.start, 1e-9)
+            print(f"refinery: read {self.records:,} records, {mb:,.1f} MB ({rate:,.2f} MB/s)",
+                  file=sys.stderr, flush=True)
+
+
+class _ReadCrudeFn(beam.DoFn):
+    def __init__(self, cfg, progress: bool):
+        self.cfg = cfg
+        self.progress = progress
+
+    def setup(self):
+        self._counters = Counters(Stage.INGEST.value)
+        self._progress = _Progress(self.progress)
+
+    def process(self, match):
+        uri, size = match
+        counters = self._counters
+        ingest = self.cfg.ingest
+        n = nbytes = 0
+        for kind, item in read_crude(uri, ingest, _open_raw, size_hint=size):
+            if kind == "record":
+                n += 1
+                nbytes += len(item["text"])
+                counters.inc("seen")
+                if visible_chars(item["text"]) < ingest.min_chars:
+                    counters.inc(f"dropped:{RejectReason.EMPTY_TEXT.value}")
+                    rej = Rejection(RejectReason.EMPTY_TEXT,
+                                    f"{visible_chars(item['text'])} visible characters < ingest.min_chars={ingest.min_chars}")
+                    yield TaggedOutput(REJECTED, rejected_record(item, Stage.INGEST, rej))
+                elif item.get("_reject"):
+                    reason, detail = item.pop("_reject")
+                    counters.inc(f"dropped:{reason.value}")
+                    yield TaggedOutput(REJECTED, rejected_record(item, Stage.INGEST, Rejection(reason, detail)))
+                else:
+                    counters.inc("kept")
+                    yield item
+                if n % 1000 == 0:
+                    self._progress.add(n, nbytes)
+                    n = nbytes = 0
+            elif kind == "error":
+                n += 1
+                counters.inc("seen")
+                counters.inc("error:" + item["error"].split(":", 1)[0])
+                yield TaggedOutput(ERRORS, item)
+            else:
+                counters.inc("files")
+                yield TaggedOutput(FILES, item)
+        self._progress.add(n, nbytes)
+
+
+class ReadCrude(beam.PTransform):
+    """Read every file matching the patterns (matched when the pipeline runs, not when it is built).
+
+    Outputs (dict): ``kept`` records, ``rejected`` (empty_text), ``errors`` (unparseable lines and
+    unreadable file parts, with raw bytes), ``files`` (one fact dict per input file: uri, bytes,
+    sha256, records, blank_lines, encoding, format). Counters: namespace ``ingest``.
+    Config: ``ingest.*``.
+    """
+
+    def __init__(self, patterns: list[str], cfg, progress: bool = False):
+        super().__init__()
+        self.patterns = sorted(set(patterns))
+        self.cfg = cfg
+        self.progress = progress
+
+    def expand(self, pbegin):
+        matched = (
+            pbegin
+            | "Patterns" >> beam.Create(self.patterns)
+            | "Match" >> fileio.MatchAll()
+            | "PathAndSize" >> beam.Map(lambda m: (m.path, m.size_in_bytes))
+            | "OneMatchPerFile" >> beam.Distinct()
+            # Spread files over workers before the (slow) read.
+            | "SpreadFiles" >> beam.Reshuffle()
+        )
+        out = matched | "Read" >> beam.ParDo(_ReadCrudeFn(self.cfg, self.progress)).with_outputs(
+            REJECTED, ERRORS, FILES, main="kept"
+        )
+        # Fusion break: one large file's records are spread over workers for the stages after.
+        kept = out["kept"] | "SpreadRecords" >> beam.Reshuffle()
+        return {"kept": kept, REJECTED: out[REJECTED], ERRORS: out[ERRORS], FILES: out[FILES]}

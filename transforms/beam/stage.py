@@ -1,0 +1,107 @@
+"""What every record-at-a-time stage shares: counters, the three outputs, error capture.
+
+A stage's DoFn subclasses :class:`RecordStageFn` and implements ``annotate`` (add columns) and
+``decide`` (return a :class:`Rejection` or None). The base class does the bookkeeping, so no stage
+can lose a record: each input element leaves on exactly one of the three outputs
+
+- main (``kept``): annotated record, stage name appended to ``stages``;
+- ``rejected``: annotated record + ``reject_stage``, ``reject_reason``, ``reject_detail``;
+- ``errors``: the record could not be processed: its id, location, raw text and the exception.
+
+Counters (namespace = stage): ``seen``, ``kept``, ``dropped:<reason>``, ``error:<ExceptionType>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
+
+from refinery.schemas.reasons import RejectReason, Stage
+
+KEPT, REJECTED, ERRORS = "kept", "rejected", "errors"
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejection:
+    reason: RejectReason
+    detail: str
+
+
+def rejected_record(record: dict, stage: Stage, rejection: Rejection) -> dict:
+    out = dict(record)
+    out["reject_stage"] = stage.value
+    out["reject_reason"] = rejection.reason.value
+    out["reject_detail"] = rejection.detail
+    return out
+
+
+def error_record(record: dict, stage: Stage, exc: BaseException) -> dict:
+    return {
+        "source_uri": record.get("source_uri", "<unknown>"),
+        "source_line": record.get("source_line"),
+        "raw": (record.get("text") or "").encode("utf-8", "surrogatepass"),
+        "error": f"{type(exc).__name__}: {exc}",
+        "error_stage": stage.value,
+        "doc_id": record.get("doc_id"),
+    }
+
+
+class Counters:
+    """Beam counters under one namespace, created on first use (bounded names only)."""
+
+    def __init__(self, namespace: str):
+        self._ns = namespace
+        self._c: dict[str, object] = {}
+
+    def inc(self, name: str, n: int = 1) -> None:
+        c = self._c.get(name)
+        if c is None:
+            c = self._c[name] = Metrics.counter(self._ns, name)
+        c.inc(n)
+
+
+class RecordStageFn(beam.DoFn):
+    """Base DoFn: annotate, then decide; three outputs; counters."""
+
+    stage: Stage
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self._counters: Counters | None = None
+
+    def setup(self):
+        self._counters = Counters(self.stage.value)
+
+    def annotate(self, record: dict) -> None:
+        """Add this stage's columns to ``record`` (a private copy). Default: nothing to add."""
+
+    def decide(self, record: dict) -> Rejection | None:
+        return None
+
+    def process(self, record):
+        counters = self._counters
+        counters.inc("seen")
+        record = dict(record)
+        try:
+            self.annotate(record)
+            rejection = self.decide(record)
+        except Exception as exc:  # noqa: BLE001 - the record goes to errors/, never lost
+            counters.inc(f"error:{type(exc).__name__}")
+            yield TaggedOutput(ERRORS, error_record(record, self.stage, exc))
+            return
+        record["stages"] = list(record.get("stages") or []) + [self.stage.value]
+        if rejection is None:
+            counters.inc("kept")
+            yield record
+        else:
+            counters.inc(f"dropped:{rejection.reason.value}")
+            yield TaggedOutput(REJECTED, rejected_record(record, self.stage, rejection))
+
+
+def run_record_stage(pcoll, label: str, fn: RecordStageFn) -> dict:
+    """Apply a RecordStageFn; returns {'kept', 'rejected', 'errors'} PCollections."""
+    out = pcoll | label >> beam.ParDo(fn).with_outputs(REJECTED, ERRORS, main=KEPT)
+    return {KEPT: out[KEPT], REJECTED: out[REJECTED], ERRORS: out[ERRORS]}

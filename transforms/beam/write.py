@@ -1,0 +1,166 @@
+"""``WriteOutputs``: refined / rejected / errors Parquet with lineage, plus the run's bookkeeping.
+
+Layout (Hive style for refined): ``refined/lang=<lang>/part-SSSSS-of-NNNNN.parquet``,
+``rejected/part-...parquet``, ``errors/part-...parquet``. The ``lang`` value lives in the directory
+name (the Hive convention, so ``pyarrow.parquet.read_table(OUT/refined)``, pandas, DuckDB and Spark
+read it as a column without a type clash); every other column is in the files.
+
+Determinism: a record's shard is a function of its doc_id and of the partition's total text size,
+and rows are sorted by doc_id inside a file, so the same input gives the same files whatever the
+runner, worker count or input order. Each file is written whole from memory (bounded by
+``output.target_shard_mb``) so its sha256 and row counts are known without reading it back.
+
+Outputs: a PCollection of one fact dict per written file (kind, path, partition, rows, bytes, sha256,
+rows per source_uri) — the manifest and the reconciliation are built from these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from refinery.schemas import ERRORS_SCHEMA, REFINED_SCHEMA, REJECTED_SCHEMA, with_run_metadata
+
+PARTITION_COLUMN = "lang"
+
+
+def refined_file_schema() -> pa.Schema:
+    """Columns stored in refined/ files: the refined schema less the partition column."""
+    return REFINED_SCHEMA.remove(REFINED_SCHEMA.get_field_index(PARTITION_COLUMN))
+
+
+def _shard_of(doc_key: str, n: int) -> int:
+    return int(hashlib.blake2b(doc_key.encode(), digest_size=8).hexdigest(), 16) % n
+
+
+def _sort_key(kind: str):
+    if kind == "errors":
+        return lambda r: (r["source_uri"], -1 if r.get("source_line") is None else r["source_line"], r["error"])
+    return lambda r: r["doc_id"]
+
+
+class _WriteShardFn(beam.DoFn):
+    def __init__(self, out_dir: str, kind: str, schema: pa.Schema, compression: str, partition_dir: str | None):
+        self.out_dir = out_dir
+        self.kind = kind
+        self.schema = schema
+        self.compression = None if compression == "none" else compression
+        self.partition_dir = partition_dir
+
+    def process(self, element):
+        (partition, shard, nshards), rows = element
+        rows = sorted(rows, key=_sort_key(self.kind))
+        table = pa.Table.from_pylist(rows, schema=self.schema)
+        buf = io.BytesIO()
+        pq.write_table(table, buf, compression=self.compression, row_group_size=50_000,
+                       use_dictionary=True, write_statistics=True)
+        data = buf.getvalue()
+        parts = [self.out_dir, self.kind]
+        if self.partition_dir:
+            parts.append(f"{self.partition_dir}={partition}")
+        parts.append(f"part-{shard:05d}-of-{nshards:05d}.parquet")
+        path = FileSystems.join(*parts)
+        with FileSystems.create(path) as f:
+            f.write(data)
+        per_source: dict[str, int] = {}
+        for r in rows:
+            per_source[r["source_uri"]] = per_source.get(r["source_uri"], 0) + 1
+        yield {
+            "kind": self.kind,
+            "path": path,
+            "partition": partition if self.partition_dir else None,
+            "rows": len(rows),
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "per_source": per_source,
+        }
+
+
+class _WriteKind(beam.PTransform):
+    """Shard one output kind deterministically and write it."""
+
+    def __init__(self, out_dir, kind, schema, compression, target_bytes, partition_of, partition_dir):
+        super().__init__()
+        self.args = (out_dir, kind, schema, compression, target_bytes, partition_of, partition_dir)
+
+    def expand(self, rows):
+        out_dir, kind, schema, compression, target_bytes, partition_of, partition_dir = self.args
+        sized = rows | "Size" >> beam.Map(lambda r: (partition_of(r), len(r.get("text") or r.get("raw") or b"") + 200))
+        nshards = beam.pvalue.AsDict(
+            sized
+            | "BytesPerPartition" >> beam.CombinePerKey(sum)
+            | "Shards" >> beam.MapTuple(lambda p, b: (p, max(1, math.ceil(b / target_bytes))))
+        )
+        key_field = "doc_id" if kind != "errors" else None
+
+        def keyed(r, shards):
+            p = partition_of(r)
+            n = shards[p]
+            k = r[key_field] if key_field else f"{r['source_uri']}\n{r.get('source_line')}\n{r['error']}"
+            return (p, _shard_of(k, n), n), r
+
+        return (
+            rows
+            | "KeyByShard" >> beam.Map(keyed, nshards)
+            | "GroupShard" >> beam.GroupByKey()
+            | "Write" >> beam.ParDo(_WriteShardFn(out_dir, kind, schema, compression, partition_dir))
+        )
+
+
+def _add_lineage(record, sha_by_uri, identity, keep_text=True):
+    r = dict(record)
+    r["source_sha256"] = sha_by_uri.get(r["source_uri"])
+    r.update(identity)
+    if not keep_text:
+        r["text"] = ""
+    return r
+
+
+def _add_run_id(record, run_id):
+    r = dict(record)
+    r["run_id"] = run_id
+    return r
+
+
+class WriteOutputs(beam.PTransform):
+    """Write refined, rejected and errors; returns the PCollection of written-file facts.
+
+    ``identity``: run_id, refinery_version, config_sha256 (columns and footer metadata).
+    Config: ``output.compression``, ``output.target_shard_mb``, ``output.write_rejected_text``.
+    """
+
+    def __init__(self, out_dir: str, cfg, identity: dict[str, str]):
+        super().__init__()
+        self.out_dir = out_dir
+        self.cfg = cfg
+        self.identity = identity
+
+    def expand(self, pcolls):
+        refined, rejected, errors, files = pcolls
+        out = self.cfg.output
+        target = int(out.target_shard_mb * 1e6)
+        sha = beam.pvalue.AsDict(files | "ShaByUri" >> beam.Map(lambda f: (f["uri"], f["sha256"])))
+        footer = {"run_id": self.identity["run_id"], "config_sha256": self.identity["config_sha256"],
+                  "refinery_version": self.identity["refinery_version"]}
+        written = [
+            refined
+            | "LineageRefined" >> beam.Map(_add_lineage, sha, self.identity)
+            | "WriteRefined" >> _WriteKind(self.out_dir, "refined", with_run_metadata(refined_file_schema(), footer),
+                                           out.compression, target, lambda r: r.get(PARTITION_COLUMN) or "und",
+                                           PARTITION_COLUMN),
+            rejected
+            | "LineageRejected" >> beam.Map(_add_lineage, sha, self.identity, out.write_rejected_text)
+            | "WriteRejected" >> _WriteKind(self.out_dir, "rejected", with_run_metadata(REJECTED_SCHEMA, footer),
+                                            out.compression, target, lambda r: "", None),
+            errors
+            | "RunIdErrors" >> beam.Map(_add_run_id, self.identity["run_id"])
+            | "WriteErrors" >> _WriteKind(self.out_dir, "errors", with_run_metadata(ERRORS_SCHEMA, footer),
+                                          out.compression, target, lambda r: "", None),
+        ]
+        return written | "AllFiles" >> beam.Flatten()

@@ -190,5 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     return cmd[0](argv[1:])
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """Console-script entry point."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -9,6 +9,7 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from refinery.arrow_io import dataset_table
 from refinery.pipelines.run import _read_json, summary_table
 
 
@@ -22,7 +23,7 @@ def _dataset(out_dir: str, kind: str) -> ds.Dataset | None:
 def _count_by(dataset: ds.Dataset | None, column: str) -> dict[str, int]:
     if dataset is None or column not in dataset.schema.names:
         return {}
-    col = dataset.to_table(columns=[column]).column(column)
+    col = dataset_table(dataset, columns=[column]).column(column)
     return dict(Counter(str(v) for v in col.to_pylist()).most_common())
 
 
@@ -41,7 +42,7 @@ def inspect_run(out_dir: str, as_json: bool = False) -> str:
                          for k in ("refined", "rejected", "errors")},
     }
     if rejected is not None:
-        t = rejected.to_table(columns=["reject_stage", "reject_reason"]).to_pylist()
+        t = dataset_table(rejected, columns=["reject_stage", "reject_reason"]).to_pylist()
         info["rejected_by_stage_reason"] = dict(Counter(f"{r['reject_stage']}/{r['reject_reason']}" for r in t).most_common())
     if as_json:
         return json.dumps({**info, "manifest": manifest}, indent=2, ensure_ascii=False)
@@ -69,7 +70,7 @@ def _find(dataset: ds.Dataset | None, doc_id: str) -> list[dict]:
         if col in names:
             expr = ds.field(col) == pa.scalar(doc_id)
             flt = expr if flt is None else (flt | expr)
-    return dataset.to_table(filter=flt).to_pylist() if flt is not None else []
+    return dataset_table(dataset, filter=flt).to_pylist() if flt is not None else []
 
 
 def explain_record(out_dir: str, doc_id: str, as_json: bool = False) -> tuple[str, bool]:

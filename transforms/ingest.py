@@ -324,7 +324,7 @@ def _read_parquet(reader: _Reader, raw_stream: IO[bytes]) -> Iterator[Item]:
 
     pf = pq.ParquetFile(raw_stream)
     row = 0
-    for batch in pf.iter_batches(batch_size=4096):
+    for batch in pf.iter_batches(batch_size=4096, use_threads=False):
         for obj in batch.to_pylist():
             yield reader.from_object(row, obj, None if obj is None else
                                      orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS))

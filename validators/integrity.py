@@ -15,8 +15,9 @@ import io
 import json
 from collections import Counter
 
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
+
+from refinery.arrow_io import read_table
 
 
 def _read(path: str) -> bytes:
@@ -68,7 +69,7 @@ def check_output(out_dir: str) -> list[str]:
         if sha != o["sha256"]:
             problems.append(f"{rel}: sha256 {sha[:16]}… differs from the manifest's {o['sha256'][:16]}… (altered)")
         try:
-            table = pq.read_table(io.BytesIO(data), columns=None)
+            table = read_table(io.BytesIO(data))
         except Exception as exc:  # noqa: BLE001
             problems.append(f"{rel}: not readable as Parquet: {exc}")
             continue

@@ -178,7 +178,10 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
     if not dry_run:
         _write_json(manifest_path, manifest)
     t0 = time.monotonic()
-    p = beam.Pipeline(options=options)
+    try:
+        p = beam.Pipeline(options=options)
+    except ValueError as exc:  # Beam's own option validation (e.g. a malformed Dataflow project id)
+        raise RunFailed(f"pipeline options: {exc}") from None
     build_pipeline(p, inputs, out_dir, cfg, identity, progress=not quiet)
     try:
         result = p.run()
@@ -261,6 +264,11 @@ def main_run(inputs, out_dir, cfg, beam_args, overwrite, quiet, config_path) -> 
     except RunFailed as exc:
         print(f"refinery: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - the manifest already records the failure
+        print(f"refinery: run FAILED: {type(exc).__name__}: {exc}\n"
+              f"(the manifest in {out_dir}/reports says so; rerun with --overwrite after fixing the cause)",
+              file=sys.stderr)
+        return 1
     for m in res.messages:
         print(f"refinery: {m}", file=sys.stderr)
     if not quiet and res.manifest.get("status") not in ("dry_run",):

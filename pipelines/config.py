@@ -50,10 +50,16 @@ class IngestConfig(_Section):
 
 class LanguageConfig(_Section):
     enabled: bool = Field(True, description="Run language identification.")
-    backend: Literal["auto", "langdetect", "cld2"] = Field(
+    backend: Literal["auto", "langdetect", "cld2", "lingua"] = Field(
         "auto",
-        description="Model for scripts shared by many languages. auto: script rules, then CLD2 "
-        "(fast, reliable on long text), then langdetect where CLD2 is unsure.",
+        description="Model for scripts shared by many languages (script rules always come first). auto: "
+        "distinctive letters on short text, CLD2 where it is reliable (fast, long text), lingua for short "
+        "text, langdetect for short Devanagari (lingua lacks Nepali).",
+    )
+    candidates: list[str] | None = Field(
+        None,
+        description="Languages the statistical models may answer. null: langdetect's 55 (the common set; keeps "
+        "near-identical neighbours such as bs/hr, ms/id, nn/no apart); []: every language the models know.",
     )
     allowed: list[str] = Field(
         default_factory=list,

@@ -1,0 +1,135 @@
+"""Language identification: one test per script rule, per policy reason, per column."""
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from refinery.pipelines.config import load_config
+from refinery.transforms.beam.language import DetectLanguage
+from refinery.transforms.language import (
+    LanguageIdentifier,
+    chinese_variant,
+    distinctive_language,
+    language_allowed,
+    sample_windows,
+)
+
+
+@pytest.fixture(scope="module")
+def ident():
+    return LanguageIdentifier()
+
+
+@pytest.mark.parametrize(
+    "text, lang, script",
+    [
+        ("한국어 문장입니다. 오늘은 날씨가 좋습니다.", "ko", "Kore"),
+        ("大韓民國은 民主共和國이다.", "ko", "Kore"),  # Hangul with Hanja is still Korean
+        ("東京は日本の首都です。", "ja", "Jpan"),
+        ("ひらがな", "ja", "Jpan"),
+        ("这是一个简体中文句子，我们用来测试。", "zh-Hans", "Hans"),
+        ("這是一個繁體中文句子，我們用來測試。", "zh-Hant", "Hant"),
+        ("สวัสดีครับ วันนี้อากาศดี", "th", "Thai"),
+        ("Όλοι οι άνθρωποι γεννιούνται ελεύθεροι", "el", "Grek"),
+        ("כל בני האדם נולדו בני חורין", "he", "Hebr"),
+        ("Բոլոր մարդիկ ծնվում են ազատ", "hy", "Armn"),
+        ("ყველა ადამიანი იბადება თავისუფალი", "ka", "Geor"),
+        ("সমস্ত মানুষ স্বাধীনভাবে", "bn", "Beng"),
+        ("மனிதப் பிறவியினர் சகலரும்", "ta", "Taml"),
+    ],
+)
+def test_script_rules_decide_without_a_model(ident, text, lang, script):
+    res = ident.identify(text)
+    assert (res.lang, res.script, res.method) == (lang, script, "script")
+
+
+def test_han_only_text_is_never_korean_however_long(ident):
+    # langdetect flips such classical texts between zh and ko; the script rule cannot.
+    text = "天地玄黃宇宙洪荒日月盈昃辰宿列張寒來暑往秋收冬藏閏餘成歲律呂調陽雲騰致雨露結為霜" * 200
+    assert ident.identify(text).lang == "zh-Hant"
+
+
+def test_simplified_vs_traditional_uses_variant_only_characters():
+    assert chinese_variant("学习汉语")[0] == "zh-Hans"
+    assert chinese_variant("學習漢語")[0] == "zh-Hant"
+    # 床 is OpenCC-standard "simplified" but Taiwan's standard writes it too: no evidence either way.
+    assert chinese_variant("床") == ("zh-Hans", 0.5)
+
+
+@pytest.mark.parametrize(
+    "text, lang",
+    [
+        ("The Universal Declaration of Human Rights was adopted by the General Assembly in Paris in 1948, "
+         "and it sets out fundamental rights to be universally protected.", "en"),
+        ("Die Allgemeine Erklärung der Menschenrechte wurde 1948 von der Generalversammlung der Vereinten "
+         "Nationen in Paris verkündet und gilt als Meilenstein.", "de"),
+        ("Все люди рождаются свободными и равными в своем достоинстве и правах. Они наделены разумом и "
+         "совестью и должны поступать в отношении друг друга в духе братства.", "ru"),
+    ],
+)
+def test_shared_scripts_go_to_a_model(ident, text, lang):
+    res = ident.identify(text)
+    assert res.lang == lang and res.method == "cld2" and res.score > 0.9
+
+
+def test_short_text_uses_distinctive_letters_then_lingua(ident):
+    assert ident.identify("Mọi người").lang == "vi"
+    assert ident.identify("Mọi người").method == "letters"
+    assert distinctive_language("příliš") == "cs"
+    assert distinctive_language("ő ş") is None  # two languages: the model decides
+    res = ident.identify("Bonjour")
+    assert res.lang == "fr" and res.method in ("lingua", "langdetect")
+
+
+def test_no_letters_is_und(ident):
+    res = ident.identify("12345 !!! 2024-05-31")
+    assert (res.lang, res.score, res.script) == ("und", 0.0, "Zyyy")
+
+
+def test_mixed_document_lists_the_secondary_language(ident):
+    en = "The committee met on Monday to discuss the budget for the coming year and agreed on the plan. " * 4
+    zh = "委员会星期一开会讨论了明年的预算，并就计划达成了一致意见。" * 3
+    res = ident.identify(en + "\n\n" + zh)
+    assert res.lang == "en" and "zh-Hans" in res.secondary
+    res = ident.identify(zh * 3 + "\n\n" + en)
+    assert res.lang == "zh-Hans" and "en" in res.secondary
+
+
+def test_model_reads_bounded_windows():
+    text = "a" * 100 + " " + "b" * 10_000 + " " + "c" * 100
+    sample = sample_windows(text, 300)
+    assert len(sample) <= 302 and sample.startswith("a") and sample.endswith("c")
+
+
+def test_results_are_identical_run_to_run():
+    texts = ["Bonjour", "Haus", "casa grande", "Ein kurzer deutscher Satz.", "dom"]
+    a = [LanguageIdentifier().identify(t) for t in texts]
+    b = [LanguageIdentifier().identify(t) for t in texts]
+    assert a == b
+
+
+def test_allowed_matches_chinese_prefix():
+    assert language_allowed("zh-Hant", ["zh"]) and not language_allowed("ja", ["zh", "en"])
+    assert language_allowed("fr", [])
+
+
+def _rec(doc_id, text):
+    return {"doc_id": doc_id, "text": text, "source_uri": "mem://x", "source_line": 0, "stages": ["ingest"]}
+
+
+def test_detect_language_transform_outputs_and_reasons():
+    cfg = load_config(None, ["language.allowed=[en, zh]", "language.min_score_per_language={en: 0.95}"])
+    records = [
+        _rec("zh", "这是一个简体中文句子，我们用来测试语言识别。"),
+        _rec("ja", "東京は日本の首都です。"),
+        _rec("en-short", "Hello there"),
+    ]
+    with TestPipeline() as p:
+        out = p | beam.Create(records) | DetectLanguage(cfg)
+        assert_that(out["kept"] | "k" >> beam.Map(lambda r: (r["doc_id"], r["lang"], r["lang_script"], r["stages"])),
+                    equal_to([("zh", "zh-Hans", "Hans", ["ingest", "language"])]), label="kept")
+        assert_that(out["rejected"] | "r" >> beam.Map(lambda r: (r["doc_id"], r["reject_reason"], r["lang"])),
+                    equal_to([("ja", "language_not_allowed", "ja"), ("en-short", "language_uncertain", "en")]),
+                    label="rejected")
+        assert_that(out["errors"], equal_to([]), label="errors")

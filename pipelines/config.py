@@ -105,7 +105,11 @@ class DedupConfig(_Section):
     fold_chinese_variants: bool = Field(
         True, description="Fold Traditional to Simplified in the dedup key, so the same text in both scripts matches."
     )
-    max_rounds: int = Field(30, ge=1, le=200, description="Bound on connected-component rounds.")
+    max_rounds: int = Field(
+        12, ge=1, le=64,
+        description="Rounds of large-star/small-star connected components (unrolled in the job graph). "
+        "Each round at least halves chain lengths in practice; the run counts cc_not_converged if more were needed.",
+    )
     keep: Literal["quality_longest", "longest", "smallest_id"] = Field(
         "quality_longest",
         description="Which record of a cluster is kept: highest quality score, then longest, then smallest doc_id.",

@@ -26,9 +26,10 @@ RUN_DIR = "reports/_run"
 # A config section whose stage is not listed here is accepted and documented, and the manifest says
 # the stage did not run.
 def _implemented_stages():
+    from refinery.transforms.beam.dedup import DedupNearDuplicates
     from refinery.transforms.beam.language import DetectLanguage
 
-    return [("language", "DetectLanguage", DetectLanguage)]
+    return [("language", "DetectLanguage", DetectLanguage), ("dedup", "DedupNearDuplicates", DedupNearDuplicates)]
 
 
 def stage_transforms(cfg) -> list[tuple[str, beam.PTransform]]:

@@ -1,0 +1,156 @@
+"""Dedup: datasketch equivalence, shingling per script, exact/near/chains, components, determinism."""
+
+import random
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from datasketch import MinHash
+
+from refinery.pipelines.config import load_config
+from refinery.transforms.beam.dedup import DedupNearDuplicates
+from refinery.transforms.dedup import (
+    candidate_pairs,
+    content_hash,
+    dedup_normalise,
+    lsh_params,
+    rank_key,
+    star_rounds_reference,
+)
+from refinery.transforms.minhash import minhash_batch, shingle_hash32, shingle_hashes, shingles
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma".split()
+HAN = "天地玄黄宇宙洪荒日月盈昃辰宿列张寒来暑往秋收冬藏闰余成岁律吕调阳云腾致雨露结为霜金生丽水玉出昆冈"
+
+
+def _random_doc(rng):
+    kind = rng.choice(["word", "han", "mixed"])
+    if kind == "word":
+        return " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 80)))
+    if kind == "han":
+        return "".join(rng.choice(HAN) for _ in range(rng.randint(1, 120)))
+    return " ".join(rng.choice(WORDS + list(HAN)) for _ in range(rng.randint(1, 60)))
+
+
+@pytest.mark.parametrize("unit", ["auto", "word", "char"])
+def test_signatures_equal_datasketch_on_random_documents(unit):
+    rng = random.Random(42)
+    docs = [dedup_normalise(_random_doc(rng)) for _ in range(60)]
+    for num_perm, seed in ((128, 1), (64, 7)):
+        sigs = minhash_batch([shingle_hashes(d, 5, unit) for d in docs], num_perm, seed)
+        for doc, sig in zip(docs, sigs):
+            m = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash32)  # affine32, datasketch 2.x default
+            m.update_batch(shingles(doc, 5, unit))
+            assert m.scheme == "affine32"
+            np.testing.assert_array_equal(m.hashvalues, sig)
+
+
+def test_vectorised_shingle_hashes_equal_the_scalar_reference():
+    rng = random.Random(3)
+    for _ in range(30):
+        doc = dedup_normalise(_random_doc(rng))
+        ref = sorted({shingle_hash32(s) for s in shingles(doc, 5, "auto")})
+        assert shingle_hashes(doc, 5, "auto").tolist() == ref
+
+
+def test_cjk_text_is_shingled_by_character_not_as_one_word():
+    text = "床前明月光疑是地上霜举头望明月低头思故乡"
+    assert len(shingles(text, 5, "auto")) == len(text) - 4
+    assert shingles(text, 5, "auto")[0] == tuple("床前明月光")
+    # In word mode each Han character is still its own token, inside mixed text too.
+    assert shingles("hello 世界 world", 2, "word") == [("hello", "世"), ("世", "界"), ("界", "world")]
+
+
+def test_short_documents_have_one_shingle_of_all_tokens():
+    assert shingles("two words", 5, "word") == [("two", "words")]
+    assert shingles("", 5, "auto") == []
+
+
+def test_normalisation_for_exact_hash():
+    assert dedup_normalise("  Hello\n\tWORLD  ") == "hello world"
+    assert dedup_normalise("ＡＢＣ") == "abc"  # NFKC
+    assert content_hash(dedup_normalise("學習漢語")) == content_hash(dedup_normalise("学习汉语"))
+    assert content_hash(dedup_normalise("學習漢語", fold_chinese_variants=False)) != content_hash("学习汉语")
+
+
+def test_lsh_parameters_favour_recall():
+    bands, rows = lsh_params(0.8, 128)
+    assert bands * rows <= 128
+    p_at_threshold = 1 - (1 - 0.8 ** rows) ** bands
+    assert p_at_threshold > 0.98
+
+
+def test_large_buckets_are_bounded():
+    pairs = candidate_pairs([f"d{i:04d}" for i in range(1000)])
+    assert len(pairs) < 10_000
+    assert candidate_pairs(["b", "a", "c"]) == [("a", "b"), ("a", "c"), ("b", "c")]
+
+
+def test_components_join_chains_within_few_rounds():
+    # doc_ids are hashes, so the nodes of a chain come in random order; 12 rounds is the default bound
+    ids = sorted(f"{random.Random(i).getrandbits(64):016x}" for i in range(1024))
+    random.Random(1).shuffle(ids)
+    chain = [(ids[i], ids[i + 1]) for i in range(1023)]
+    labels, rounds = star_rounds_reference(chain, max_rounds=20)
+    assert set(labels.values()) == {min(ids)} and len(labels) == 1024
+    assert rounds <= 12
+
+
+def test_rank_rule():
+    assert sorted([rank_key("longest", "b", 10, None), rank_key("longest", "a", 10, None),
+                   rank_key("longest", "c", 11, None)])[0] == (-11, "c")
+    assert min(rank_key("quality_longest", "z", 5, 0.9), rank_key("quality_longest", "a", 50, 0.1))[2] == "z"
+
+
+def _rec(doc_id, text):
+    return {"doc_id": doc_id, "text": text, "n_chars": len(text), "source_uri": "mem://x", "source_line": 0,
+            "stages": ["ingest"]}
+
+
+def _variants(base, k, rng):
+    chars = list(base)
+    for i in rng.sample(range(len(chars)), k):
+        chars[i] = "风"
+    return "".join(chars)
+
+
+def test_dedup_transform_exact_near_chain_and_cjk():
+    rng = random.Random(5)
+    poem = "".join(rng.choice(HAN) for _ in range(300))
+    en = " ".join(rng.choice(WORDS) + str(rng.randint(0, 99)) for _ in range(300))
+    a = _rec("a", poem)
+    b = _rec("b", poem)  # exact copy of a
+    c = _rec("c", "  " + poem.replace("天", "天 ") + " ")  # re-formatted: same shingles
+    near = _rec("n", _variants(poem, 2, rng))  # ~97% similar
+    e1 = _rec("e1", en)
+    e2 = _rec("e2", en.replace(en.split()[100], "changed", 1))  # one word changed
+    unrelated = _rec("u", "".join(rng.choice(HAN) for _ in range(300)))
+    # chain: x0 ~ x1 ~ x2 but x0 and x2 further apart
+    x0 = "".join(rng.choice(HAN) for _ in range(400))
+    x1 = _variants(x0, 4, random.Random(1))
+    x2 = _variants(x1, 4, random.Random(2))
+    chain = [_rec("x0", x0), _rec("x1", x1), _rec("x2", x2)]
+    cfg = load_config(None, ["dedup.keep=smallest_id"])
+    with TestPipeline() as p:
+        out = p | beam.Create([a, b, c, near, e1, e2, unrelated] + chain) | DedupNearDuplicates(cfg)
+        assert_that(out["kept"] | "k" >> beam.Map(lambda r: (r["doc_id"], r["dup_cluster_size"])),
+                    equal_to([("a", 4), ("e1", 2), ("u", 1), ("x0", 3)]), label="kept")
+        assert_that(out["rejected"] | "r" >> beam.Map(lambda r: (r["doc_id"], r["reject_reason"], r["dup_of"])),
+                    equal_to([("b", "exact_duplicate", "a"), ("c", "near_duplicate", "a"),
+                              ("n", "near_duplicate", "a"), ("e2", "near_duplicate", "e1"),
+                              ("x1", "near_duplicate", "x0"), ("x2", "near_duplicate", "x0")]), label="rejected")
+        assert_that(out["errors"], equal_to([]), label="errors")
+
+
+def test_below_threshold_is_not_a_duplicate():
+    rng = random.Random(9)
+    base = "".join(rng.choice(HAN) for _ in range(200))
+    other = _variants(base, 12, rng)  # ~12 of 200 chars changed: Jaccard well below 0.8
+    j = len(set(shingle_hashes(base, 5, "auto")) & set(shingle_hashes(other, 5, "auto")))
+    cfg = load_config(None, [])
+    with TestPipeline() as p:
+        out = p | beam.Create([_rec("a", base), _rec("b", other)]) | DedupNearDuplicates(cfg)
+        assert_that(out["rejected"], equal_to([]), label="none rejected")
+    assert j > 0

@@ -13,7 +13,7 @@ Pure core (numpy only). For a batch of documents:
    it to ``datasketch.MinHash(hashfunc=...)`` and the signatures are identical (tested).
 4. **MinHash** exactly as datasketch 2.x ``affine32``: ``h ← fmix32(h)``, then ``a_k·h + b_k`` in
    uint32 with permutations drawn from ``RandomState(seed)`` as datasketch draws them, minimum per
-   document — one numpy pass over all shingles of the batch (chunked to stay in cache).
+   document — vectorised over all shingles of a batch of documents, one permutation at a time.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ MASK64 = (1 << 64) - 1
 _B = 0x100000001B3  # FNV-64 prime (odd, so invertible mod 2^64)
 _C = 0x9E3779B97F4A7C15  # golden-ratio constant (odd)
 _B_INV = pow(_B, -1, 1 << 64)
-_CHUNK_ROWS = 1024
 
 _U64 = np.uint64
 _U32 = np.uint32
@@ -196,32 +195,32 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 EMPTY = np.uint32(0xFFFFFFFF)
 
 
-def minhash_batch(hash_sets: list[np.ndarray], num_perm: int, seed: int) -> np.ndarray:
+def minhash_batch(hash_sets: list[np.ndarray], num_perm: int, seed: int, docs_per_pass: int = 512) -> np.ndarray:
     """Signatures (len(hash_sets) × num_perm, uint32) for many documents in one pass.
 
-    A document with no shingles gets datasketch's empty signature (all 2^32-1).
+    Permutation-major: for each permutation k, one vectorised ``a_k·h + b_k`` over the shingles of
+    all documents of the pass and one ``minimum.reduceat`` by document — contiguous arrays that stay
+    in cache (5x faster than a shingles × permutations matrix). A document with no shingles gets
+    datasketch's empty signature (all 2^32-1).
     """
     a, b = permutations(num_perm, seed)
     out = np.full((len(hash_sets), num_perm), EMPTY, dtype=_U32)
-    lengths = np.array([h.size for h in hash_sets], dtype=np.int64)
-    nonempty = np.flatnonzero(lengths)
-    if nonempty.size == 0:
-        return out
-    allh = _fmix32(np.concatenate([hash_sets[i] for i in nonempty]).astype(_U32))
-    row_doc = np.repeat(nonempty, lengths[nonempty])  # document of every shingle row
-    # Chunk rows so the (rows × num_perm) block stays in cache; a document may straddle two chunks,
-    # which the running minimum in ``out`` absorbs.
-    buf = np.empty((_CHUNK_ROWS, num_perm), dtype=_U32)
-    with np.errstate(over="ignore"):
-        for pos in range(0, allh.size, _CHUNK_ROWS):
-            end = min(pos + _CHUNK_ROWS, allh.size)
-            blk = buf[: end - pos]
-            np.multiply(allh[pos:end, None], a, out=blk)
-            np.add(blk, b, out=blk)
-            docs = row_doc[pos:end]
-            starts = np.flatnonzero(np.concatenate([[True], docs[1:] != docs[:-1]]))
-            ids = docs[starts]
-            out[ids] = np.minimum(out[ids], np.minimum.reduceat(blk, starts, axis=0))
+    for first in range(0, len(hash_sets), docs_per_pass):
+        part = hash_sets[first:first + docs_per_pass]
+        lengths = np.array([h.size for h in part], dtype=np.int64)
+        nonempty = np.flatnonzero(lengths)
+        if nonempty.size == 0:
+            continue
+        allh = _fmix32(np.concatenate([part[i] for i in nonempty]).astype(_U32))
+        starts = np.concatenate(([0], np.cumsum(lengths[nonempty])[:-1]))
+        tmp = np.empty_like(allh)
+        sig = np.empty((num_perm, nonempty.size), dtype=_U32)
+        with np.errstate(over="ignore"):
+            for k in range(num_perm):
+                np.multiply(allh, a[k], out=tmp)
+                np.add(tmp, b[k], out=tmp)
+                sig[k] = np.minimum.reduceat(tmp, starts)
+        out[first + nonempty] = sig.T
     return out
 
 

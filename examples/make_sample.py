@@ -127,7 +127,7 @@ NOTICES = [
                       "soil of the surrounding farmland.", {"license": "https://creativecommons.org/licenses/by-sa/4.0/"}),
     ("plant-gpl-text", None, {"license": "GNU GPL v2 or later"}),
     ("plant-pii-en", "For questions about the survey write to maria.lopez@example.org or call +44 20 7946 0958. "
-                     "Our office (IP 203.0.113.77 is the public gateway) is open on weekdays. Payment can be made "
+                     "Our office (IP 81.2.69.160 is the public gateway) is open on weekdays. Payment can be made "
                      "with the card 4111 1111 1111 1111. The survey closes on 2024-05-31 and costs $25.",
      {"license": "CC-BY-4.0"}),
     ("plant-pii-zh", "如有疑问，请联系张先生，手机 13812345678，邮箱 zhang.san@example.cn。"

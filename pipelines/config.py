@@ -25,6 +25,8 @@ class _Section(BaseModel):
 
 
 class IngestConfig(_Section):
+    """Reading and decoding crude inputs."""
+
     format: Literal["auto", "jsonl", "parquet", "text", "warc"] = Field(
         "auto",
         description="Input format. auto: by extension (.jsonl/.json/.ndjson[.gz|.zst], .parquet, "
@@ -49,6 +51,8 @@ class IngestConfig(_Section):
 
 
 class LanguageConfig(_Section):
+    """Language identification (DetectLanguage) and the language policy."""
+
     enabled: bool = Field(True, description="Run language identification.")
     backend: Literal["auto", "langdetect", "cld2", "lingua"] = Field(
         "auto",
@@ -82,14 +86,111 @@ class LanguageConfig(_Section):
 
 
 class LicenceConfig(_Section):
+    """Licence, copyright and opt-out tagging (TagLicences) and the licence policy."""
+
     enabled: bool = Field(True, description="Tag licences, copyright statements and opt-outs.")
 
 
+class QualityThresholds(_Section):
+    """Thresholds of the quality presets (sources: transforms/quality.py module docstring)."""
+
+    # gopher_quality — Rae et al. 2021, Appendix A.1.1
+    min_words: float = Field(50, ge=0, description="gopher_quality: fewest words (CJK: characters).")
+    max_words: float = Field(100_000, ge=0, description="gopher_quality: most words.")
+    min_mean_word_length: float = Field(3, ge=0, description="gopher_quality: shortest mean word length (not for CJK).")
+    max_mean_word_length: float = Field(10, ge=0, description="gopher_quality: longest mean word length (not for CJK).")
+    max_symbol_word_ratio: float = Field(0.1, ge=0, description="gopher_quality: ('#', '...', '…') per word.")
+    max_bullet_lines_frac: float = Field(0.9, ge=0, le=1, description="gopher_quality: lines starting with a bullet.")
+    max_ellipsis_lines_frac: float = Field(0.3, ge=0, le=1, description="gopher_quality: lines ending in an ellipsis.")
+    min_alpha_words_frac: float = Field(0.8, ge=0, le=1, description="gopher_quality: words containing a letter.")
+    min_stop_words: float = Field(2, ge=0, description="gopher_quality: stop words (languages with a list only).")
+    # gopher_repetition — Rae et al. 2021, Table A1
+    max_dup_line_frac: float = Field(0.3, ge=0, le=1, description="gopher_repetition: duplicate lines / lines.")
+    max_dup_para_frac: float = Field(0.3, ge=0, le=1, description="gopher_repetition: duplicate paragraphs / paragraphs.")
+    max_dup_line_char_frac: float = Field(0.2, ge=0, le=1, description="gopher_repetition: characters in duplicate lines.")
+    max_dup_para_char_frac: float = Field(0.2, ge=0, le=1, description="gopher_repetition: characters in duplicate paragraphs.")
+    max_top_2gram_char_frac: float = Field(0.2, ge=0, le=1, description="gopher_repetition: top 2-gram character share.")
+    max_top_3gram_char_frac: float = Field(0.18, ge=0, le=1, description="gopher_repetition: top 3-gram character share.")
+    max_top_4gram_char_frac: float = Field(0.16, ge=0, le=1, description="gopher_repetition: top 4-gram character share.")
+    max_dup_5gram_char_frac: float = Field(0.15, ge=0, le=1, description="gopher_repetition: duplicated 5-grams.")
+    max_dup_6gram_char_frac: float = Field(0.14, ge=0, le=1, description="gopher_repetition: duplicated 6-grams.")
+    max_dup_7gram_char_frac: float = Field(0.13, ge=0, le=1, description="gopher_repetition: duplicated 7-grams.")
+    max_dup_8gram_char_frac: float = Field(0.12, ge=0, le=1, description="gopher_repetition: duplicated 8-grams.")
+    max_dup_9gram_char_frac: float = Field(0.11, ge=0, le=1, description="gopher_repetition: duplicated 9-grams.")
+    max_dup_10gram_char_frac: float = Field(0.10, ge=0, le=1, description="gopher_repetition: duplicated 10-grams.")
+    # c4 — Raffel et al. 2020, Section 2.2
+    min_sentences: float = Field(3, ge=0, description="c4: fewest sentences.")
+    min_terminal_punct_lines_frac: float = Field(
+        0.0001, ge=0, le=1, description="c4: a document none of whose lines ends in terminal punctuation has nothing C4 keeps.")
+    max_javascript_lines_frac: float = Field(0.5, ge=0, le=1, description="c4: lines mentioning javascript / lines.")
+    max_policy_lines_frac: float = Field(0.5, ge=0, le=1, description="c4: cookie / terms / privacy lines / lines.")
+    # fineweb — Penedo et al. 2024, Section 3.3
+    min_line_punct_ratio: float = Field(0.12, ge=0, le=1, description="fineweb: lines ending in punctuation.")
+    max_short_line_ratio: float = Field(0.67, ge=0, le=1, description="fineweb: lines of <= 30 chars (CJK: 10).")
+    max_fineweb_dup_line_char_frac: float = Field(0.1, ge=0, le=1, description="fineweb: characters in duplicated lines.")
+    max_newline_ratio: float = Field(0.3, ge=0, description="fineweb (datatrove default): newlines per word.")
+
+
+PII_KIND_NAMES = ("email", "phone", "ip_address", "id_number", "payment_card")
+
+
+class PiiConfig(_Section):
+    """PII detection (counts in pii_counts) and redaction (before dedup and before anything is written)."""
+
+    detect: bool = Field(True, description="Detect and count PII.")
+    redact: list[Literal["email", "phone", "ip_address", "id_number", "payment_card"]] = Field(
+        default_factory=lambda: list(PII_KIND_NAMES),
+        description="Kinds replaced by typed placeholders (<EMAIL>, <PHONE>, ...). The unredacted text is "
+        "never written.",
+    )
+
+
 class QualityConfig(_Section):
-    enabled: bool = Field(True, description="Compute quality signals and apply quality rules.")
+    """Quality signals, rule presets and PII (ScoreQuality)."""
+
+    enabled: bool = Field(True, description="Compute quality signals, redact PII and apply quality rules.")
+    rules: list[Literal["gopher_quality", "gopher_repetition", "c4", "fineweb"]] = Field(
+        default_factory=lambda: ["gopher_quality", "gopher_repetition", "c4", "fineweb"],
+        description="Presets that decide (signals are always computed and written). Empty: annotate only.",
+    )
+    disabled_rules: list[str] = Field(
+        default_factory=lambda: ["c4_curly_brace"],
+        description="Reasons switched off inside the chosen presets. Default: c4_curly_brace (C4's rule drops "
+        "every page with a '{', i.e. all code and many technical pages).",
+    )
+    thresholds: QualityThresholds = Field(default_factory=QualityThresholds)
+    per_language: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Threshold overrides per language, e.g. {zh: {min_words: 30}} ('zh' covers zh-Hans/zh-Hant).",
+    )
+    pii: PiiConfig = Field(default_factory=PiiConfig)
+
+    @field_validator("per_language")
+    @classmethod
+    def _known_thresholds(cls, v):
+        known = set(QualityThresholds.model_fields)
+        for lang, over in v.items():
+            for key in over:
+                if key not in known:
+                    raise ValueError(f"{lang}.{key}: unknown threshold (one of: {', '.join(sorted(known))})")
+        return v
+
+    @field_validator("disabled_rules")
+    @classmethod
+    def _known_reasons(cls, v):
+        from refinery.schemas.reasons import RejectReason
+
+        known = {r.value for r in RejectReason}
+        for name in v:
+            if name.split(":")[0] not in known:
+                raise ValueError(f"{name}: not a reject reason")
+        return v
 
 
 class DedupConfig(_Section):
+    """Exact and near-duplicate removal (DedupNearDuplicates). Near duplicate: Jaccard >= threshold on the
+    shingle sets (word 5-grams; character 5-grams for CJK/Thai), the common definition."""
+
     enabled: bool = Field(True, description="Remove exact and near duplicates.")
     exact: bool = Field(True, description="Remove exact duplicates (hash of NFKC, case-folded, whitespace-collapsed text).")
     near: bool = Field(True, description="Remove near duplicates (MinHash-LSH, verified).")
@@ -117,10 +218,14 @@ class DedupConfig(_Section):
 
 
 class ValidationConfig(_Section):
+    """Validation of the written output and the auditor reports."""
+
     enabled: bool = Field(True, description="Validate the written output and write reports.")
 
 
 class OutputConfig(_Section):
+    """Parquet output layout."""
+
     compression: Literal["zstd", "snappy", "gzip", "none"] = Field("zstd", description="Parquet compression.")
     target_shard_mb: float = Field(
         128.0, gt=0, description="Target text size per Parquet file; partitions are split into this many shards."
@@ -214,19 +319,26 @@ def defaults_yaml() -> str:
     """The full default config as YAML, every key preceded by its documentation."""
     out = ["# Refinery run configuration — every key with its default.",
            "# Override in a YAML file (refinery run config.yaml ...) or with --set section.key=value.", ""]
-    cfg = RunConfig()
-    for section_name, section_field in RunConfig.model_fields.items():
-        section = getattr(cfg, section_name)
-        doc = (type(section).__doc__ or "").strip()
-        out.append(f"{section_name}:" + (f"  # {doc}" if doc else ""))
-        for key, field in type(section).model_fields.items():
-            desc = field.description or ""
-            for line in _wrap(desc, 96):
-                out.append(f"  # {line}")
-            value = yaml.safe_dump({key: getattr(section, key)}, default_flow_style=True, allow_unicode=True).strip()
-            out.append(f"  {value[1:-1]}")
-        out.append("")
+    _emit(RunConfig(), out, 0)
     return "\n".join(out)
+
+
+def _emit(model: BaseModel, out: list[str], depth: int) -> None:
+    pad = "  " * depth
+    for key, field in type(model).model_fields.items():
+        value = getattr(model, key)
+        doc = field.description or (type(value).__doc__ or "").strip() if isinstance(value, BaseModel) else \
+            field.description or ""
+        for line in _wrap(doc, 96 - len(pad)):
+            out.append(f"{pad}# {line}")
+        if isinstance(value, BaseModel):
+            out.append(f"{pad}{key}:")
+            _emit(value, out, depth + 1)
+            if depth == 0:
+                out.append("")
+        else:
+            dumped = yaml.safe_dump({key: value}, default_flow_style=True, allow_unicode=True, width=10_000).strip()
+            out.append(f"{pad}{dumped[1:-1]}")
 
 
 def _wrap(text: str, width: int) -> list[str]:

@@ -28,8 +28,13 @@ RUN_DIR = "reports/_run"
 def _implemented_stages():
     from refinery.transforms.beam.dedup import DedupNearDuplicates
     from refinery.transforms.beam.language import DetectLanguage
+    from refinery.transforms.beam.quality import ScoreQuality
 
-    return [("language", "DetectLanguage", DetectLanguage), ("dedup", "DedupNearDuplicates", DedupNearDuplicates)]
+    return [
+        ("language", "DetectLanguage", DetectLanguage),
+        ("quality", "ScoreQuality", ScoreQuality),
+        ("dedup", "DedupNearDuplicates", DedupNearDuplicates),
+    ]
 
 
 def stage_transforms(cfg) -> list[tuple[str, beam.PTransform]]:

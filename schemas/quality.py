@@ -43,7 +43,9 @@ QUALITY_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("short_line_ratio", _f32, "FineWeb: fraction of lines of 30 characters or fewer."),
     ("newline_ratio", _f32, "FineWeb: newlines per word."),
     ("n_lines", _i32, "Non-empty lines."),
-    ("cjk_frac", _f32, "Fraction of letters that are Han, kana or Hangul."),
+    ("cjk_frac", _f32, "Fraction of words that are Han or kana characters."),
+    ("spaceless_script", pa.bool_(), "Mostly a script without spaces between words (Thai, Lao, Khmer, Myanmar)."),
+    ("syllabic_script", pa.bool_(), "Spaceless or Hangul (syllable blocks): Gopher's mean word length does not apply."),
 ]
 
 PII_KINDS = ["email", "phone", "ip_address", "id_number", "payment_card"]

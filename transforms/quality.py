@@ -1,0 +1,294 @@
+"""Quality signals (one pass, compiled regexes) and the rule presets that decide on them.
+
+Pure core. :func:`quality_signals` returns every field of the ``quality`` struct
+(``refinery.schemas.quality.QUALITY_FIELDS``); :func:`apply_rules` turns signals into at most one
+rejection, named after the rule that fired, with the observed value and the threshold.
+
+Script-aware units: a CJK (Han, kana, Hangul) character is one "word", so a Chinese article has a
+word count comparable to its English translation; sentences also end in 。！？; stop words come
+from per-language lists (``transforms/data/stopwords.json``; the 8 English words are Gopher's own).
+CJK punctuation separates words and is not one. Hangul text is spaced, so its words are
+whitespace words. For text that is mostly CJK — or written without spaces (Thai, Lao, Khmer,
+Myanmar) — the mean-word-length rule does not apply; for CJK, FineWeb's "short line" is 10 characters
+instead of 30 and Gopher's word n-grams are n × 2 characters (a Chinese word averages ~2 characters).
+Sentence ends include 。！？, the danda ।, Armenian ։, Urdu ۔ and Arabic ؟. Thai, Lao, Khmer and
+Myanmar mark sentences with spaces, not punctuation: the sentence and line-punctuation rules skip them,
+and their word count is estimated as one word per 4 characters of those scripts.
+
+Thresholds and their sources
+----------------------------
+gopher_quality — Rae et al. 2021, "Scaling Language Models: Methods, Analysis & Insights from
+Training Gopher", Appendix A.1.1 (quality filters): 50 ≤ words ≤ 100,000; 3 ≤ mean word length ≤ 10;
+symbol-to-word ratio ≤ 0.1; ≤ 90 % of lines start with a bullet; ≤ 30 % end with an ellipsis;
+≥ 80 % of words contain a letter; ≥ 2 of the stop words.
+gopher_repetition — same paper, Table A1: duplicate lines ≤ 0.30 (fraction of lines) and ≤ 0.20
+(of characters); duplicate paragraphs ≤ 0.30 / ≤ 0.20; top 2-, 3-, 4-gram character fraction
+≤ 0.20 / 0.18 / 0.16; duplicated 5- … 10-gram character fraction ≤ 0.15, 0.14, 0.13, 0.12, 0.11, 0.10.
+c4 — Raffel et al. 2020, "Exploring the Limits of Transfer Learning" (T5), Section 2.2: pages with
+"lorem ipsum" or a curly brace are removed; pages with fewer than 3 sentences are removed; lines with
+"javascript" and cookie/terms/privacy-policy lines are removed — as document rules here: more than
+half of the lines being such lines.
+fineweb — Penedo et al. 2024, "The FineWeb Datasets", Section 3.3 (custom filters): fraction of
+lines ending in punctuation ≥ 0.12; fraction of characters in duplicated lines ≤ 0.1; fraction of
+lines of ≤ 30 characters ≤ 0.67; and the list-like filter (newlines per word ≤ 0.3) from datatrove's
+FineWebQualityFilter defaults.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections import Counter
+from importlib import resources
+
+import numpy as np
+
+# Characters that are a "word" each: Han and kana (Hangul is written with spaces between words).
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
+# CJK and fullwidth punctuation stands alone (no spaces around it): a separator, not a "word".
+_CJK_PUNCT = "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2018-\u201f\u2026\u00b7"
+_SEP = rf"\s{_CJK_PUNCT}"
+_WORD_RE = re.compile(rf"[{_CJK}]|[^{_SEP}{_CJK}]+")
+_ALPHA_WORD_RE = re.compile(rf"[{_CJK}]|[^{_SEP}{_CJK}]*[^\W\d_{_CJK}][^{_SEP}{_CJK}]*")
+_CJK_RE = re.compile(rf"[{_CJK}]")
+# Scripts written without spaces between words (mean word length says nothing about them).
+_NO_SPACE_RE = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")
+_HANGUL_RE = re.compile(r"[\uac00-\ud7af]")
+# Sentence ends: Latin . ! ? ; CJK 。！？; Devanagari/Bengali danda; Armenian ։; Urdu ۔; Arabic ؟.
+_SENT_RE = re.compile(r"[.!?]+(?=[\s\"'”’)\]]|$)|[。！？।॥։۔؟]+")
+_PARA_RE = re.compile(r"\n\s*\n")
+_BULLETS = ("•", "‣", "●", "▪", "◦", "·", "-", "*", "–", "—", "○", "■", "□", "➢", "►", "✓", "✔")
+_TERMINAL = (".", "!", "?", '"', "”", "'", "’", "。", "！", "？", "…", "」", "』", "）", ")", "।", "॥", "։", "۔", "؟")
+_POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+
+
+@functools.lru_cache(maxsize=1)
+def stopwords() -> dict[str, frozenset[str]]:
+    data = json.loads(resources.files("refinery.transforms").joinpath("data/stopwords.json").read_text("utf-8"))
+    return {lang: frozenset(words) for lang, words in data["languages"].items()}
+
+
+def _stop_list(lang: str | None) -> frozenset[str] | None:
+    if not lang:
+        return None
+    lists = stopwords()
+    if lang in lists:
+        return lists[lang]
+    return lists.get(lang.split("-")[0])
+
+
+def _dup_stats(items: list[str]) -> tuple[int, int]:
+    """(number of items that repeat an earlier one, characters in them)."""
+    seen: set[str] = set()
+    n = chars = 0
+    for it in items:
+        if it in seen:
+            n += 1
+            chars += len(it)
+        else:
+            seen.add(it)
+    return n, chars
+
+
+def _ngram_signals(words: list[str], total_chars: int, scale: int = 1) -> dict[str, float]:
+    """Top-n-gram (2-4) and duplicated-n-gram (5-10) character fractions, vectorised.
+
+    ``scale``: tokens per "word" — 2 for CJK text, whose tokens are characters (a Chinese word is
+    about two characters), so a Gopher 5-gram is 10 characters there.
+    """
+    out = {f"top_{n}gram_char_frac": 0.0 for n in (2, 3, 4)}
+    out.update({f"dup_{n}gram_char_frac": 0.0 for n in range(5, 11)})
+    nw = len(words)
+    if nw < 2 or total_chars == 0:
+        return out
+    ids = np.fromiter((hash(w) for w in words), dtype=np.int64, count=nw).view(np.uint64)
+    lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=nw)
+    cum = np.concatenate(([0], np.cumsum(lens)))
+    mult = np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        for n_words in range(2, 11):
+            n = n_words * scale
+            m = nw - n + 1
+            if m <= 0:
+                break
+            h = ids[:m].copy()
+            for k in range(1, n):
+                h = h * mult + ids[k:k + m]
+            if n_words <= 4:
+                uniq, inverse, counts = np.unique(h, return_inverse=True, return_counts=True)
+                top = int(np.argmax(counts))
+                if counts[top] > 1:
+                    first = int(np.flatnonzero(inverse == top)[0])
+                    chars = int(cum[first + n] - cum[first]) * int(counts[top])
+                    out[f"top_{n_words}gram_char_frac"] = min(1.0, chars / total_chars)
+            else:
+                order = np.argsort(h, kind="stable")
+                hs = h[order]
+                is_dup_sorted = np.concatenate(([False], hs[1:] == hs[:-1]))
+                dup_starts = order[is_dup_sorted]  # later occurrences of a repeated n-gram
+                if dup_starts.size:
+                    cover = np.zeros(nw + 1, dtype=np.int64)
+                    np.add.at(cover, dup_starts, 1)
+                    np.add.at(cover, dup_starts + n, -1)
+                    covered = np.cumsum(cover[:-1]) > 0
+                    out[f"dup_{n_words}gram_char_frac"] = float(lens[covered].sum()) / total_chars
+    return out
+
+
+def quality_signals(text: str, lang: str | None = None) -> dict:
+    """Every quality signal of ``text`` (see refinery.schemas.quality.QUALITY_FIELDS)."""
+    words = _WORD_RE.findall(text)
+    n_words = len(words)
+    head = text[:4000]
+    n_spaceless = len(_NO_SPACE_RE.findall(text))
+    if n_spaceless:  # Thai, Lao, Khmer, Myanmar: about one word per 4 characters
+        n_words = max(n_words, n_words - sum(1 for w in words if _NO_SPACE_RE.match(w)) + n_spaceless // 4)
+    n_cjk = len(_CJK_RE.findall(text))
+    word_chars = sum(map(len, words))
+    lines = [ln.strip() for ln in text.split("\n")]
+    lines = [ln for ln in lines if ln]
+    n_lines = len(lines)
+    paras = [p.strip() for p in _PARA_RE.split(text) if p.strip()]
+    total_chars = max(1, len(text))
+    letters = sum(1 for _ in _ALPHA_WORD_RE.finditer(text)) if n_words else 0
+    stop = _stop_list(lang)
+    if stop is None:
+        stop_count = None
+    else:
+        stop_count = sum(1 for w in words if w.lower() in stop)
+    dup_lines, dup_line_chars = _dup_stats(lines)
+    dup_paras, dup_para_chars = _dup_stats(paras)
+    cjk_frac = n_cjk / max(1, letters) if letters else 0.0
+    cjk = cjk_frac >= 0.5
+    short_len = 10 if cjk else 30
+    terminal = sum(1 for ln in lines if ln.endswith(_TERMINAL))
+    low = text.lower()
+    sig = {
+        "n_words": n_words,
+        "mean_word_length": word_chars / n_words if n_words else 0.0,
+        "symbol_word_ratio": (text.count("#") + text.count("...") + text.count("…")) / n_words if n_words else 0.0,
+        "bullet_lines_frac": sum(1 for ln in lines if ln.startswith(_BULLETS)) / n_lines if n_lines else 0.0,
+        "ellipsis_lines_frac": sum(1 for ln in lines if ln.endswith(("...", "…"))) / n_lines if n_lines else 0.0,
+        "alpha_words_frac": letters / len(words) if words else 0.0,
+        "stop_words": stop_count,
+        "dup_line_frac": dup_lines / n_lines if n_lines else 0.0,
+        "dup_para_frac": dup_paras / len(paras) if paras else 0.0,
+        "dup_line_char_frac": dup_line_chars / total_chars,
+        "dup_para_char_frac": dup_para_chars / total_chars,
+        "terminal_punct_lines_frac": terminal / n_lines if n_lines else 0.0,
+        "n_sentences": len(_SENT_RE.findall(text)),
+        "has_lorem_ipsum": "lorem ipsum" in low,
+        "has_curly_brace": "{" in text,
+        "javascript_lines": sum(1 for ln in lines if "javascript" in ln.lower()) if "javascript" in low else 0,
+        "policy_lines": sum(1 for ln in lines if any(p in ln.lower() for p in _POLICY))
+        if any(p in low for p in _POLICY) else 0,
+        "line_punct_ratio": terminal / n_lines if n_lines else 0.0,
+        "short_line_ratio": sum(1 for ln in lines if len(ln) <= short_len) / n_lines if n_lines else 0.0,
+        "newline_ratio": text.count("\n") / n_words if n_words else 0.0,
+        "n_lines": n_lines,
+        "cjk_frac": cjk_frac,
+    }
+    sig.update(_ngram_signals(words, max(1, word_chars), scale=2 if cjk else 1))
+    # Scripts without spaces (Thai...) or written in syllable blocks (Hangul): word length there
+    # cannot mean what Gopher meant by it.
+    spaceless = len(_NO_SPACE_RE.findall(head)) > 0.3 * max(1, len(head)) and not cjk
+    sig["spaceless_script"] = spaceless
+    sig["syllabic_script"] = spaceless or len(_HANGUL_RE.findall(head)) > 0.3 * max(1, len(head))
+    return sig
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+from dataclasses import dataclass  # noqa: E402
+
+from refinery.schemas.reasons import RejectReason as R  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Reject when ``signal`` is below (``min``) / above (``max``) threshold ``param``, or is true (``flag``)."""
+
+    reason: R
+    signal: str
+    op: str
+    param: str | None = None
+    skip_cjk: bool = False  # not for CJK, spaceless (Thai...) or syllable-block (Hangul) text
+    skip_spaceless: bool = False  # not for scripts without spaces or sentence punctuation (Thai...)
+    per_line: bool = False  # signal is a line count: compare its share of the lines
+
+    def value(self, sig: dict):
+        v = sig.get(self.signal)
+        if self.per_line and v is not None:
+            v = v / max(1, sig["n_lines"])
+        return v
+
+
+PRESETS: dict[str, list[Rule]] = {
+    "gopher_quality": [
+        Rule(R.GOPHER_SHORT_DOC, "n_words", "min", "min_words"),
+        Rule(R.GOPHER_LONG_DOC, "n_words", "max", "max_words"),
+        Rule(R.GOPHER_MEAN_WORD_LENGTH, "mean_word_length", "min", "min_mean_word_length", skip_cjk=True),
+        Rule(R.GOPHER_MEAN_WORD_LENGTH, "mean_word_length", "max", "max_mean_word_length", skip_cjk=True),
+        Rule(R.GOPHER_SYMBOL_RATIO, "symbol_word_ratio", "max", "max_symbol_word_ratio"),
+        Rule(R.GOPHER_BULLET_LINES, "bullet_lines_frac", "max", "max_bullet_lines_frac"),
+        Rule(R.GOPHER_ELLIPSIS_LINES, "ellipsis_lines_frac", "max", "max_ellipsis_lines_frac"),
+        Rule(R.GOPHER_ALPHA_WORDS, "alpha_words_frac", "min", "min_alpha_words_frac"),
+        Rule(R.GOPHER_STOP_WORDS, "stop_words", "min", "min_stop_words"),
+    ],
+    "gopher_repetition": [
+        Rule(R.DUP_LINE_FRAC, "dup_line_frac", "max", "max_dup_line_frac"),
+        Rule(R.DUP_PARA_FRAC, "dup_para_frac", "max", "max_dup_para_frac"),
+        Rule(R.DUP_LINE_CHAR_FRAC, "dup_line_char_frac", "max", "max_dup_line_char_frac"),
+        Rule(R.DUP_PARA_CHAR_FRAC, "dup_para_char_frac", "max", "max_dup_para_char_frac"),
+        *[Rule(R.TOP_NGRAM_CHAR_FRAC, f"top_{n}gram_char_frac", "max", f"max_top_{n}gram_char_frac") for n in (2, 3, 4)],
+        *[Rule(R.DUP_NGRAM_CHAR_FRAC, f"dup_{n}gram_char_frac", "max", f"max_dup_{n}gram_char_frac")
+          for n in range(5, 11)],
+    ],
+    "c4": [
+        Rule(R.C4_LOREM_IPSUM, "has_lorem_ipsum", "flag"),
+        Rule(R.C4_CURLY_BRACE, "has_curly_brace", "flag"),
+        Rule(R.C4_TOO_FEW_SENTENCES, "n_sentences", "min", "min_sentences", skip_spaceless=True),
+        Rule(R.C4_TERMINAL_PUNCT, "terminal_punct_lines_frac", "min", "min_terminal_punct_lines_frac",
+             skip_spaceless=True),
+        Rule(R.C4_JAVASCRIPT, "javascript_lines", "max", "max_javascript_lines_frac", per_line=True),
+        Rule(R.C4_POLICY, "policy_lines", "max", "max_policy_lines_frac", per_line=True),
+    ],
+    "fineweb": [
+        Rule(R.FINEWEB_LINE_PUNCT, "line_punct_ratio", "min", "min_line_punct_ratio", skip_spaceless=True),
+        Rule(R.FINEWEB_SHORT_LINES, "short_line_ratio", "max", "max_short_line_ratio"),
+        Rule(R.FINEWEB_DUP_LINE_CHARS, "dup_line_char_frac", "max", "max_fineweb_dup_line_char_frac"),
+        Rule(R.FINEWEB_NEWLINE_RATIO, "newline_ratio", "max", "max_newline_ratio"),
+    ],
+}
+
+
+def rule_name(rule: Rule) -> str:
+    """Unique, stable name of a rule (for quality.disabled_rules)."""
+    return f"{rule.reason.value}:{rule.op}:{rule.signal}"
+
+
+def apply_rules(sig: dict, rules: list[str], thresholds: dict[str, float], disabled: set[str] = frozenset()):
+    """First rule (in preset order) that fires → (reason, detail); None if the record passes."""
+    not_alphabetic = (sig.get("cjk_frac") or 0.0) >= 0.5 or sig.get("syllabic_script")
+    for preset in rules:
+        for rule in PRESETS[preset]:
+            if rule.skip_cjk and not_alphabetic:
+                continue
+            if rule.skip_spaceless and sig.get("spaceless_script"):
+                continue
+            if rule.reason.value in disabled or rule_name(rule) in disabled:
+                continue
+            v = rule.value(sig)
+            if v is None:
+                continue
+            if rule.op == "flag":
+                if v:
+                    return rule.reason, f"{rule.signal}=true ({preset})"
+                continue
+            t = thresholds[rule.param]
+            if (rule.op == "min" and v < t) or (rule.op == "max" and v > t):
+                cmp = "<" if rule.op == "min" else ">"
+                shown = f"{v:.4g}" if isinstance(v, float) else str(v)
+                return rule.reason, f"{rule.signal}={shown} {cmp} {rule.param}={t:g} ({preset})"
+    return None

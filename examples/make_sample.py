@@ -146,8 +146,9 @@ def main() -> None:
         f.unlink()
 
     udhr = udhr_rows(shared)
-    # A very long document: six UDHR translations of Western European languages concatenated (~80 KB).
-    long_text = "\n\n".join(r["text"] for r in udhr if r["variant"] in ("eng",)) * 6
+    # A very long document (~120 KB): the whole UDHR in ten Latin-script languages, one after another.
+    long_text = "\n\n".join(r["text"] for r in udhr if r["variant"] in (
+        "eng", "fra", "deu", "spa", "ita", "nld", "swe", "pol", "tur", "ind"))
     udhr.append({"id": "plant-very-long", "text": long_text, "license": "public domain"})
     _jsonl(OUT / "udhr.jsonl", udhr)
 

@@ -147,6 +147,8 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         overwrite: bool = False, quiet: bool = False, config_path: str | None = None) -> RunResult:
     """Run the refinery; returns the manifest and the exit code (0 ok, 1 invariant broken)."""
     beam_args = list(beam_args or [])
+    # Local inputs are named by absolute path, so doc_ids do not depend on the working directory.
+    inputs = [p if not _is_local(p) else os.path.abspath(p) for p in inputs]
     options = PipelineOptions(beam_args)
     all_opts = options.get_all_options(drop_default=True, retain_unknown_options=True)
     dry_run = bool(all_opts.get("dry_run"))

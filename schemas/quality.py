@@ -34,7 +34,7 @@ QUALITY_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("dup_9gram_char_frac", _f32, "Gopher repetition: same, 9-grams."),
     ("dup_10gram_char_frac", _f32, "Gopher repetition: same, 10-grams."),
     ("terminal_punct_lines_frac", _f32, "C4: fraction of lines ending in terminal punctuation (. ! ? \" 。！？…)."),
-    ("n_sentences", _i32, "C4: sentences (ends: . ! ? 。！？)."),
+    ("n_sentences", _i32, "C4: sentences in the lines C4 keeps (terminal punctuation, >= 5 words, no js/policy)."),
     ("has_lorem_ipsum", pa.bool_(), "C4: 'lorem ipsum' appears."),
     ("has_curly_brace", pa.bool_(), "C4: '{' appears (code or templates)."),
     ("javascript_lines", _i32, "C4: lines mentioning 'javascript'."),

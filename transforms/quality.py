@@ -24,10 +24,13 @@ symbol-to-word ratio ≤ 0.1; ≤ 90 % of lines start with a bullet; ≤ 30 % en
 gopher_repetition — same paper, Table A1: duplicate lines ≤ 0.30 (fraction of lines) and ≤ 0.20
 (of characters); duplicate paragraphs ≤ 0.30 / ≤ 0.20; top 2-, 3-, 4-gram character fraction
 ≤ 0.20 / 0.18 / 0.16; duplicated 5- … 10-gram character fraction ≤ 0.15, 0.14, 0.13, 0.12, 0.11, 0.10.
-c4 — Raffel et al. 2020, "Exploring the Limits of Transfer Learning" (T5), Section 2.2: pages with
-"lorem ipsum" or a curly brace are removed; pages with fewer than 3 sentences are removed; lines with
-"javascript" and cookie/terms/privacy-policy lines are removed — as document rules here: more than
-half of the lines being such lines.
+c4 — Raffel et al. 2020, "Exploring the Limits of Transfer Learning" (T5), Section 2.2, with the
+constants of its reference implementation (TFDS c4_utils): only lines ending in terminal punctuation
+with at least 5 words are kept, lines with "javascript" or cookie/terms/privacy-policy phrases are
+dropped, and a page with fewer than 3 sentences in what remains is removed; pages with "lorem ipsum"
+or a curly brace are removed. Refinery does not cut lines out of the text (it annotates, then
+decides): ``n_sentences`` counts sentences in the lines C4 would keep, and a page more than half of
+whose lines are javascript or policy lines is rejected for it.
 fineweb — Penedo et al. 2024, "The FineWeb Datasets", Section 3.3 (custom filters): fraction of
 lines ending in punctuation ≥ 0.12; fraction of characters in duplicated lines ≤ 0.1; fraction of
 lines of ≤ 30 characters ≤ 0.67; and the list-like filter (newlines per word ≤ 0.3) from datatrove's
@@ -50,11 +53,10 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1
 _CJK_PUNCT = "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2018-\u201f\u2026\u00b7"
 _SEP = rf"\s{_CJK_PUNCT}"
 _WORD_RE = re.compile(rf"[{_CJK}]|[^{_SEP}{_CJK}]+")
+_ALPHA_SIMPLE_RE = re.compile(r"\S*?[^\W\d_]\S*")
 _ALPHA_WORD_RE = re.compile(rf"[{_CJK}]|[^{_SEP}{_CJK}]*[^\W\d_{_CJK}][^{_SEP}{_CJK}]*")
-_CJK_RE = re.compile(rf"[{_CJK}]")
 # Scripts written without spaces between words (mean word length says nothing about them).
 _NO_SPACE_RE = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")
-_HANGUL_RE = re.compile(r"[\uac00-\ud7af]")
 # Sentence ends: Latin . ! ? ; CJK 。！？; Devanagari/Bengali danda; Armenian ։; Urdu ۔; Arabic ؟.
 _SENT_RE = re.compile(r"[.!?]+(?=[\s\"'”’)\]]|$)|[。！？।॥։۔؟]+")
 _PARA_RE = re.compile(r"\n\s*\n")
@@ -102,68 +104,120 @@ def _ngram_signals(words: list[str], total_chars: int, scale: int = 1) -> dict[s
     nw = len(words)
     if nw < 2 or total_chars == 0:
         return out
-    ids = np.fromiter((hash(w) for w in words), dtype=np.int64, count=nw).view(np.uint64)
-    lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=nw)
+    # Word ids by first appearance (not Python's per-process salted hash): ties between equally
+    # frequent n-grams then break the same way in every process.
+    vocab: dict[str, int] = {}
+    ids = np.array([vocab.setdefault(w, len(vocab)) for w in words], dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93)
+    lens = np.array(list(map(len, words)), dtype=np.int64)
     cum = np.concatenate(([0], np.cumsum(lens)))
     mult = np.uint64(0x9E3779B97F4A7C15)
+    h = ids
+    n = 1
     with np.errstate(over="ignore"):
         for n_words in range(2, 11):
-            n = n_words * scale
-            m = nw - n + 1
-            if m <= 0:
+            target = n_words * scale
+            # extend the rolling hash from n-grams to target-grams: h[i] covers ids[i:i+n]
+            while n < target and nw - n > 0:
+                h = h[:-1] * mult + ids[n:]
+                n += 1
+            if n < target or h.size == 0:
                 break
-            h = ids[:m].copy()
-            for k in range(1, n):
-                h = h * mult + ids[k:k + m]
+            order = np.argsort(h, kind="stable")
+            hs = h[order]
+            same = hs[1:] == hs[:-1]
+            if not same.any():
+                # nothing of this length repeats, so nothing longer does either
+                break
             if n_words <= 4:
-                uniq, inverse, counts = np.unique(h, return_inverse=True, return_counts=True)
-                top = int(np.argmax(counts))
-                if counts[top] > 1:
-                    first = int(np.flatnonzero(inverse == top)[0])
-                    chars = int(cum[first + n] - cum[first]) * int(counts[top])
+                # most frequent n-gram: longest run of equal hashes in sorted order
+                edges = np.flatnonzero(np.concatenate(([True], ~same, [True])))
+                runs = np.diff(edges)
+                top = int(np.argmax(runs))
+                if runs[top] > 1:
+                    first = int(order[edges[top]])
+                    chars = int(cum[first + n] - cum[first]) * int(runs[top])
                     out[f"top_{n_words}gram_char_frac"] = min(1.0, chars / total_chars)
             else:
-                order = np.argsort(h, kind="stable")
-                hs = h[order]
-                is_dup_sorted = np.concatenate(([False], hs[1:] == hs[:-1]))
-                dup_starts = order[is_dup_sorted]  # later occurrences of a repeated n-gram
-                if dup_starts.size:
-                    cover = np.zeros(nw + 1, dtype=np.int64)
-                    np.add.at(cover, dup_starts, 1)
-                    np.add.at(cover, dup_starts + n, -1)
-                    covered = np.cumsum(cover[:-1]) > 0
-                    out[f"dup_{n_words}gram_char_frac"] = float(lens[covered].sum()) / total_chars
+                dup_starts = order[1:][same]  # later occurrences of a repeated n-gram (stable order)
+                cover = np.bincount(dup_starts, minlength=nw + 1) - np.bincount(dup_starts + n, minlength=nw + 1)
+                covered = np.cumsum(cover[:nw]) > 0
+                out[f"dup_{n_words}gram_char_frac"] = float(lens[covered].sum()) / total_chars
     return out
+
+
+def _c4_sentences(lines: list[str], simple: bool) -> int:
+    """Sentences in the lines C4 keeps: ending in terminal punctuation (not an ellipsis), at least
+    5 words (CJK: characters), no "javascript", no cookie/terms/privacy-policy phrase (TFDS c4_utils)."""
+    n = 0
+    for ln in lines:
+        if not ln.endswith(_TERMINAL) or ln.endswith(("...", "…")):
+            continue
+        if len(ln.split() if simple else _WORD_RE.findall(ln)) < 5:
+            continue
+        low = ln.lower()
+        if "javascript" in low or any(p in low for p in _POLICY):
+            continue
+        n += len(_SENT_RE.findall(ln))
+    return n
+
+
+def _script_counts(text: str) -> tuple[int, int, int, int]:
+    """(Han+kana, Hangul, Thai/Lao/Myanmar/Khmer, CJK punctuation) characters, one vectorised pass."""
+    if text.isascii():
+        return 0, 0, 0, 0
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    counts = np.bincount(_SCRIPT_CLASS[np.minimum(cps, 0x2FFFF)], minlength=5)
+    return int(counts[1]), int(counts[2]), int(counts[3]), int(counts[4])
+
+
+def _build_script_class() -> np.ndarray:
+    table = np.zeros(0x30000, dtype=np.uint8)
+    for lo, hi in ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FFFF)):
+        table[lo:hi + 1] = 1
+    table[0xAC00:0xD7B0] = 2
+    for lo, hi in ((0x3000, 0x303F), (0xFF01, 0xFF65), (0x2018, 0x201F), (0x2026, 0x2026), (0xB7, 0xB7)):
+        table[lo:hi + 1] = 4
+    for lo, hi in ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF)):
+        table[lo:hi + 1] = 3
+    table.setflags(write=False)
+    return table
+
+
+_SCRIPT_CLASS = _build_script_class()
 
 
 def quality_signals(text: str, lang: str | None = None) -> dict:
     """Every quality signal of ``text`` (see refinery.schemas.quality.QUALITY_FIELDS)."""
-    words = _WORD_RE.findall(text)
+    n_cjk, n_hangul, n_spaceless, n_cjk_punct = _script_counts(text)
+    simple = n_cjk == 0 and n_cjk_punct == 0  # whitespace words: str.split is ~10x the regex
+    words = text.split() if simple else _WORD_RE.findall(text)
     n_words = len(words)
-    head = text[:4000]
-    n_spaceless = len(_NO_SPACE_RE.findall(text))
     if n_spaceless:  # Thai, Lao, Khmer, Myanmar: about one word per 4 characters
         n_words = max(n_words, n_words - sum(1 for w in words if _NO_SPACE_RE.match(w)) + n_spaceless // 4)
-    n_cjk = len(_CJK_RE.findall(text))
     word_chars = sum(map(len, words))
     lines = [ln.strip() for ln in text.split("\n")]
     lines = [ln for ln in lines if ln]
     n_lines = len(lines)
     paras = [p.strip() for p in _PARA_RE.split(text) if p.strip()]
     total_chars = max(1, len(text))
-    letters = sum(1 for _ in _ALPHA_WORD_RE.finditer(text)) if n_words else 0
+    if not n_words:
+        letters = 0
+    elif simple:
+        letters = len(_ALPHA_SIMPLE_RE.findall(text))
+    else:
+        letters = len(_ALPHA_WORD_RE.findall(text))
     stop = _stop_list(lang)
+    low = text.lower()
     if stop is None:
         stop_count = None
     else:
-        stop_count = sum(1 for w in words if w.lower() in stop)
+        stop_count = sum(map(stop.__contains__, low.split() if simple else _WORD_RE.findall(low)))
     dup_lines, dup_line_chars = _dup_stats(lines)
     dup_paras, dup_para_chars = _dup_stats(paras)
     cjk_frac = n_cjk / max(1, letters) if letters else 0.0
     cjk = cjk_frac >= 0.5
     short_len = 10 if cjk else 30
     terminal = sum(1 for ln in lines if ln.endswith(_TERMINAL))
-    low = text.lower()
     sig = {
         "n_words": n_words,
         "mean_word_length": word_chars / n_words if n_words else 0.0,
@@ -177,7 +231,7 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
         "dup_line_char_frac": dup_line_chars / total_chars,
         "dup_para_char_frac": dup_para_chars / total_chars,
         "terminal_punct_lines_frac": terminal / n_lines if n_lines else 0.0,
-        "n_sentences": len(_SENT_RE.findall(text)),
+        "n_sentences": _c4_sentences(lines, simple),
         "has_lorem_ipsum": "lorem ipsum" in low,
         "has_curly_brace": "{" in text,
         "javascript_lines": sum(1 for ln in lines if "javascript" in ln.lower()) if "javascript" in low else 0,
@@ -192,9 +246,9 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
     sig.update(_ngram_signals(words, max(1, word_chars), scale=2 if cjk else 1))
     # Scripts without spaces (Thai...) or written in syllable blocks (Hangul): word length there
     # cannot mean what Gopher meant by it.
-    spaceless = len(_NO_SPACE_RE.findall(head)) > 0.3 * max(1, len(head)) and not cjk
+    spaceless = n_spaceless > 0.3 * total_chars and not cjk
     sig["spaceless_script"] = spaceless
-    sig["syllabic_script"] = spaceless or len(_HANGUL_RE.findall(head)) > 0.3 * max(1, len(head))
+    sig["syllabic_script"] = spaceless or n_hangul > 0.3 * total_chars
     return sig
 
 

@@ -120,11 +120,17 @@ NOTICES = [
     ("plant-spdx-header", "# SPDX-License-Identifier: Apache-2.0\n# Copyright 2023 The Example Authors\n"
                           "\nThis module reads configuration files and validates every key before the "
                           "program starts, so that a typo is reported with its line number instead of "
-                          "failing later in production.", {"meta": {"license": "Apache 2"}}),
+                          "failing later in production. It also checks that the types of the values are "
+                          "the ones the program expects. When a value is out of range, the message names "
+                          "the key and the allowed range. The tests cover every key of the default file.",
+     {"meta": {"license": "Apache 2"}}),
     ("plant-cc-link", "This article is available under the Creative Commons Attribution-ShareAlike licence "
                       "(https://creativecommons.org/licenses/by-sa/4.0/). It explains how rivers shape valleys "
                       "over thousands of years, why meanders form on flat plains, and how floods renew the "
-                      "soil of the surrounding farmland.", {"license": "https://creativecommons.org/licenses/by-sa/4.0/"}),
+                      "soil of the surrounding farmland. The last part of the article looks at the dams that "
+                      "were built in the last century. They changed the way the water and the soil move. "
+                      "Some of the old meanders are now dry, and the farmers have turned them into fields.",
+     {}),
     ("plant-gpl-text", None, {"license": "GNU GPL v2 or later"}),
     ("plant-pii-en", "For questions about the survey write to maria.lopez@example.org or call +44 20 7946 0958. "
                      "Our office (IP 81.2.69.160 is the public gateway) is open on weekdays. Payment can be made "

@@ -85,10 +85,49 @@ class LanguageConfig(_Section):
     )
 
 
+Decision = Literal["allow", "review", "deny"]
+LICENCE_CATEGORIES = ("permissive", "weak-copyleft", "copyleft", "non-commercial", "no-derivatives", "public-domain",
+                      "proprietary", "unknown")
+
+
 class LicenceConfig(_Section):
     """Licence, copyright and opt-out tagging (TagLicences) and the licence policy."""
 
     enabled: bool = Field(True, description="Tag licences, copyright statements and opt-outs.")
+    metadata_fields: list[str] = Field(
+        default_factory=lambda: ["license", "licence", "meta.license", "meta.licence", "license_name", "rights",
+                                 "warc.license"],
+        description="Input fields (dotted paths into meta) holding licence metadata, first found wins.",
+    )
+    detect_in_text: bool = Field(True, description="Look for SPDX tags, notices, licence texts and CC links in the text.")
+    text_window_chars: int = Field(
+        40_000, ge=1000, description="Text detectors read the first 4/5 and last 1/5 of this many characters.")
+    policy: dict[str, Decision] = Field(
+        default_factory=lambda: {"permissive": "allow", "public-domain": "allow", "weak-copyleft": "allow",
+                                 "copyleft": "review", "no-derivatives": "review", "non-commercial": "deny",
+                                 "proprietary": "deny", "unknown": "review"},
+        description="Decision per licence category.",
+    )
+    ids: dict[str, Decision] = Field(
+        default_factory=dict, description="Decision per SPDX id, overriding its category, e.g. {GPL-3.0-only: allow}.")
+    opt_out: Decision = Field("deny", description="Decision when an AI-training / TDM opt-out is found.")
+    reserved_without_licence: Decision = Field(
+        "review", description="Decision for 'All rights reserved' (or equivalent) with no licence found.")
+    no_licence: Decision = Field("review", description="Decision when nothing about licensing is known.")
+    review_action: Literal["keep", "reject"] = Field(
+        "keep", description="review records: keep them in refined/ (flagged in licence_decision) or reject them "
+        "(licence_review).")
+
+    @field_validator("policy")
+    @classmethod
+    def _known_categories(cls, v):
+        for k in v:
+            if k not in LICENCE_CATEGORIES:
+                raise ValueError(f"{k}: not a licence category (one of: {', '.join(LICENCE_CATEGORIES)})")
+        missing = [c for c in LICENCE_CATEGORIES if c not in v]
+        if missing:
+            raise ValueError(f"policy must decide every category; missing: {', '.join(missing)}")
+        return v
 
 
 class QualityThresholds(_Section):

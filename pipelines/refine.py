@@ -28,10 +28,12 @@ RUN_DIR = "reports/_run"
 def _implemented_stages():
     from refinery.transforms.beam.dedup import DedupNearDuplicates
     from refinery.transforms.beam.language import DetectLanguage
+    from refinery.transforms.beam.licence import TagLicences
     from refinery.transforms.beam.quality import ScoreQuality
 
     return [
         ("language", "DetectLanguage", DetectLanguage),
+        ("licence", "TagLicences", TagLicences),
         ("quality", "ScoreQuality", ScoreQuality),
         ("dedup", "DedupNearDuplicates", DedupNearDuplicates),
     ]

@@ -30,11 +30,13 @@ def one(rows, oid):
 def test_exact_counts(outcome):
     m, _rows, errors = outcome
     assert m["totals"]["records"] == 351
-    assert (m["totals"]["refined"], m["totals"]["rejected"], m["totals"]["errors"]) == (318, 28, 5)
+    assert (m["totals"]["refined"], m["totals"]["rejected"], m["totals"]["errors"]) == (317, 29, 5)
     c = m["counters"]
     assert c["ingest"]["dropped:empty_text"] == 1
     assert c["dedup"]["dropped:exact_duplicate"] == 4 and c["dedup"]["dropped:near_duplicate"] == 8
-    assert c["quality"]["seen"] == 345 and c["quality"]["kept"] == 330
+    assert c["licence"]["seen"] == 345 and c["licence"]["kept"] == 342
+    assert c["licence"]["dropped:licence_denied"] == 2 and c["licence"]["dropped:opted_out"] == 1
+    assert c["quality"]["seen"] == 342 and c["quality"]["kept"] == 329
     assert len(errors) == 5
     assert all(f["ok"] for f in m["reconciliation"]["files"])
 
@@ -49,6 +51,9 @@ def test_every_input_record_appears_exactly_once(outcome, demo_run):
 
 @pytest.mark.parametrize("oid, stage, reason", [
     ("plant-empty-text", "ingest", "empty_text"),
+    ("plant-copyright-en", "licence", "licence_denied"),
+    ("plant-copyright-zh", "licence", "licence_denied"),
+    ("plant-noai", "licence", "opted_out"),
     ("plant-very-short", "quality", "gopher_short_doc"),
     ("plant-repeated-lines", "quality", "dup_line_frac"),
     ("plant-keyword-list", "quality", "gopher_stop_words"),
@@ -126,3 +131,29 @@ def test_manifest_identity(outcome):
         assert m[key] is not None, key
     assert m["stages"]["language"] == "ran" and m["stages"]["dedup"] == "ran" and m["stages"]["quality"] == "ran"
     json.dumps(m)
+
+
+@pytest.mark.parametrize("oid, spdx, source, category, decision, kind", [
+    ("plant-spdx-header", "Apache-2.0", "metadata", "permissive", "allow", "refined"),
+    ("plant-cc-link", "CC-BY-SA-4.0", "text", "copyleft", "review", "refined"),
+    ("plant-gpl-text", "GPL-2.0-or-later", "metadata", "copyleft", "review", "refined"),
+    ("plant-copyright-zh", "LicenseRef-proprietary", "metadata", "proprietary", "deny", "rejected"),
+    ("plant-noai", "CC-BY-NC-4.0", "metadata", "non-commercial", "deny", "rejected"),
+    ("plant-pii-zh", "CC-BY-4.0", "metadata", "permissive", "allow", "rejected"),
+])
+def test_licence_cases(outcome, oid, spdx, source, category, decision, kind):
+    _m, rows, _e = outcome
+    k, r = one(rows, oid)
+    assert (r["licence_spdx"], r["licence_source"], r["licence_category"], r["licence_decision"], k) == \
+        (spdx, source, category, decision, kind)
+
+
+def test_copyright_and_opt_out_columns(outcome):
+    _m, rows, _e = outcome
+    _k, en = one(rows, "plant-copyright-en")
+    assert en["copyright_statements"] == ["Copyright (c) 2019-2021 Foo Inc."] and en["rights_reserved"]
+    assert en["copyright_holders"] == ["Foo Inc."]
+    _k, zh = one(rows, "plant-copyright-zh")
+    assert zh["copyright_holders"] == ["某某公司"] and zh["rights_reserved"]
+    _k, noai = one(rows, "plant-noai")
+    assert noai["opted_out"] and "opt-out" in noai["reject_detail"]

@@ -1,0 +1,68 @@
+"""``TagLicences``: licence (SPDX), copyright statements, opt-outs, then the allow/review/deny policy.
+
+Annotate: licence_spdx, licence_source, licence_category, licence_decision, copyright_statements,
+copyright_holders, rights_reserved, opted_out. Decide: ``deny`` → rejected (``opted_out`` or
+``licence_denied``); ``review`` → kept and flagged, or rejected (``licence_review``) when
+``licence.review_action: reject``. Outputs: ``kept``, ``rejected``, ``errors``. Counters (namespace
+``licence``): seen, kept, dropped:<reason>, error:<type>, decision:<allow|review|deny>,
+source:<metadata|text|none>. Config: ``licence.*``.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import orjson
+from apache_beam.utils.shared import Shared
+
+from refinery.schemas.reasons import RejectReason, Stage
+from refinery.transforms.beam.language import _Holder
+from refinery.transforms.beam.stage import RecordStageFn, Rejection, run_record_stage
+from refinery.transforms.licence import LicenceIndex, analyse, decide
+
+
+class _TagLicencesFn(RecordStageFn):
+    stage = Stage.LICENCE
+
+    def __init__(self, cfg, shared: Shared):
+        super().__init__(cfg)
+        self._shared = shared
+
+    def setup(self):
+        super().setup()
+        self._index = self._shared.acquire(lambda: _Holder(LicenceIndex.load()), tag="spdx-index").value
+
+    def annotate(self, record):
+        c = self.cfg.licence
+        meta = orjson.loads(record["meta"]) if record.get("meta") else None
+        f = analyse(record["text"], meta, c, self._index if c.detect_in_text else None)
+        decision, why = decide(f, c)
+        record.update(
+            licence_spdx=f.spdx, licence_source=f.source, licence_category=f.category, licence_decision=decision,
+            copyright_statements=f.statements, copyright_holders=f.holders, rights_reserved=f.reserved,
+            opted_out=bool(f.opt_outs),
+        )
+        record["_licence_why"] = why
+        self._counters.inc(f"decision:{decision}")
+        self._counters.inc(f"source:{f.source}")
+
+    def decide(self, record):
+        why = record.pop("_licence_why")
+        decision = record["licence_decision"]
+        if decision == "deny":
+            reason = RejectReason.OPTED_OUT if record["opted_out"] and why.startswith("opt-out") \
+                else RejectReason.LICENCE_DENIED
+            return Rejection(reason, why)
+        if decision == "review" and self.cfg.licence.review_action == "reject":
+            return Rejection(RejectReason.LICENCE_REVIEW, why)
+        return None
+
+
+class TagLicences(beam.PTransform):
+    """Records → records with licence columns; the licence policy decides."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+
+    def expand(self, records):
+        return run_record_stage(records, "Tag", _TagLicencesFn(self.cfg, Shared()))

@@ -142,6 +142,45 @@ NOTICES = [
 ]
 
 
+def write_web_sample(shared: Path) -> None:
+    """web.warc.gz: UDHR pages as HTML (one GBK-encoded, one with a noai header, an image, a 404) and
+    the real Common Crawl WET record of whirlwind-python as web.warc.wet.gz."""
+    import io
+    import shutil
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    docs = {}
+    for line in open(shared / "udhr" / "docs.jsonl", encoding="utf-8"):
+        d = json.loads(line)
+        if d["source"] == "udhr2" and d["variant"] in ("eng", "cmn_hans", "fra"):
+            docs[d["variant"]] = [p.strip() for p in d["text"].split("\n") if len(p.strip()) > 20][5:25]
+
+    def page(paras, head=""):
+        body = "".join(f"<p>{p}</p>" for p in paras)
+        return (f"<html><head>{head}<title>UDHR</title></head><body><nav><a href='/'>Home</a> | <a href='/about'>"
+                f"About</a></nav><main>{body}</main><footer>Site map | Contact</footer></body></html>")
+
+    pages = [
+        ("https://example.org/udhr/en", "200 OK", "text/html; charset=utf-8", page(docs["eng"]).encode(), []),
+        ("https://example.cn/udhr/zh", "200 OK", "text/html", page(docs["cmn_hans"], '<meta charset="gbk">').encode("gbk"), []),
+        ("https://example.fr/udhr/fr", "200 OK", "text/html; charset=utf-8",
+         page(docs["fra"], '<meta name="robots" content="index, noai">').encode(), [("X-Robots-Tag", "noai")]),
+        ("https://example.org/logo.png", "200 OK", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(64), []),
+        ("https://example.org/gone", "404 Not Found", "text/html", page(["Not found."]).encode(), []),
+    ]
+    with open(OUT / "web.warc.gz", "wb") as f:
+        w = WARCWriter(f, gzip=True)
+        for url, status, ctype, body, extra in pages:
+            http = StatusAndHeaders(status, [("Content-Type", ctype)] + extra, protocol="HTTP/1.1")
+            rec = w.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http,
+                                       warc_headers_dict={"WARC-Date": "2026-01-01T00:00:00Z",
+                                                          "WARC-Record-ID": f"<urn:refinery-sample:{url}>"})
+            w.write_record(rec)
+    shutil.copyfile(shared / "warc-samples/raw/whirlwind-python/whirlwind.warc.wet.gz", OUT / "web.warc.wet.gz")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", default=str(HERE.parent.parent / "shared" / "data"))
@@ -191,6 +230,7 @@ def main() -> None:
                   {"id": "plant-utf16-1", "text": "Ελληνικό κείμενο σε UTF-16: όλοι οι άνθρωποι γεννιούνται ελεύθεροι."}]
     (OUT / "utf16.jsonl").write_bytes(("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in utf16_rows))
                                       .encode("utf-16"))
+    write_web_sample(shared)
     total = sum(f.stat().st_size for f in OUT.iterdir())
     print(f"wrote {len(list(OUT.iterdir()))} files, {total / 1e6:.2f} MB to {os.path.relpath(OUT)}")
 

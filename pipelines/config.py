@@ -48,6 +48,16 @@ class IngestConfig(_Section):
     max_error_bytes: int = Field(
         65536, ge=0, description="Raw bytes kept per errors/ record (the rest is cut, and the cut noted)."
     )
+    html_extractor: Literal["resiliparse", "resiliparse-full", "trafilatura"] = Field(
+        "resiliparse",
+        description="WARC HTML to text. resiliparse: main content, boilerplate (navigation, footers) removed; "
+        "resiliparse-full: all visible text; trafilatura: needs `pip install trafilatura`.",
+    )
+    commoncrawl_prefix: str = Field(
+        "https://data.commoncrawl.org/",
+        description="Prefix for the relative paths in Common Crawl *.paths.gz lists. Beam reads gs:// and local "
+        "paths (not https): point this at a mirror (gs://bucket/, /data/cc/) to read listed files.",
+    )
 
 
 class LanguageConfig(_Section):

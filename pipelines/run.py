@@ -253,10 +253,19 @@ def summary_table(manifest: dict) -> str:
     if rec:
         lines.append("")
         lines.append(f"reconciliation: {'OK' if rec['ok'] else 'FAILED'} over {len(rec['files'])} input files")
-        for f in rec["files"]:
+        files = rec["files"]
+        shown = [f for f in files if not f["ok"]] + [f for f in files if f["ok"]]
+        if len(shown) > 25:
+            hidden = len(shown) - 25
+            shown = shown[:25]
+        else:
+            hidden = 0
+        for f in shown:
             flag = "ok " if f["ok"] else "BAD"
             lines.append(f"  {flag} {f['records']:>8,} read = {f['refined']:>8,} refined + {f['rejected']:>7,} rejected "
                          f"+ {f['errors']:>6,} errors  {os.path.basename(f['uri'])}")
+        if hidden:
+            lines.append(f"  ... {hidden:,} more input files (all in reports/manifest.json)")
     return "\n".join(lines)
 
 

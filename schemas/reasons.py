@@ -63,12 +63,14 @@ class RejectReason(str, enum.Enum):
     # web crawl
     NON_TEXT_PAYLOAD = "non_text_payload"
     EMPTY_PAGE = "empty_page"
+    HTTP_STATUS_NOT_OK = "http_status_not_ok"
 
 
 REASON_STAGE: dict[RejectReason, Stage] = {
     RejectReason.EMPTY_TEXT: Stage.INGEST,
     RejectReason.NON_TEXT_PAYLOAD: Stage.INGEST,
     RejectReason.EMPTY_PAGE: Stage.INGEST,
+    RejectReason.HTTP_STATUS_NOT_OK: Stage.INGEST,
     RejectReason.LANGUAGE_NOT_ALLOWED: Stage.LANGUAGE,
     RejectReason.LANGUAGE_UNCERTAIN: Stage.LANGUAGE,
     RejectReason.LICENCE_DENIED: Stage.LICENCE,

@@ -29,14 +29,15 @@ def one(rows, oid):
 
 def test_exact_counts(outcome):
     m, _rows, errors = outcome
-    assert m["totals"]["records"] == 351
-    assert (m["totals"]["refined"], m["totals"]["rejected"], m["totals"]["errors"]) == (317, 29, 5)
+    assert m["totals"]["records"] == 357
+    assert (m["totals"]["refined"], m["totals"]["rejected"], m["totals"]["errors"]) == (319, 33, 5)
     c = m["counters"]
     assert c["ingest"]["dropped:empty_text"] == 1
+    assert c["ingest"]["dropped:non_text_payload"] == 1 and c["ingest"]["dropped:http_status_not_ok"] == 1
     assert c["dedup"]["dropped:exact_duplicate"] == 4 and c["dedup"]["dropped:near_duplicate"] == 8
-    assert c["licence"]["seen"] == 345 and c["licence"]["kept"] == 342
-    assert c["licence"]["dropped:licence_denied"] == 2 and c["licence"]["dropped:opted_out"] == 1
-    assert c["quality"]["seen"] == 342 and c["quality"]["kept"] == 329
+    assert c["licence"]["seen"] == 349 and c["licence"]["kept"] == 345
+    assert c["licence"]["dropped:licence_denied"] == 2 and c["licence"]["dropped:opted_out"] == 2
+    assert c["quality"]["seen"] == 345 and c["quality"]["kept"] == 331
     assert len(errors) == 5
     assert all(f["ok"] for f in m["reconciliation"]["files"])
 
@@ -46,7 +47,7 @@ def test_every_input_record_appears_exactly_once(outcome, demo_run):
     ids = []
     for kind in ("refined", "rejected"):
         ids += read_output(str(out / kind), columns=["doc_id"]).column("doc_id").to_pylist()
-    assert len(ids) == len(set(ids)) == 346
+    assert len(ids) == len(set(ids)) == 352
 
 
 @pytest.mark.parametrize("oid, stage, reason", [
@@ -116,6 +117,25 @@ def test_encodings_and_languages(outcome):
     kind, long_doc = one(rows, "plant-very-long")
     assert kind == "refined" and long_doc["n_chars"] > 100_000 and long_doc["lang"] == "en"
     assert long_doc["lang_secondary"]
+
+
+def test_web_pages(outcome, demo_run):
+    out, _res = demo_run
+    pages = {}
+    for kind in ("refined", "rejected"):
+        for r in read_output(str(out / kind)).to_pylist():
+            if "web.warc" in r["source_uri"]:
+                pages[json.loads(r["meta"])["url"]] = (kind, r)
+    kind, en = pages["https://example.org/udhr/en"]
+    assert kind == "refined" and en["lang"] == "en" and "Home" not in en["text"] and "Site map" not in en["text"]
+    kind, zh = pages["https://example.cn/udhr/zh"]
+    assert kind == "refined" and zh["lang"] == "zh-Hans" and json.loads(zh["meta"])["charset"] == "gb18030"
+    kind, fr = pages["https://example.fr/udhr/fr"]
+    assert kind == "rejected" and fr["reject_reason"] == "opted_out"
+    assert pages["https://example.org/logo.png"][1]["reject_reason"] == "non_text_payload"
+    assert pages["https://example.org/gone"][1]["reject_reason"] == "http_status_not_ok"
+    kind, wet = pages["https://an.wikipedia.org/wiki/Escopete"]
+    assert json.loads(wet["meta"])["cc_language"] == "spa"
 
 
 def test_refined_languages(outcome):

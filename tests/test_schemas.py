@@ -13,7 +13,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def test_readme_schema_section_is_generated_from_schemas():
     text = README.read_text(encoding="utf-8")
     section = text.split("<!-- schema:start -->\n", 1)[1].split("<!-- schema:end -->", 1)[0]
-    assert section == schema_markdown(), "run: python -m refinery.schemas and paste between the schema markers"
+    assert section == schema_markdown(), "run: python scripts/update_readme_schema.py"
 
 
 def test_rejected_is_refined_plus_reject_columns():

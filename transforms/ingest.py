@@ -38,8 +38,9 @@ _FORMATS_BY_SUFFIX = [
     (".paths.gz", "warc_paths"),
     (".jsonl", "jsonl"), (".json", "jsonl"), (".ndjson", "jsonl"),
     (".parquet", "parquet"), (".pq", "parquet"),
+    (".warc.txt", "warc"), (".wet.txt", "warc"),
     (".txt", "text"), (".text", "text"), (".md", "text"),
-    (".warc", "warc"), (".wet", "warc"), (".arc", "warc"), (".warc.txt", "warc"),
+    (".warc", "warc"), (".wet", "warc"), (".wat", "warc"), (".arc", "warc"),
 ]
 _COMPRESSION_SUFFIXES = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bad": None}
 
@@ -204,6 +205,7 @@ class _Reader:
         self.records = 0
         self.blank = 0
         self.encoding = ""
+        self.extra: dict = {}
 
     def record(self, line: int, text: str, original_id: Any, meta: dict | None) -> Item:
         self.records += 1
@@ -347,7 +349,8 @@ def read_crude(uri: str, cfg, opener: Opener, size_hint: int | None = None) -> I
         elif fmt in ("warc", "warc_paths"):
             from refinery.transforms.webcrawl import read_warc
 
-            yield from read_warc(reader, hashing, compression, fmt)
+            # warcio handles gzip members itself; a malformed WET may be re-read leniently (reopen)
+            yield from read_warc(reader, hashing, compression, fmt, reopen=lambda: opener(uri))
         else:
             stream = _decompressing(hashing, compression)
             head = _read_exact(stream, _SAMPLE_BYTES)
@@ -359,19 +362,37 @@ def read_crude(uri: str, cfg, opener: Opener, size_hint: int | None = None) -> I
             else:
                 yield from _read_jsonl(reader, body, encoding)
         hashing.drain()
-    except (EOFError, OSError, gzip.BadGzipFile, ValueError, UnicodeDecodeError, ImportError) as exc:
-        # Truncated compressed stream, unreadable file, corrupt container: one error for the unread part.
-        where = f"after record {reader.records}" if reader.records else "before any record"
-        yield reader.error(None, None, f"{type(exc).__name__}: {exc} ({where}; the rest of the file is unreadable)")
-        if hashing is not None:
-            try:
-                hashing.drain()
-            except Exception:  # noqa: BLE001 - the hash is then partial, and said so below
-                hashing = None
-    except Exception as exc:  # noqa: BLE001 - a parser bug must not lose the file's other records
-        yield reader.error(None, None, f"{type(exc).__name__}: {exc} (reader failed; rest of file unread)")
-        hashing = None
-    yield "file", {
+    except Exception as exc:  # noqa: BLE001 - one error for the unread part; what was read before it is kept
+        yield reader.error(None, None, _unread_message(reader, exc))
+        hashing = _drain_or_none(hashing)
+    yield "file", _facts(uri, fmt, compression, reader, hashing, size_hint)
+
+
+_READ_ERRORS = (EOFError, OSError, gzip.BadGzipFile, ValueError, UnicodeDecodeError, ImportError)
+
+
+def _unread_message(reader: _Reader, exc: Exception) -> str:
+    """Truncated stream, unreadable file or corrupt container — or, for anything else, a reader bug."""
+    where = f"after record {reader.records}" if reader.records else "before any record"
+    known = isinstance(exc, _READ_ERRORS) or type(exc).__name__ in ("ArchiveLoadFailed",
+                                                                    "StatusAndHeadersParserException")
+    tail = "the rest of the file is unreadable" if known else "reader failed; rest of file unread"
+    return f"{type(exc).__name__}: {exc} ({where}; {tail})"
+
+
+def _drain_or_none(hashing: HashingReader | None) -> HashingReader | None:
+    """Hash what the reader left unread; None (sha256 unknown, and null in the facts) if that fails too."""
+    if hashing is None:
+        return None
+    try:
+        hashing.drain()
+        return hashing
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _facts(uri, fmt, compression, reader, hashing, size_hint) -> dict:
+    return {
         "uri": uri,
         "format": fmt,
         "compression": compression or "none",
@@ -380,6 +401,7 @@ def read_crude(uri: str, cfg, opener: Opener, size_hint: int | None = None) -> I
         "sha256": hashing.sha.hexdigest() if hashing is not None else None,
         "records": reader.records,
         "blank_lines": reader.blank,
+        **reader.extra,
     }
 
 

@@ -65,15 +65,15 @@ class _ReadCrudeFn(beam.DoFn):
                 n += 1
                 nbytes += len(item["text"])
                 counters.inc("seen")
-                if visible_chars(item["text"]) < ingest.min_chars:
+                if item.get("_reject"):  # decided by the reader (web pages: non-text payload, empty page ...)
+                    reason, detail = item.pop("_reject")
+                    counters.inc(f"dropped:{reason.value}")
+                    yield TaggedOutput(REJECTED, rejected_record(item, Stage.INGEST, Rejection(reason, detail)))
+                elif visible_chars(item["text"]) < ingest.min_chars:
                     counters.inc(f"dropped:{RejectReason.EMPTY_TEXT.value}")
                     rej = Rejection(RejectReason.EMPTY_TEXT,
                                     f"{visible_chars(item['text'])} visible characters < ingest.min_chars={ingest.min_chars}")
                     yield TaggedOutput(REJECTED, rejected_record(item, Stage.INGEST, rej))
-                elif item.get("_reject"):
-                    reason, detail = item.pop("_reject")
-                    counters.inc(f"dropped:{reason.value}")
-                    yield TaggedOutput(REJECTED, rejected_record(item, Stage.INGEST, Rejection(reason, detail)))
                 else:
                     counters.inc("kept")
                     yield item
@@ -89,6 +89,41 @@ class _ReadCrudeFn(beam.DoFn):
                 counters.inc("files")
                 yield TaggedOutput(FILES, item)
         self._progress.add(n, nbytes)
+
+
+def _known_size(sizes):
+    return next((s for s in sizes if s is not None), None)
+
+
+class _ExpandPathListsFn(beam.DoFn):
+    """Common Crawl ``*.paths[.gz]`` lists → the files they name (the list itself becomes a fact)."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def process(self, match):
+        uri, size = match
+        if not uri.lower().endswith((".paths.gz", ".paths")):
+            yield match
+            return
+        import gzip
+        import hashlib
+
+        from refinery.transforms.webcrawl import expand_paths_list
+
+        try:
+            with _open_raw(uri) as f:
+                raw = f.read()
+            data = gzip.decompress(raw) if uri.lower().endswith(".gz") else raw
+            listed = expand_paths_list(data, self.cfg.ingest.commoncrawl_prefix)
+        except Exception:  # noqa: BLE001 - an unreadable list goes on as a file: its error lands in errors/
+            yield match
+            return
+        yield TaggedOutput(FILES, {"uri": uri, "format": "warc_paths", "compression": "gzip", "encoding": "utf-8",
+                                   "bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest(), "records": 0,
+                                   "blank_lines": 0, "listed_files": len(listed)})
+        for listed_uri in listed:
+            yield listed_uri, None
 
 
 class ReadCrude(beam.PTransform):
@@ -113,12 +148,19 @@ class ReadCrude(beam.PTransform):
             | "Match" >> fileio.MatchAll()
             | "PathAndSize" >> beam.Map(lambda m: (m.path, m.size_in_bytes))
             | "OneMatchPerFile" >> beam.Distinct()
+        )
+        expanded = matched | "ExpandPathLists" >> beam.ParDo(_ExpandPathListsFn(self.cfg)).with_outputs(
+            FILES, main="to_read")
+        # A file named by a list and by a pattern is still read once.
+        files = expanded["to_read"] | "OneReadPerFile" >> beam.CombinePerKey(_known_size)
+        out = (
+            files
             # Spread files over workers before the (slow) read.
             | "SpreadFiles" >> beam.Reshuffle()
-        )
-        out = matched | "Read" >> beam.ParDo(_ReadCrudeFn(self.cfg, self.progress)).with_outputs(
-            REJECTED, ERRORS, FILES, main="kept"
+            | "Read" >> beam.ParDo(_ReadCrudeFn(self.cfg, self.progress)).with_outputs(REJECTED, ERRORS, FILES,
+                                                                                      main="kept")
         )
         # Fusion break: one large file's records are spread over workers for the stages after.
         kept = out["kept"] | "SpreadRecords" >> beam.Reshuffle()
-        return {"kept": kept, REJECTED: out[REJECTED], ERRORS: out[ERRORS], FILES: out[FILES]}
+        facts = (out[FILES], expanded[FILES]) | "AllFileFacts" >> beam.Flatten()
+        return {"kept": kept, REJECTED: out[REJECTED], ERRORS: out[ERRORS], FILES: facts}

@@ -1,0 +1,282 @@
+"""Web-crawl crude: WARC (``response``/``resource`` records with HTML or text), WET (``conversion``
+records) and ARC files, gzip or plain, read with warcio; HTML to text with resiliparse.
+
+Pure core, called by :func:`refinery.transforms.ingest.read_crude` for ``warc`` inputs.
+
+- One crude record per page; ``source_line`` is the record's index in the file (every WARC record
+  counts, so the index matches ``warcio index``). ``request``, ``warcinfo`` and ``metadata`` records
+  are not documents: they are counted in the file facts (``non_document_records``), not dropped
+  silently.
+- HTML: the charset declared in the HTTP ``Content-Type`` header or the page's ``<meta charset>`` is
+  honoured, else detected (resiliparse), so GB2312/GBK/Big5 pages decode; boilerplate is removed by
+  resiliparse's main-content extraction (``ingest.html_extractor``).
+- ``meta`` keeps: url, warc_date, warc_record_id, warc_type, content_type, http_status,
+  cc_language (``WARC-Identified-Content-Language``), charset, and the signals the licence stage reads:
+  ``x_robots_tag`` (HTTP), ``robots`` (``<meta name="robots">``), ``tdm_reservation`` / ``tdm_policy``
+  (TDMRep header or meta), ``license`` (``<link rel="license">``) and ``cc_links``.
+- Decisions at ingest: non-text payloads (images, PDFs, ...) → ``non_text_payload``; pages whose text
+  is empty after extraction (redirects, empty bodies) → ``empty_page``; non-2xx HTTP status →
+  ``http_status_not_ok``. A malformed record or a truncated gzip member ends the readable part of the
+  file: one ``errors/`` record says where, and everything read before it is kept.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zlib
+from typing import IO
+
+from refinery.schemas.reasons import RejectReason
+
+_TEXT_TYPES = ("text/html", "application/xhtml", "text/plain", "application/xml", "text/xml")
+_META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_\-]+)", re.IGNORECASE)
+_CC_LINK = re.compile(r"https?://creativecommons\.org/(?:licenses|publicdomain)/[a-z\-]+/\d\.\d/?", re.IGNORECASE)
+_CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "big5": "big5hkscs"}
+
+
+def _charset_from_type(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    m = re.search(r"charset=[\"']?([A-Za-z0-9_\-]+)", content_type, re.IGNORECASE)
+    return m.group(1).lower() if m else None
+
+
+def decode_html(body: bytes, declared: str | None) -> tuple[str, str]:
+    """(text, charset used): HTTP charset, then <meta charset>, then detection."""
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+
+    candidates = []
+    if declared:
+        candidates.append(declared)
+    m = _META_CHARSET.search(body[:4096])
+    if m:
+        candidates.append(m.group(1).decode("ascii", "ignore").lower())
+    for cs in candidates:
+        cs = _CHARSET_ALIASES.get(cs, cs)
+        try:
+            return body.decode(cs), cs
+        except (LookupError, UnicodeDecodeError):
+            continue
+    enc = detect_encoding(body)
+    return bytes_to_str(body, enc), enc
+
+
+def html_signals(html: str) -> dict:
+    """robots / TDMRep meta values, <link rel=license> and Creative Commons links of a page."""
+    from resiliparse.parse.html import HTMLTree
+
+    out: dict = {}
+    tree = HTMLTree.parse(html)
+    for el in tree.document.query_selector_all("meta[name]"):
+        name = (el.getattr("name") or "").lower()
+        content = el.getattr("content") or ""
+        if name in ("robots", "googlebot", "ccbot", "gptbot"):
+            out["robots"] = (out.get("robots", "") + " " + content).strip()
+        elif name in ("tdm-reservation", "tdm-policy"):
+            out[name.replace("-", "_")] = content
+    for el in tree.document.query_selector_all("link[rel]"):
+        if "license" in (el.getattr("rel") or "").lower() and el.getattr("href"):
+            out.setdefault("license", el.getattr("href"))
+    links = sorted({m.group(0) for m in _CC_LINK.finditer(html)})
+    if links:
+        out["cc_links"] = links
+        out.setdefault("license", links[0])
+    return out
+
+
+def extract_text(html: str, extractor: str) -> str:
+    if extractor == "trafilatura":
+        try:
+            import trafilatura
+        except ImportError as exc:  # the config said so: say what to install
+            raise ImportError("ingest.html_extractor=trafilatura needs `pip install trafilatura`") from exc
+        return trafilatura.extract(html) or ""
+    from resiliparse.extract.html2text import extract_plain_text
+
+    return extract_plain_text(html, main_content=(extractor == "resiliparse"), alt_texts=False, links=False,
+                              form_fields=False, noscript=False)
+
+
+def _page(reader, idx: int, text: str, meta: dict, reject=None):
+    kind, rec = reader.record(idx, text, meta.get("warc_record_id"), meta)
+    if reject is not None:
+        rec["_reject"] = reject
+    return kind, rec
+
+
+def read_warc(reader, stream: IO[bytes], compression: str | None, fmt: str, reopen=None):
+    """Yield ("record" | "error", dict) per page of a WARC / WET / ARC file; counts the rest.
+
+    A WET file whose Content-Length headers are wrong (hand-made or truncated copies) defeats warcio
+    before its first page; such a file is re-read with :func:`read_wet_lenient`, which splits records
+    on their ``WARC/1.0`` lines as Common Crawl's own tooling does.
+    """
+    from warcio.exceptions import ArchiveLoadFailed
+
+    if fmt == "warc_paths":
+        raise ValueError("a *.paths list is expanded before reading; it has no pages of its own")
+    reader.encoding = "warc"
+    reader.extra = {"non_document_records": {}}
+    watch = _GzipWatch(stream) if compression == "gzip" else None
+    try:
+        yield from _read_warcio(reader, watch if watch is not None else stream)
+        if watch is not None:
+            watch.finish()
+            if watch.truncated:
+                # warcio stops quietly at a cut gzip member: say so, or the lost pages would be silent
+                yield reader.error(None, None, f"EOFError: the file ends inside a gzip member (after record "
+                                               f"{reader.records}); the pages after that point are lost")
+    except ArchiveLoadFailed:
+        if reader.records or reopen is None:
+            raise
+        with reopen() as raw:
+            data = raw.read()
+        if compression == "gzip":
+            import gzip
+
+            data = gzip.decompress(data)
+        if b"WARC-Type: conversion" not in data:
+            raise
+        reader.encoding = "wet-lenient"
+        reader.extra = {"non_document_records": {}}
+        yield from read_wet_lenient(reader, data)
+
+
+class _GzipWatch(io.RawIOBase):
+    """Passes bytes through and follows the gzip members in them, to tell a complete file from a cut one."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._d = zlib.decompressobj(31)
+        self._in_member = False
+        self.truncated = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self._feed(data)
+        return n
+
+    def _feed(self, data: bytes) -> None:
+        while data:
+            self._in_member = True
+            try:
+                self._d.decompress(data)  # the output is warcio's business; only the member boundaries matter
+            except zlib.error:
+                return  # not gzip after all: warcio decides what the file is
+            if not self._d.eof:
+                return
+            data = self._d.unused_data
+            self._d = zlib.decompressobj(31)
+            self._in_member = False
+
+    def finish(self) -> None:
+        self._feed(self._raw.read())
+        self.truncated = self._in_member
+
+
+_WARC_LINE = re.compile(rb"^WARC/1\.[01]\r?$", re.MULTILINE)
+
+
+def read_wet_lenient(reader, data: bytes):
+    """WET records split on ``WARC/1.x`` lines, headers up to the first blank line, Content-Length ignored."""
+    starts = [m.start() for m in _WARC_LINE.finditer(data)]
+    for idx, (a, b) in enumerate(zip(starts, starts[1:] + [len(data)])):
+        block = data[a:b]
+        head, _sep, body = block.partition(b"\n\n") if b"\r\n\r\n" not in block[:4096] else block.partition(b"\r\n\r\n")
+        headers = {}
+        for line in head.decode("utf-8", "replace").splitlines()[1:]:
+            k, _c, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        rtype = headers.get("warc-type", "")
+        if rtype != "conversion":
+            nd = reader.extra["non_document_records"]
+            nd[rtype or "unknown"] = nd.get(rtype or "unknown", 0) + 1
+            continue
+        meta = {"url": headers.get("warc-target-uri"), "warc_date": headers.get("warc-date"),
+                "warc_record_id": headers.get("warc-record-id"), "warc_type": rtype,
+                "content_type": headers.get("content-type"),
+                "cc_language": headers.get("warc-identified-content-language")}
+        text = body.decode("utf-8", "replace").strip("\r\n")
+        reject = None if text.strip() else (RejectReason.EMPTY_PAGE, "conversion record with no text")
+        yield _page(reader, idx, text, {k: v for k, v in meta.items() if v is not None}, reject)
+
+
+def _read_warcio(reader, stream):
+    from warcio.archiveiterator import ArchiveIterator
+
+    extractor = getattr(reader.cfg, "html_extractor", "resiliparse")
+    it = ArchiveIterator(stream, arc2warc=True)
+    for idx, rec in enumerate(it):
+        rtype = rec.rec_type
+        if rtype not in ("response", "resource", "conversion"):
+            nd = reader.extra["non_document_records"]
+            nd[rtype] = nd.get(rtype, 0) + 1
+            continue
+        h = rec.rec_headers
+        meta = {
+            "url": h.get_header("WARC-Target-URI"),
+            "warc_date": h.get_header("WARC-Date"),
+            "warc_record_id": h.get_header("WARC-Record-ID"),
+            "warc_type": rtype,
+            "cc_language": h.get_header("WARC-Identified-Content-Language"),
+        }
+        try:
+            body = rec.content_stream().read()
+        except Exception as exc:  # noqa: BLE001 - chunked-encoding or decompression error in this record
+            yield reader.error(idx, None, f"{type(exc).__name__}: record {idx} ({meta['url']}): payload unreadable: {exc}")
+            continue
+        if rtype == "conversion":  # WET: already text
+            meta["content_type"] = h.get_header("Content-Type")
+            text = body.decode("utf-8", "replace")
+            reject = None if text.strip() else (RejectReason.EMPTY_PAGE, "conversion record with no text")
+            yield _page(reader, idx, text, {k: v for k, v in meta.items() if v is not None}, reject)
+            continue
+        http = rec.http_headers
+        content_type = (http.get_header("Content-Type") if http else None) or h.get_header("Content-Type") or ""
+        meta["content_type"] = content_type
+        if http is not None:
+            status = http.get_statuscode()
+            meta["http_status"] = int(status) if status and status.isdigit() else status
+            for name, key in (("X-Robots-Tag", "x_robots_tag"), ("tdm-reservation", "tdm_reservation"),
+                              ("tdm-policy", "tdm_policy")):
+                v = http.get_header(name)
+                if v:
+                    meta[key] = v
+        meta = {k: v for k, v in meta.items() if v is not None}
+        ctype = content_type.split(";")[0].strip().lower()
+        if ctype and not ctype.startswith(_TEXT_TYPES):
+            yield _page(reader, idx, "", meta, (RejectReason.NON_TEXT_PAYLOAD, f"content type {ctype!r}"))
+            continue
+        status = meta.get("http_status")
+        if isinstance(status, int) and not 200 <= status < 300:
+            yield _page(reader, idx, "", meta, (RejectReason.HTTP_STATUS_NOT_OK, f"HTTP status {status}"))
+            continue
+        try:
+            if ctype.startswith("text/plain"):
+                text, charset = decode_html(body, _charset_from_type(content_type))
+            else:
+                html, charset = decode_html(body, _charset_from_type(content_type))
+                meta.update(html_signals(html))
+                text = extract_text(html, extractor)
+            meta["charset"] = charset
+        except Exception as exc:  # noqa: BLE001 - a page the parser cannot handle is an error, not a crash
+            yield reader.error(idx, body, f"{type(exc).__name__}: record {idx} ({meta.get('url')}): {exc}")
+            continue
+        reject = None if text.strip() else (RejectReason.EMPTY_PAGE, "no text after HTML extraction")
+        yield _page(reader, idx, text, meta, reject)
+
+
+def expand_paths_list(data: bytes, prefix: str) -> list[str]:
+    """URIs listed in a Common Crawl ``*.paths`` file (one relative path per line), under ``prefix``."""
+    out = []
+    for line in data.decode("utf-8", "replace").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            out.append(line if "://" in line or line.startswith("/") else prefix.rstrip("/") + "/" + line)
+    return out

@@ -62,12 +62,16 @@ def decode_html(body: bytes, declared: str | None) -> tuple[str, str]:
     return bytes_to_str(body, enc), enc
 
 
-def html_signals(html: str) -> dict:
-    """robots / TDMRep meta values, <link rel=license> and Creative Commons links of a page."""
+def parse_html(html: str):
     from resiliparse.parse.html import HTMLTree
 
+    return HTMLTree.parse(html)
+
+
+def html_signals(html: str, tree=None) -> dict:
+    """robots / TDMRep meta values, <link rel=license> and Creative Commons links of a page."""
     out: dict = {}
-    tree = HTMLTree.parse(html)
+    tree = tree if tree is not None else parse_html(html)
     for el in tree.document.query_selector_all("meta[name]"):
         name = (el.getattr("name") or "").lower()
         content = el.getattr("content") or ""
@@ -85,13 +89,14 @@ def html_signals(html: str) -> dict:
     return out
 
 
-def extract_text(html: str, extractor: str) -> str:
+def extract_text(html, extractor: str) -> str:
+    """Main text of a page (``html``: markup, or a tree from :func:`parse_html` for resiliparse)."""
     if extractor == "trafilatura":
         try:
             import trafilatura
         except ImportError as exc:  # the config said so: say what to install
             raise ImportError("ingest.html_extractor=trafilatura needs `pip install trafilatura`") from exc
-        return trafilatura.extract(html) or ""
+        return trafilatura.extract(html if isinstance(html, str) else str(html.document.html)) or ""
     from resiliparse.extract.html2text import extract_plain_text
 
     return extract_plain_text(html, main_content=(extractor == "resiliparse"), alt_texts=False, links=False,
@@ -262,8 +267,9 @@ def _read_warcio(reader, stream):
                 text, charset = decode_html(body, _charset_from_type(content_type))
             else:
                 html, charset = decode_html(body, _charset_from_type(content_type))
-                meta.update(html_signals(html))
-                text = extract_text(html, extractor)
+                tree = parse_html(html)  # parsed once: meta signals and extraction share it
+                meta.update(html_signals(html, tree))
+                text = extract_text(tree if extractor != "trafilatura" else html, extractor)
             meta["charset"] = charset
         except Exception as exc:  # noqa: BLE001 - a page the parser cannot handle is an error, not a crash
             yield reader.error(idx, body, f"{type(exc).__name__}: record {idx} ({meta.get('url')}): {exc}")

@@ -96,7 +96,7 @@ _DISTINCTIVE = {
     "cs": "řůěŘŮĚ",
     "sk": "ľĺŕĽĹŔ",
     "hu": "őűŐŰ",
-    "ro": "șțşţȘȚŞŢ",
+    "ro": "șțţȘȚŢ",  # comma-below letters and t-cedilla; s-cedilla (ş) is Turkish too
     "pl": "łśźżńŁŚŹŻŃ",
     "lt": "ėįųĖĮŲ",
     "lv": "ģķļņĢĶĻŅ",

@@ -138,20 +138,35 @@ def cmd_config(argv: list[str]) -> int:
 
 
 def cmd_validate(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="refinery validate",
-                                     description="Re-check a finished output folder: file checksums and row counts "
-                                                 "against the manifest, reconciliation, uniqueness of doc_id.")
+    parser = argparse.ArgumentParser(
+        prog="refinery validate",
+        description="Re-check a finished output folder (local or gs://): every file's sha256 and row count against "
+                    "the manifest, added or missing files, reconciliation per input file, unique doc_ids, and the "
+                    "expectation suite re-evaluated on the files. Exit 0 pass, 1 fail.")
     parser.add_argument("dir", metavar="DIR", help="output folder of a run")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
-    from refinery.validators.integrity import check_output
+    from refinery.validators.revalidate import validate_output
 
-    problems = check_output(args.dir)
-    if problems:
-        for p in problems:
-            print(f"FAIL {p}")
-        print(f"validation FAILED: {len(problems)} problem(s)")
+    problems, result = validate_output(args.dir)
+    failed = bool(problems) or (result is not None and not result["success"])
+    if args.json:
+        print(json.dumps({"success": not failed, "integrity_problems": problems,
+                          "suite": None if result is None else {k: result[k] for k in
+                                                                ("success", "critical_failures", "warnings", "checks")}},
+                         indent=2, default=str, ensure_ascii=False))
+        return 1 if failed else 0
+    for p in problems:
+        print(f"FAIL integrity: {p}")
+    if result is not None:
+        for c in result["checks"]:
+            mark = "ok  " if c["success"] else ("FAIL" if c["severity"] == "critical" else "warn")
+            print(f"{mark} {c['severity']:<8} {c['id']:<32} observed={c['observed']}  ({c['description']})")
+    if failed:
+        n = len(problems) + (len(result["critical_failures"]) if result else 0)
+        print(f"validation FAILED: {n} problem(s)")
         return 1
-    print("validation passed: every file, checksum, row count and reconciliation matches the manifest")
+    print("validation passed: files, checksums, row counts, reconciliation and every critical expectation hold")
     return 0
 
 

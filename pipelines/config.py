@@ -269,7 +269,20 @@ class DedupConfig(_Section):
 class ValidationConfig(_Section):
     """Validation of the written output and the auditor reports."""
 
-    enabled: bool = Field(True, description="Validate the written output and write reports.")
+    enabled: bool = Field(True, description="Validate the written output and write reports (a critical failure exits 1).")
+    max_und_share: float = Field(0.1, ge=0, le=1, description="Warning when more of refined/ than this is lang=und.")
+    max_error_share: float = Field(0.05, ge=0, le=1, description="Warning when more input records than this are errors.")
+    max_rejected_share_default: float = Field(
+        0.5, ge=0, le=1, description="Warning when a stage rejects more than this share of the input records.")
+    max_rejected_share: dict[str, float] = Field(
+        default_factory=dict, description="Per-stage override of max_rejected_share_default, e.g. {quality: 0.7}.")
+    sample_rows: int = Field(5000, ge=100, le=1_000_000, description="Rows in the bottom-k sample per output kind.")
+    critical: list[str] = Field(
+        default_factory=list,
+        description="Warning checks promoted to critical (fail the run), e.g. [und_share, rejected_share_quality].")
+    openlineage: bool = Field(
+        True, description="Write OpenLineage START/COMPLETE/FAIL events to reports/openlineage.jsonl, and send them "
+        "over HTTP when OPENLINEAGE_URL is set.")
 
 
 class OutputConfig(_Section):

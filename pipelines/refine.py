@@ -83,6 +83,12 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], out_dir: str, cfg, ident
     all_errors = errors | "AllErrors" >> beam.Flatten()
     written = (records, all_rejected, all_errors, crude[FILES]) | "WriteOutputs" >> WriteOutputs(out_dir, cfg, identity)
     run_dir = FileSystems.join(out_dir, RUN_DIR)
+    if cfg.validation.enabled:
+        from refinery.validators.pipeline import ComputeAggregates
+
+        ((records, all_rejected, all_errors)
+         | "ComputeAggregates" >> ComputeAggregates(FileSystems.join(run_dir, "aggregates.json"),
+                                                    cfg.validation.sample_rows))
     (written | "CollectOutputs" >> beam.combiners.ToList()
      | "WriteOutputFacts" >> beam.ParDo(_WriteJson(FileSystems.join(run_dir, "outputs.json"))))
     (crude[FILES] | "CollectInputs" >> beam.combiners.ToList()

@@ -179,6 +179,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
     manifest_path = FileSystems.join(out_dir, "reports", "manifest.json")
     if not dry_run:
         _write_json(manifest_path, manifest)
+        _lineage("START", manifest, out_dir, cfg)
     t0 = time.monotonic()
     try:
         p = beam.Pipeline(options=options)
@@ -194,13 +195,14 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
     except BaseException as exc:
         manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                         finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat())
+        _lineage("FAIL", manifest, out_dir, cfg)
         _write_json(manifest_path, manifest)
         raise
     wall = time.monotonic() - t0
-    return finish(out_dir, manifest, _counters(result), wall)
+    return finish(out_dir, manifest, _counters(result), wall, cfg)
 
 
-def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float) -> RunResult:
+def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: RunConfig | None = None) -> RunResult:
     """Post-run: reconciliation, output facts, manifest."""
     run_dir = FileSystems.join(out_dir, RUN_DIR)
     inputs = _read_json(FileSystems.join(run_dir, "inputs.json"))
@@ -229,8 +231,47 @@ def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float) -> RunRe
                             f"{f['refined']} refined + {f['rejected']} rejected + {f['errors']} errors")
         manifest["error"] = messages[0]
         code = 1
+    validation = None
+    if cfg is not None and cfg.validation.enabled:
+        vcode, validation = _validate(out_dir, manifest, cfg, messages)
+        code = max(code, vcode)
+    if cfg is not None:
+        _lineage("COMPLETE" if code == 0 else "FAIL", manifest, out_dir, cfg, validation)
     _write_json(FileSystems.join(out_dir, "reports", "manifest.json"), manifest)
     return RunResult(manifest=manifest, exit_code=code, messages=messages)
+
+
+def _lineage(state: str, manifest: dict, out_dir: str, cfg: RunConfig, validation: dict | None = None) -> None:
+    """OpenLineage event; a lineage backend that cannot be reached is noted, never fatal."""
+    if not cfg.validation.openlineage:
+        return
+    from refinery.validators.lineage import build_event, emit
+
+    try:
+        emit(build_event(state, manifest, out_dir, validation), out_dir)
+    except Exception as exc:  # noqa: BLE001 - lineage is reporting, not the data: say so in the manifest
+        manifest.setdefault("warnings", []).append(f"openlineage {state} event not delivered: {type(exc).__name__}: {exc}")
+
+
+def _validate(out_dir: str, manifest: dict, cfg: RunConfig, messages: list[str]) -> tuple[int, dict]:
+    """Run the expectation suite on the pipeline's aggregates; write the reports. 1 on a critical failure."""
+    from refinery.validators.reports import write_reports
+    from refinery.validators.suite import run_suite
+
+    agg = _read_json(FileSystems.join(out_dir, RUN_DIR, "aggregates.json"))
+    result = run_suite(cfg, agg, manifest, agg.pop("refined_sample"), agg.pop("rejected_sample"))
+    manifest["validation"] = {"success": result["success"], "critical_failures": result["critical_failures"],
+                              "warnings": result["warnings"], "checks": len(result["checks"])}
+    write_reports(out_dir, manifest, agg, result)
+    for c in result["checks"]:
+        if not c["success"]:
+            level = "FAILED (critical)" if c["severity"] == "critical" else "warning"
+            messages.append(f"expectation {c['id']} {level}: {c['description']} — observed {c['observed']}")
+    if not result["success"]:
+        manifest["status"] = "failed"
+        manifest.setdefault("error", f"validation failed: {', '.join(result['critical_failures'])}")
+        return 1, result
+    return 0, result
 
 
 def summary_table(manifest: dict) -> str:

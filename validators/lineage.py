@@ -1,0 +1,95 @@
+"""OpenLineage run events (openlineage-python): START when the run begins, COMPLETE or FAIL at its end.
+
+Inputs carry the schema facet of what was read and data-quality metrics (rows, bytes); outputs
+(refined, rejected, errors) carry the schema facet from ``schemas/``, output statistics (rows,
+bytes, files) and the suite's assertions. Events are appended to ``reports/openlineage.jsonl`` and,
+when the standard ``OPENLINEAGE_URL`` is set, also sent there with the client's HTTP transport.
+Credentials in ``OPENLINEAGE_API_KEY`` are used by the client, never written.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import uuid
+
+from apache_beam.io.filesystems import FileSystems
+
+PRODUCER = "https://github.com/refinery/refinery"
+NAMESPACE = "refinery"
+
+
+def _schema_facet(schema):
+    from openlineage.client.facet_v2 import schema_dataset
+
+    return schema_dataset.SchemaDatasetFacet(
+        fields=[schema_dataset.SchemaDatasetFacetFields(name=f.name, type=str(f.type),
+                                                        description=(f.metadata or {}).get(b"description", b"").decode())
+                for f in schema])
+
+
+def _namespace(uri: str) -> str:
+    return uri.split("://", 1)[0] + "://" + uri.split("://", 1)[1].split("/", 1)[0] if "://" in uri else "file"
+
+
+def build_event(state: str, manifest: dict, out_dir: str, validation: dict | None = None):
+    from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+    from openlineage.client.facet_v2 import (
+        data_quality_assertions_dataset,
+        data_quality_metrics_input_dataset,
+        output_statistics_output_dataset,
+    )
+
+    from refinery.schemas import ERRORS_SCHEMA, REFINED_SCHEMA, REJECTED_SCHEMA
+
+    run_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"refinery:{manifest['run_id']}"))
+    inputs = []
+    for i in manifest.get("inputs", []):
+        metrics = data_quality_metrics_input_dataset.DataQualityMetricsInputDatasetFacet(
+            columnMetrics={}, rowCount=i.get("records"), bytes=i.get("bytes"))
+        inputs.append(InputDataset(namespace=_namespace(i["uri"]), name=i["uri"],
+                                   inputFacets={"dataQualityMetrics": metrics}))
+    if not inputs:  # START: only the patterns are known
+        inputs = [InputDataset(namespace=_namespace(p), name=p) for p in manifest.get("input_patterns", [])]
+    outputs = []
+    assertions = None
+    if validation:
+        assertions = data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(assertions=[
+            data_quality_assertions_dataset.Assertion(assertion=c["id"], success=bool(c["success"]),
+                                                      severity=c["severity"], description=c["description"],
+                                                      actual=str(c["observed"])[:200])
+            for c in validation["checks"]])
+    for kind, schema in (("refined", REFINED_SCHEMA), ("rejected", REJECTED_SCHEMA), ("errors", ERRORS_SCHEMA)):
+        files = [o for o in manifest.get("outputs", []) if o["kind"] == kind]
+        facets = {"schema": _schema_facet(schema)}
+        if kind == "refined" and assertions is not None:
+            facets["dataQualityAssertions"] = assertions
+        out_facets = {}
+        if files:
+            out_facets["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
+                rowCount=sum(o["rows"] for o in files), size=sum(o["bytes"] for o in files), fileCount=len(files))
+        path = FileSystems.join(out_dir, kind)
+        outputs.append(OutputDataset(namespace=_namespace(path), name=path, facets=facets, outputFacets=out_facets))
+    return RunEvent(
+        eventType={"START": RunState.START, "COMPLETE": RunState.COMPLETE, "FAIL": RunState.FAIL}[state],
+        eventTime=_dt.datetime.now(_dt.timezone.utc).isoformat(),
+        run=Run(runId=run_id), job=Job(namespace=NAMESPACE, name="refine"), producer=PRODUCER,
+        inputs=inputs, outputs=outputs)
+
+
+def emit(event, out_dir: str) -> None:
+    """Append to reports/openlineage.jsonl; send over HTTP when OPENLINEAGE_URL is set."""
+    from openlineage.client.serde import Serde
+
+    line = Serde.to_json(event)
+    path = FileSystems.join(out_dir, "reports", "openlineage.jsonl")
+    previous = b""
+    if FileSystems.exists(path):
+        with FileSystems.open(path) as f:
+            previous = f.read()
+    with FileSystems.create(path) as f:  # object stores have no append: rewrite (a handful of lines)
+        f.write(previous + line.encode() + b"\n")
+    if os.environ.get("OPENLINEAGE_URL"):
+        from openlineage.client import OpenLineageClient
+
+        OpenLineageClient().emit(event)

@@ -1,0 +1,75 @@
+"""``refinery validate DIR``: re-check a finished output (e.g. after a copy to a labelling base).
+
+Integrity first (:func:`refinery.validators.integrity.check_output`: every file and its sha256 and
+row count against the manifest, added or missing files, reconciliation, unique doc_ids), then the
+expectation suite re-evaluated on aggregates and samples recomputed from the files themselves —
+streamed one record batch at a time, so memory holds the aggregates, the sample and 8 bytes per id.
+"""
+
+from __future__ import annotations
+
+import heapq
+import io
+import json
+
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from refinery.validators.aggregates import Aggregator, digest, duplicate_count, sample_key
+from refinery.validators.integrity import check_output
+from refinery.validators.pipeline import slim
+
+
+def _files(out_dir: str, kind: str) -> list[str]:
+    match = FileSystems.match([FileSystems.join(out_dir, kind, "**")])[0].metadata_list
+    return sorted(m.path for m in match if m.path.endswith(".parquet"))
+
+
+def recompute(out_dir: str, sample_rows: int) -> dict:
+    agg: dict = {"errors_rows": 0}
+    ids: list[int] = []
+    hashes: list[int] = []
+    for kind in ("refined", "rejected"):
+        a = Aggregator()
+        heap: list = []  # max-heap of the sample_rows smallest keys (negated)
+        for path in _files(out_dir, kind):
+            lang = path.split("lang=", 1)[1].split("/", 1)[0] if "lang=" in path else None
+            with FileSystems.open(path) as f:
+                pf = pq.ParquetFile(io.BytesIO(f.read()))
+            for batch in pf.iter_batches(batch_size=2048, use_threads=False):
+                for r in batch.to_pylist():
+                    if kind == "refined":
+                        r["lang"] = lang
+                        if r.get("content_hash"):
+                            hashes.append(digest(r["content_hash"]))
+                    a.add(r)
+                    ids.append(digest(r["doc_id"]))
+                    k = sample_key(r["doc_id"])
+                    if len(heap) < sample_rows:
+                        heapq.heappush(heap, (-k, r["doc_id"], slim(r)))
+                    elif -heap[0][0] > k:
+                        heapq.heapreplace(heap, (-k, r["doc_id"], slim(r)))
+        agg[kind] = a.result()
+        agg[f"{kind}_sample"] = [row for _k, _id, row in sorted(heap, key=lambda t: -t[0])]
+    for path in _files(out_dir, "errors"):
+        agg["errors_rows"] += pq.read_metadata(FileSystems.open(path)).num_rows
+    agg["duplicate_doc_ids"] = duplicate_count(ids)
+    agg["duplicate_content_hash"] = duplicate_count(hashes)
+    return agg
+
+
+def validate_output(out_dir: str) -> tuple[list[str], dict | None]:
+    """(integrity problems, suite result or None when the manifest cannot be read)."""
+    from refinery.pipelines.config import RunConfig
+    from refinery.validators.suite import run_suite
+
+    problems = check_output(out_dir)
+    try:
+        with FileSystems.open(FileSystems.join(out_dir, "reports", "manifest.json")) as f:
+            manifest = json.loads(f.read())
+    except Exception:  # noqa: BLE001 - check_output has reported it
+        return problems, None
+    cfg = RunConfig.model_validate(manifest["config"])
+    agg = recompute(out_dir, cfg.validation.sample_rows)
+    result = run_suite(cfg, agg, manifest, agg.pop("refined_sample"), agg.pop("rejected_sample"))
+    return problems, result

@@ -16,10 +16,10 @@ import argparse
 import json
 import random
 import statistics
-import time
 from collections import defaultdict
 from pathlib import Path
 
+from benchmarks._timing import rate
 from refinery.transforms.language import LanguageIdentifier, normalise_code
 from refinery.transforms.text import normalise_text
 
@@ -112,18 +112,8 @@ def accuracy(predict, items):
     return table, (100 * script[0] / max(1, script[1])), by_lang
 
 
-def throughput(predict, texts, min_seconds=2.0):
-    total = sum(len(t.encode()) for t in texts)
-    n = 0
-    t0 = time.perf_counter()
-    while True:
-        for t in texts:
-            predict(t)
-        n += 1
-        el = time.perf_counter() - t0
-        if el >= min_seconds:
-            break
-    return n * len(texts) / el, n * total / el / 1e6
+def throughput(predict, texts):
+    return rate(lambda: [predict(t) for t in texts] and len(texts), sum(len(t.encode()) for t in texts))
 
 
 def main() -> None:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections import defaultdict
 from pathlib import Path
 
+from benchmarks._timing import rate
 from refinery.pipelines.config import LicenceConfig
 from refinery.transforms.licence import LicenceIndex, analyse, find_copyrights, licence_normal, licences_in_text, \
     normalise_licence
@@ -74,16 +74,10 @@ def copyright_prf():
     return p, r, 2 * p * r / max(1e-9, p + r), misses
 
 
-def throughput(texts, index, seconds=2.0):
+def throughput(texts, index):
     cfg = LicenceConfig()
-    nbytes = sum(len(t.encode()) for t in texts)
-    t0 = time.perf_counter()
-    reps = 0
-    while time.perf_counter() - t0 < seconds:
-        for t in texts:
-            analyse(t, None, cfg, index)
-        reps += 1
-    return reps * nbytes / (time.perf_counter() - t0) / 1e6
+    return rate(lambda: [analyse(t, None, cfg, index) for t in texts] and len(texts),
+                sum(len(t.encode()) for t in texts))[1]
 
 
 def main():

@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import time
 from collections import defaultdict
 from pathlib import Path
 
+from benchmarks._timing import rate
 from refinery.pipelines.config import RunConfig
 from refinery.transforms.language import LanguageIdentifier
 from refinery.transforms.quality import apply_rules, quality_signals
@@ -108,13 +108,7 @@ def main():
         rejected[kind][1] += 1
     texts = [t for _l, t in clean] + [t for _k, t in junk]
     nbytes = sum(len(t.encode()) for t in texts)
-    t0 = time.perf_counter()
-    reps = 0
-    while time.perf_counter() - t0 < 3:
-        for t in texts:
-            quality_signals(t, "en")
-        reps += 1
-    mbs = reps * nbytes / (time.perf_counter() - t0) / 1e6
+    _docs, mbs = rate(lambda: [quality_signals(t, "en") for t in texts] and len(texts), nbytes, 3.0)
     print(f"clean prose kept (default config), {len(clean)} documents:")
     total_k = sum(k for k, _n in kept.values())
     for lang, (k, n) in sorted(kept.items()):

@@ -13,13 +13,13 @@ import argparse
 import glob
 import io
 import tempfile
-import time
 from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from benchmarks._timing import rate
 from refinery.pipelines.config import IngestConfig
 from refinery.transforms.ingest import local_opener, read_crude
 from refinery.transforms.webcrawl import decode_html, extract_text
@@ -48,16 +48,6 @@ def build(shared: Path, copies: int, work: Path) -> tuple[Path, Path, list[bytes
                     v.write_record(v.create_warc_record(f"{url}?copy={i}", "conversion", payload=io.BytesIO(text),
                                                         warc_content_type="text/plain"))
     return warc, wet, [b for _u, c, b in pages if "html" in c]
-
-
-def rate(fn, nbytes, seconds=3.0):
-    t0 = time.perf_counter()
-    reps = n = 0
-    while time.perf_counter() - t0 < seconds:
-        n += fn()
-        reps += 1
-    el = time.perf_counter() - t0
-    return n / el, reps * nbytes / el / 1e6
 
 
 def main():

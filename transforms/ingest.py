@@ -75,13 +75,11 @@ def detect_format(uri: str, configured: str = "auto") -> str:
     return "jsonl"
 
 
-class HashingReader(io.RawIOBase):
-    """A read-only stream that hashes (sha256) and counts the bytes read through it."""
+class TapReader(io.RawIOBase):
+    """A read-only stream passing ``raw`` through and showing every chunk to :meth:`observe`."""
 
     def __init__(self, raw: IO[bytes]):
         self._raw = raw
-        self.sha = hashlib.sha256()
-        self.nbytes = 0
 
     def readable(self) -> bool:
         return True
@@ -90,9 +88,24 @@ class HashingReader(io.RawIOBase):
         data = self._raw.read(len(buffer))
         n = len(data)
         buffer[:n] = data
-        self.sha.update(data)
-        self.nbytes += n
+        self.observe(data)
         return n
+
+    def observe(self, data: bytes) -> None:  # overridden
+        """See the bytes that went through."""
+
+
+class HashingReader(TapReader):
+    """A read-only stream that hashes (sha256) and counts the bytes read through it."""
+
+    def __init__(self, raw: IO[bytes]):
+        super().__init__(raw)
+        self.sha = hashlib.sha256()
+        self.nbytes = 0
+
+    def observe(self, data: bytes) -> None:
+        self.sha.update(data)
+        self.nbytes += len(data)
 
     def drain(self) -> None:
         """Read (and hash) whatever the decompressor left unread."""

@@ -22,12 +22,12 @@ Pure core, called by :func:`refinery.transforms.ingest.read_crude` for ``warc`` 
 
 from __future__ import annotations
 
-import io
 import re
 import zlib
 from typing import IO
 
 from refinery.schemas.reasons import RejectReason
+from refinery.transforms.ingest import TapReader
 
 _TEXT_TYPES = ("text/html", "application/xhtml", "text/plain", "application/xml", "text/xml")
 _META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_\-]+)", re.IGNORECASE)
@@ -148,26 +148,16 @@ def read_warc(reader, stream: IO[bytes], compression: str | None, fmt: str, reop
         yield from read_wet_lenient(reader, data)
 
 
-class _GzipWatch(io.RawIOBase):
+class _GzipWatch(TapReader):
     """Passes bytes through and follows the gzip members in them, to tell a complete file from a cut one."""
 
     def __init__(self, raw):
-        self._raw = raw
+        super().__init__(raw)
         self._d = zlib.decompressobj(31)
         self._in_member = False
         self.truncated = False
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._raw.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        self._feed(data)
-        return n
-
-    def _feed(self, data: bytes) -> None:
+    def observe(self, data: bytes) -> None:
         while data:
             self._in_member = True
             try:
@@ -181,7 +171,7 @@ class _GzipWatch(io.RawIOBase):
             self._in_member = False
 
     def finish(self) -> None:
-        self._feed(self._raw.read())
+        self.observe(self._raw.read())
         self.truncated = self._in_member
 
 

@@ -8,6 +8,8 @@ statement extraction, throughput on ordinary prose and on notice-heavy text.
   licence text is word-for-word the same (the SPDX list has 16 such groups, e.g. GPL-3.0-only and
   GPL-3.0-or-later share one text: no text can tell them apart).
 - Metadata: benchmarks/data/licence_metadata.json (dataset-card, GitHub, README and Chinese spellings).
+- Licence in files: benchmarks/data/licence_files.json (source headers, licence files, README and web
+  notices, five without a licence); a document counts once: right licence, wrong/extra, or missed.
 - Copyright: benchmarks/data/copyright_notices.json; precision / recall / F1 over extracted statements.
 """
 
@@ -57,6 +59,26 @@ def metadata_accuracy():
     return 1 - len(wrong) / len(cases), len(cases), wrong
 
 
+def licence_files_prf(index):
+    """Documents with a licence found right (TP), wrong or where there is none (FP), or missed (FN)."""
+    cases = json.loads((DATA / "licence_files.json").read_text("utf-8"))["cases"]
+    tp = fp = fn = 0
+    misses = []
+    for text, want in cases:
+        found = licences_in_text(text, index)
+        got = found[0].spdx if len(found) == 1 else (" AND ".join(sorted(f.spdx for f in found)) if found else None)
+        if got == want and want is not None:
+            tp += 1
+        else:
+            fp += got is not None
+            fn += want is not None
+            if got != want:
+                misses.append((text[:60], got, want))
+    p = tp / max(1, tp + fp)
+    r = tp / max(1, tp + fn)
+    return p, r, 2 * p * r / max(1e-9, p + r), misses, len(cases)
+
+
 def copyright_prf():
     cases = json.loads((DATA / "copyright_notices.json").read_text("utf-8"))["cases"]
     tp = fp = fn = 0
@@ -90,6 +112,7 @@ def main():
     spdx = spdx_accuracy(shared, index)
     meta_acc, meta_n, meta_wrong = metadata_accuracy()
     p, r, f1, misses = copyright_prf()
+    lp, lr, lf1, lmisses, ln = licence_files_prf(index)
     prose = []
     for line in open(shared / "udhr" / "docs.jsonl", encoding="utf-8"):
         d = json.loads(line)
@@ -105,13 +128,16 @@ def main():
     print(f"metadata strings -> SPDX: {100 * meta_acc:.1f} % of {meta_n}")
     for raw, want, got in meta_wrong:
         print(f"    {raw!r}: want {want}, got {got}")
+    print(f"licence in source/notice files ({ln}): precision {lp:.3f}  recall {lr:.3f}  F1 {lf1:.3f}")
+    for text, got, want in lmisses:
+        print(f"    {text!r}: got {got} want {want}")
     print(f"copyright statements: precision {p:.3f}  recall {r:.3f}  F1 {f1:.3f}")
     for text, got, want in misses:
         print(f"    {text[:60]!r}: got {got} want {want}")
     print(f"throughput, one core: ordinary prose {mb_prose:.1f} MB/s; notice-heavy (SPDX texts) {mb_notice:.1f} MB/s")
     if args.json:
         Path(args.json).write_text(json.dumps({"spdx": spdx, "metadata_accuracy": meta_acc, "copyright_f1": f1,
-                                               "copyright_precision": p, "copyright_recall": r,
+                                               "copyright_precision": p, "copyright_recall": r, "licence_files_f1": lf1,
                                                "prose_mb_s": mb_prose, "notice_mb_s": mb_notice}, indent=1))
 
 

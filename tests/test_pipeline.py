@@ -161,3 +161,13 @@ def test_dataflow_job_builds_without_network_or_credentials():
              "--temp_location", "gs://bucket/tmp", "--dry_run=True")
     assert r.returncode == 0, r.stderr
     assert "nothing was submitted" in r.stderr
+
+
+def test_run_arguments_split_between_refinery_and_beam():
+    from refinery.pipelines.cli import _split_run_args
+
+    args, beam = _split_run_args(["my.yaml", "--input", "a/*.jsonl", "-i", "b.parquet", "--output", "out",
+                                  "--runner", "DirectRunner", "--direct_num_workers=2", "--set", "dedup.enabled=false"])
+    assert args.config == "my.yaml" and args.input == ["a/*.jsonl", "b.parquet"] and args.output == "out"
+    assert args.overrides == ["dedup.enabled=false"]
+    assert beam == ["--runner", "DirectRunner", "--direct_num_workers=2"]

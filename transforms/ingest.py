@@ -356,7 +356,7 @@ def read_crude(uri: str, cfg, opener: Opener, size_hint: int | None = None) -> I
         hashing = HashingReader(opener(uri))
         if fmt == "parquet":
             # Parquet needs random access: read the stored bytes once (hashed), parse from memory.
-            data = hashing.read() if hasattr(hashing, "read") else b""
+            data = hashing.read()
             reader.encoding = "binary"
             yield from _read_parquet(reader, io.BytesIO(data))
         elif fmt in ("warc", "warc_paths"):

@@ -272,13 +272,17 @@ _NOTICES: list[tuple[re.Pattern, str]] = [
     (re.compile(r"apache license,? version 2\.0", re.I), "Apache-2.0"),
     (re.compile(r"licensed under the mit license|released under the mit license|mit licen[cs]ed", re.I), "MIT"),
     (re.compile(r"permission is hereby granted, free of charge, to any person obtaining a copy", re.I), "MIT"),
-    (re.compile(r"mozilla public license,? v(?:ersion|\.)?\s*2\.0", re.I), "MPL-2.0"),
+    (re.compile(r"mozilla public\s+(?:\*\s*)?license,? v(?:ersion|\.)?\s*2\.0", re.I), "MPL-2.0"),
     (re.compile(r"eclipse public license,? v(?:ersion|\.)?\s*2\.0", re.I), "EPL-2.0"),
     (re.compile(r"boost software license,? version 1\.0", re.I), "BSL-1.0"),
     (re.compile(r"this is free and unencumbered software released into the public domain", re.I), "Unlicense"),
     (re.compile(r"(?:released|dedicated|placed) (?:in)?to the public domain|is in the public domain", re.I),
      PUBLIC_DOMAIN),
 ]
+
+
+_COMMENT_MARKS = re.compile(r"(?:\s+(?:\*+|#+|//+|;+|--)(?=\s))+")
+_SPACES = re.compile(r"\s+")
 
 
 @dataclasses.dataclass
@@ -341,44 +345,51 @@ def licence_normal(text: str) -> str:
 
 
 def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float = 0.5) -> list[TextLicence]:
-    """Licences declared in the text: SPDX tags, standard notices, Creative Commons links/badges,
-    and licence texts (full or header) matched against the SPDX list."""
-    found: list[TextLicence] = []
-    matches = index.match(text) if index is not None else []
-    if matches:
-        spdx, contain, share, _hits = matches[0]
+    """Licences declared in the text, strongest evidence first:
+
+    1. the document *is* a licence text (≥ 90 % of the licence present, ≥ 80 % of the document);
+    2. ``SPDX-License-Identifier`` tags;
+    3. standard notices (Apache, GNU "either version N ... or any later version", MPL, MIT, public
+       domain ...) and Creative Commons links, badges and names;
+    4. a partial licence text (a header, a quoted licence) matched against the SPDX list.
+    Exceptions (``*-exception``) are never a licence on their own.
+    """
+    all_matches = index.match(text) if index is not None else []
+    if all_matches:
+        spdx, contain, share, _hits = all_matches[0]
         if contain >= 0.9 and share >= 0.8:
             # The document is that licence text (which may itself quote SPDX tags or other licences).
             return [TextLicence(spdx, "full-text", round(min(contain, share), 3))]
-    for m in _SPDX_TAG.finditer(text):
-        spdx = normalise_licence(m.group(1).strip())
-        if spdx:
-            found.append(TextLicence(spdx, "tag"))
+    found = [TextLicence(spdx, "tag") for spdx in (normalise_licence(m.group(1).strip())
+                                                   for m in _SPDX_TAG.finditer(text)) if spdx]
     if found:
         return found
-    if matches:
-        spdx, contain, share, _hits = matches[0]
-        if contain >= full_text_min or share >= 0.6:
-            # A licence text (whole, or its header) explains the document: its own "how to apply"
-            # notices and links are part of it, not further licences.
-            return [TextLicence(spdx, "full-text", round(max(contain, share), 3))]
-    cc = creative_commons(text)
-    if cc:
-        found.append(TextLicence(cc, "creative-commons"))
+    # notices are matched on the text without comment markers and line breaks ("# ", " * ", "// ")
+    flat = _SPACES.sub(" ", _COMMENT_MARKS.sub(" ", text))
     gnu_notice = re.search(r"(?:either )?version (\d(?:\.\d)?) of the license,? or \(?at your option\)? any later"
-                           r" version", text, re.I)
+                           r" version", flat, re.I)
     if gnu_notice:
-        fam = "LGPL" if re.search(r"lesser general public|library general public", text, re.I) else \
-            "AGPL" if re.search(r"affero general public", text, re.I) else "GPL"
+        fam = "LGPL" if re.search(r"lesser general public|library general public", flat, re.I) else \
+            "AGPL" if re.search(r"affero general public", flat, re.I) else "GPL"
         ver = gnu_notice.group(1)
         ver = ver if "." in ver else ver + ".0"
         found.append(TextLicence(f"{fam}-{ver}-or-later", "notice"))
-    if not found:
+    else:
         for rx, spdx in _NOTICES:
-            if rx.search(text):
+            if rx.search(flat):
                 found.append(TextLicence(spdx, "notice"))
                 break
-    return found
+    cc = creative_commons(text)
+    if cc and not any(f.spdx == cc for f in found):
+        found.append(TextLicence(cc, "creative-commons"))
+    if found:
+        return found
+    matches = [m for m in all_matches if "exception" not in m[0].lower()]
+    if matches:
+        spdx, contain, share, _hits = matches[0]
+        if contain >= full_text_min or share >= 0.6:
+            return [TextLicence(spdx, "full-text", round(max(contain, share), 3))]
+    return []
 
 
 # --- copyright ----------------------------------------------------------------------------------

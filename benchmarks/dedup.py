@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 from refinery.transforms.dedup import dedup_normalise
 from refinery.transforms.minhash import jaccard_sets, minhash_batch, shingle_hashes
@@ -128,7 +125,7 @@ def signature_throughput(docs, seconds=3.0):
     """MB/s for Refinery's batched signatures and for datasketch's update_batch, same shingles."""
     from datasketch import MinHash
 
-    from refinery.transforms.minhash import shingle_hash32, shingles
+    from refinery.transforms.minhash import shingles
 
     norm = [dedup_normalise(d) for d in docs]
     nbytes = sum(len(d.encode()) for d in docs)

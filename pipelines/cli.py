@@ -85,7 +85,7 @@ def _load_manifest(out_dir: str) -> dict:
     try:
         return _read_json(path)
     except (OSError, FileNotFoundError) as exc:
-        raise SystemExit(f"refinery: {path}: no manifest ({exc}); is {out_dir} a refinery output folder?")
+        raise SystemExit(f"refinery: {path}: no manifest ({exc}); is {out_dir} a refinery output folder?") from None
 
 
 def cmd_inspect(argv: list[str]) -> int:
@@ -97,6 +97,7 @@ def cmd_inspect(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from refinery.pipelines.inspect import inspect_run
 
+    _load_manifest(args.dir)  # a clear message, not a traceback, when DIR is not a run's output
     print(inspect_run(args.dir, as_json=args.json))
     return 0
 
@@ -110,6 +111,7 @@ def cmd_explain(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from refinery.pipelines.inspect import explain_record
 
+    _load_manifest(args.dir)
     text, found = explain_record(args.dir, args.doc_id, as_json=args.json)
     print(text)
     return 0 if found else 1

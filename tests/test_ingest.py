@@ -2,7 +2,6 @@
 
 import gzip
 import hashlib
-import io
 import json
 
 import pyarrow as pa

@@ -1,8 +1,5 @@
 """Transform and end-to-end tests: reconciliation, determinism, output contract."""
 
-import json
-import os
-import shutil
 import subprocess
 import sys
 
@@ -10,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from refinery.arrow_io import read_output
-from refinery.pipelines.config import RunConfig, load_config
+from refinery.pipelines.config import RunConfig
 from refinery.pipelines.run import RunFailed, reconcile
 from refinery.schemas import ERRORS_SCHEMA, REJECTED_SCHEMA
 from refinery.transforms.beam.write import refined_file_schema

@@ -8,7 +8,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from refinery.pipelines.config import ConfigError, QualityThresholds, load_config
 from refinery.schemas.quality import QUALITY_FIELDS
 from refinery.transforms.beam.quality import ScoreQuality
-from refinery.transforms.pii import count_kinds, find_pii, luhn_valid, prc_id_valid, redact
+from refinery.transforms.pii import find_pii, luhn_valid, prc_id_valid, redact
 from refinery.transforms.quality import apply_rules, quality_signals
 
 T = QualityThresholds().model_dump()

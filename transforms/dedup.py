@@ -136,7 +136,9 @@ def _adjacency(edges):
 def star_rounds_reference(edges: list[tuple[str, str]], max_rounds: int = 50) -> tuple[dict[str, str], int]:
     """Local reference of the distributed algorithm: node → component minimum, and rounds used."""
     edges = {tuple(e) for e in edges}
-    for rnd in range(1, max_rounds + 1):
+    rnd = 0
+    while rnd < max_rounds:
+        rnd += 1
         adj = _adjacency(edges)
         large = {e for n, nb in adj.items() for e in large_star(n, nb)}
         adj = _adjacency(large)

@@ -42,10 +42,12 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections import Counter
+from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
+
+from refinery.schemas.reasons import RejectReason as R
 
 # Characters that are a "word" each: Han and kana (Hangul is written with spaces between words).
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
@@ -253,10 +255,6 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
 
 
 # --- rules ------------------------------------------------------------------------------------
-
-from dataclasses import dataclass  # noqa: E402
-
-from refinery.schemas.reasons import RejectReason as R  # noqa: E402
 
 
 @dataclass(frozen=True)

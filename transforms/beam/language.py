@@ -12,15 +12,8 @@ import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
 from refinery.schemas.reasons import RejectReason, Stage
-from refinery.transforms.beam.stage import RecordStageFn, Rejection, run_record_stage
+from refinery.transforms.beam.stage import RecordStageFn, Rejection, SharedHolder, run_record_stage
 from refinery.transforms.language import LanguageIdentifier, language_allowed, min_score_for
-
-
-class _Holder:
-    """Shared() needs a weak-referenceable object."""
-
-    def __init__(self, value):
-        self.value = value
 
 
 class _DetectLanguageFn(RecordStageFn):
@@ -35,7 +28,7 @@ class _DetectLanguageFn(RecordStageFn):
         c = self.cfg.language
 
         def build():
-            return _Holder(LanguageIdentifier(c.backend, c.max_chars, c.seed, c.secondary_min_share, c.candidates))
+            return SharedHolder(LanguageIdentifier(c.backend, c.max_chars, c.seed, c.secondary_min_share, c.candidates))
 
         # One identifier (and one set of loaded models) per worker process, shared by its threads.
         self._ident = self._shared.acquire(build, tag=f"langid-{self.cfg.sha256()}").value

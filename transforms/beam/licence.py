@@ -15,8 +15,7 @@ import orjson
 from apache_beam.utils.shared import Shared
 
 from refinery.schemas.reasons import RejectReason, Stage
-from refinery.transforms.beam.language import _Holder
-from refinery.transforms.beam.stage import RecordStageFn, Rejection, run_record_stage
+from refinery.transforms.beam.stage import RecordStageFn, Rejection, SharedHolder, run_record_stage
 from refinery.transforms.licence import LicenceIndex, analyse, decide
 
 
@@ -29,7 +28,7 @@ class _TagLicencesFn(RecordStageFn):
 
     def setup(self):
         super().setup()
-        self._index = self._shared.acquire(lambda: _Holder(LicenceIndex.load()), tag="spdx-index").value
+        self._index = self._shared.acquire(lambda: SharedHolder(LicenceIndex.load()), tag="spdx-index").value
 
     def annotate(self, record):
         c = self.cfg.licence

@@ -49,6 +49,13 @@ def error_record(record: dict, stage: Stage, exc: BaseException) -> dict:
     }
 
 
+class SharedHolder:
+    """Wraps a heavy per-worker object for ``apache_beam.utils.shared.Shared`` (it needs a weak-referenceable value)."""
+
+    def __init__(self, value):
+        self.value = value
+
+
 class Counters:
     """Beam counters under one namespace, created on first use (bounded names only)."""
 

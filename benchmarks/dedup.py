@@ -16,7 +16,6 @@ a removed record that has no partner at J ≥ 0.8 anywhere (the issue's "false r
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import subprocess
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 
+from benchmarks._timing import benchmark_parser
 from refinery.transforms.dedup import dedup_normalise
 from refinery.transforms.minhash import jaccard_sets, minhash_batch, shingle_hashes
 
@@ -154,7 +154,8 @@ def run_pipeline(docs, workdir: Path, workers: int):
             f.write(json.dumps({"id": str(i), "text": d}, ensure_ascii=False) + "\n")
     out = workdir / f"out-{workers}"
     cmd = [sys.executable, "-m", "benchmarks._measure", "--", "run", "--input", str(src), "--output", str(out),
-           "--overwrite", "--quiet", "--set", "language.enabled=false"]
+           "--overwrite", "--quiet"] + [a for stage in ("language", "licence", "quality", "validation")
+                                        for a in ("--set", f"{stage}.enabled=false")]
     if workers > 1:
         cmd += ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
     t0 = time.perf_counter()
@@ -190,11 +191,9 @@ def evaluate(out: Path, docs, family, kinds, pairs, has_partner):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
+    ap = benchmark_parser(__doc__)
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--json")
     args = ap.parse_args()
     shared = Path(args.shared)
     results = {"sizes": {}}

@@ -12,14 +12,13 @@ Chinese lines are labelled zh-Hans / zh-Hant from the cmn_hans / cmn_hant files;
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from benchmarks._timing import rate
+from benchmarks._timing import benchmark_parser, rate
 from refinery.transforms.language import LanguageIdentifier, normalise_code
 from refinery.transforms.text import normalise_text
 
@@ -117,10 +116,8 @@ def throughput(predict, texts):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
+    ap = benchmark_parser(__doc__)
     ap.add_argument("--per-lang", type=int, default=60)
-    ap.add_argument("--json", help="write results as JSON here")
     ap.add_argument("--skip-langdetect", action="store_true")
     args = ap.parse_args()
     shared = Path(args.shared)

@@ -15,12 +15,11 @@ statement extraction, throughput on ordinary prose and on notice-heavy text.
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import defaultdict
 from pathlib import Path
 
-from benchmarks._timing import rate
+from benchmarks._timing import benchmark_parser, rate
 from refinery.pipelines.config import LicenceConfig
 from refinery.transforms.licence import LicenceIndex, analyse, find_copyrights, licence_normal, licences_in_text, \
     normalise_licence
@@ -103,9 +102,7 @@ def throughput(texts, index):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
-    ap.add_argument("--json")
+    ap = benchmark_parser(__doc__)
     args = ap.parse_args()
     shared = Path(args.shared)
     index = LicenceIndex.load()

@@ -11,13 +11,12 @@ languages. Default config (all four presets); language as DetectLanguage reports
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 from collections import defaultdict
 from pathlib import Path
 
-from benchmarks._timing import rate
+from benchmarks._timing import benchmark_parser, rate
 from refinery.pipelines.config import RunConfig
 from refinery.transforms.language import LanguageIdentifier
 from refinery.transforms.quality import apply_rules, quality_signals
@@ -76,9 +75,7 @@ def junk_docs(shared: Path, rng: random.Random) -> list[tuple[str, str]]:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
-    ap.add_argument("--json")
+    ap = benchmark_parser(__doc__)
     args = ap.parse_args()
     shared = Path(args.shared)
     cfg = RunConfig().quality

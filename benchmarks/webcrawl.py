@@ -9,8 +9,8 @@ a WET file of their extracted text. Rates are per compressed input byte.
 
 from __future__ import annotations
 
-import argparse
 import glob
+import json
 import io
 import tempfile
 from pathlib import Path
@@ -19,7 +19,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from benchmarks._timing import rate
+from benchmarks._timing import benchmark_parser, rate
 from refinery.pipelines.config import IngestConfig
 from refinery.transforms.ingest import local_opener, read_crude
 from refinery.transforms.webcrawl import decode_html, extract_text
@@ -51,8 +51,7 @@ def build(shared: Path, copies: int, work: Path) -> tuple[Path, Path, list[bytes
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
+    ap = benchmark_parser(__doc__)
     ap.add_argument("--copies", type=int, default=20)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,6 +99,11 @@ def main():
         print(f"  resiliparse extractor alone, same pages (HTML bytes)  {ext_rps:8.0f} pages/s    {ext_mbs:6.2f} MB/s")
         print(f"  warcio iteration alone (no extraction)                {io_rps:8.0f} records/s  {io_mbs:6.2f} MB/s")
         print(f"  fastwarc iteration alone (no extraction)              {fw_rps:8.0f} records/s  {fw_mbs:6.2f} MB/s")
+        if args.json:
+            Path(args.json).write_text(json.dumps({
+                "warc_to_text": {"records_s": warc_rps, "mb_s": warc_mbs}, "wet": {"records_s": wet_rps, "mb_s": wet_mbs},
+                "extractor_alone": {"pages_s": ext_rps, "mb_s": ext_mbs}, "warcio": {"records_s": io_rps, "mb_s": io_mbs},
+                "fastwarc": {"records_s": fw_rps, "mb_s": fw_mbs}}, indent=1))
 
 
 if __name__ == "__main__":

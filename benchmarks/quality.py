@@ -76,6 +76,8 @@ def junk_docs(shared: Path, rng: random.Random) -> list[tuple[str, str]]:
 
 def main():
     ap = benchmark_parser(__doc__)
+    ap.add_argument("--datatrove-python", help="python of an environment with datatrove (see "
+                    "benchmarks/peers/datatrove_gopher.py): adds agreement on English and datatrove's throughput")
     args = ap.parse_args()
     shared = Path(args.shared)
     cfg = RunConfig().quality
@@ -118,9 +120,58 @@ def main():
         print(f"  {kind:<15} {k:>3}/{n:<3} {100 * k / n:5.1f} %")
     print(f"  all             {total_r}/{len(junk)} {100 * total_r / len(junk):5.1f} %")
     print(f"signals throughput, one core: {mbs:.1f} MB/s over {nbytes / 1e6:.1f} MB")
+    result = {"clean_kept": dict(kept), "junk_rejected": dict(rejected), "signals_mb_s": mbs}
+    if args.datatrove_python:
+        result["datatrove"] = compare_datatrove(args.datatrove_python, english_docs(shared, junk), cfg, ident)
     if args.json:
-        Path(args.json).write_text(json.dumps({"clean_kept": dict(kept), "junk_rejected": dict(rejected),
-                                               "signals_mb_s": mbs}, indent=1))
+        Path(args.json).write_text(json.dumps(result, indent=1))
+
+
+def english_docs(shared: Path, junk) -> list[tuple[str, str]]:
+    """English documents for the agreement check: UDHR English in pieces of 300-3,000 characters, the
+    SPDX licence texts (real English legal prose of every length) and the generated junk."""
+    docs = []
+    lines = [json.loads(line)["text"].strip() for line in open(shared / "udhr" / "data.jsonl", encoding="utf-8")
+             if '"variant": "eng"' in line]
+    rng = random.Random(5)
+    i = 0
+    while i < len(lines):
+        k = rng.randint(2, 25)
+        docs.append((f"udhr-{i}", "\n".join(lines[i:i + k])))
+        i += k
+    for line in open(shared / "spdx-licenses" / "data.jsonl", encoding="utf-8"):
+        d = json.loads(line)
+        docs.append((f"spdx-{d['spdx_id']}", d["text"].lstrip("\ufeff")))
+    docs += [(f"junk-{n}-{kind}", text) for n, (kind, text) in enumerate(junk)]
+    return docs
+
+
+def compare_datatrove(python: str, docs, cfg, ident) -> dict:
+    import subprocess
+    import tempfile
+
+    from benchmarks._timing import rate
+
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as f:
+        for doc_id, text in docs:
+            f.write(json.dumps({"id": doc_id, "text": text}) + "\n")
+    script = Path(__file__).resolve().parent / "peers" / "datatrove_gopher.py"
+    out = subprocess.run([python, str(script), f.name], capture_output=True, text=True, check=True)
+    theirs = json.loads(out.stdout.strip().splitlines()[-1])
+    gopher = ["gopher_quality", "gopher_repetition"]
+    thresholds = cfg.thresholds.model_dump()
+    ours = {doc_id: apply_rules(quality_signals(text, "en"), gopher, thresholds, set()) is None for doc_id, text in docs}
+    agree = sum(ours[d] == theirs["decisions"][d] for d, _t in docs) / len(docs)
+    nbytes = sum(len(t.encode()) for _d, t in docs)
+    _n, our_mbs = rate(lambda: [apply_rules(quality_signals(t, "en"), gopher, thresholds, set()) for _d, t in docs]
+                       and len(docs), nbytes)
+    both_keep = sum(ours[d] and theirs["decisions"][d] for d, _t in docs)
+    print(f"agreement with datatrove Gopher quality+repetition on {len(docs)} English documents: {100 * agree:.1f} % "
+          f"(both keep {both_keep}, refinery-only keep {sum(ours[d] and not theirs['decisions'][d] for d, _t in docs)}, "
+          f"datatrove-only keep {sum(theirs['decisions'][d] and not ours[d] for d, _t in docs)})")
+    print(f"throughput, same documents, one core: refinery Gopher signals+rules {our_mbs:.2f} MB/s, "
+          f"datatrove Gopher filters {theirs['mb_s']:.2f} MB/s ({our_mbs / theirs['mb_s']:.1f}x)")
+    return {"agreement": agree, "refinery_mb_s": our_mbs, "datatrove_mb_s": theirs["mb_s"], "n": len(docs)}
 
 
 if __name__ == "__main__":

@@ -56,6 +56,8 @@ _CJK_PUNCT = "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\
 _SEP = rf"\s{_CJK_PUNCT}"
 _WORD_RE = re.compile(rf"[{_CJK}]|[^{_SEP}{_CJK}]+")
 _ALPHA_SIMPLE_RE = re.compile(r"\S*?[^\W\d_]\S*")
+_EDGE_PUNCT = "\"'“”‘’()[]{}<>,.;:!?…*«»"
+_EDGE_PUNCT_RE = re.compile(r"(?<=\w)[\"'“”‘’)\]},.;:!?…*»]+(?=\s|$)|(?<=\s)[\"'“”‘’(\[{«*]+(?=\w)|^[\"'“”‘’(\[{«*]+(?=\w)")
 _ALPHA_WORD_RE = re.compile(rf"[{_CJK}]|[^{_SEP}{_CJK}]*[^\W\d_{_CJK}][^{_SEP}{_CJK}]*")
 # Scripts written without spaces between words (mean word length says nothing about them).
 _NO_SPACE_RE = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")
@@ -150,17 +152,17 @@ def _ngram_signals(words: list[str], total_chars: int, scale: int = 1) -> dict[s
 def _c4_sentences(lines: list[str], simple: bool) -> int:
     """Sentences in the lines C4 keeps: ending in terminal punctuation (not an ellipsis), at least
     5 words (CJK: characters), no "javascript", no cookie/terms/privacy-policy phrase (TFDS c4_utils)."""
-    n = 0
+    kept = []
     for ln in lines:
         if not ln.endswith(_TERMINAL) or ln.endswith(("...", "…")):
             continue
-        if len(ln.split() if simple else _WORD_RE.findall(ln)) < 5:
+        if (ln.count(" ") < 4 or len(ln.split()) < 5) if simple else len(_WORD_RE.findall(ln)) < 5:
             continue
         low = ln.lower()
         if "javascript" in low or any(p in low for p in _POLICY):
             continue
-        n += len(_SENT_RE.findall(ln))
-    return n
+        kept.append(ln)
+    return len(_SENT_RE.findall("\n".join(kept))) if kept else 0
 
 
 def _script_counts(text: str) -> tuple[int, int, int, int]:
@@ -202,10 +204,14 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
     n_lines = len(lines)
     paras = [p.strip() for p in _PARA_RE.split(text) if p.strip()]
     total_chars = max(1, len(text))
+    punct_tokens = 0
     if not n_words:
         letters = 0
     elif simple:
         letters = len(_ALPHA_SIMPLE_RE.findall(text))
+        # A word tokenizer (Gopher's, datatrove's spaCy) makes "word," two tokens: count the punctuation
+        # attached to word edges as tokens of their own, so "80 % of words have a letter" means the same.
+        punct_tokens = len(_EDGE_PUNCT_RE.findall(text))
     else:
         letters = len(_ALPHA_WORD_RE.findall(text))
     stop = _stop_list(lang)
@@ -213,7 +219,10 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
     if stop is None:
         stop_count = None
     else:
-        stop_count = sum(map(stop.__contains__, low.split() if simple else _WORD_RE.findall(low)))
+        # distinct stop words, as the paper words it ("at least two of the following words")
+        stop_count = len(stop.intersection(low.split() if simple else _WORD_RE.findall(low)))
+        if simple and stop_count < 2:  # "the," and "(and" still count: strip edge punctuation
+            stop_count = len(stop.intersection(w.strip(_EDGE_PUNCT) for w in low.split()))
     dup_lines, dup_line_chars = _dup_stats(lines)
     dup_paras, dup_para_chars = _dup_stats(paras)
     cjk_frac = n_cjk / max(1, letters) if letters else 0.0
@@ -226,7 +235,7 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
         "symbol_word_ratio": (text.count("#") + text.count("...") + text.count("…")) / n_words if n_words else 0.0,
         "bullet_lines_frac": sum(1 for ln in lines if ln.startswith(_BULLETS)) / n_lines if n_lines else 0.0,
         "ellipsis_lines_frac": sum(1 for ln in lines if ln.endswith(("...", "…"))) / n_lines if n_lines else 0.0,
-        "alpha_words_frac": letters / len(words) if words else 0.0,
+        "alpha_words_frac": letters / (len(words) + punct_tokens) if words else 0.0,
         "stop_words": stop_count,
         "dup_line_frac": dup_lines / n_lines if n_lines else 0.0,
         "dup_para_frac": dup_paras / len(paras) if paras else 0.0,

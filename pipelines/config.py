@@ -67,8 +67,8 @@ class LanguageConfig(_Section):
     backend: Literal["auto", "langdetect", "cld2", "lingua"] = Field(
         "auto",
         description="Model for scripts shared by many languages (script rules always come first). auto: "
-        "distinctive letters on short text, CLD2 where it is reliable (fast, long text), lingua for short "
-        "text, langdetect for short Devanagari (lingua lacks Nepali).",
+        "distinctive letters on short text, CLD2 where it is reliable or the text is long (600+ characters), "
+        "lingua for the rest, langdetect for short Devanagari (lingua lacks Nepali).",
     )
     candidates: list[str] | None = Field(
         None,

@@ -10,9 +10,10 @@ Pure core (no Beam). :class:`LanguageIdentifier` answers ``identify(text) -> Lan
    cannot happen.
 2. **Shared scripts** (Latin, Cyrillic, Arabic, Devanagari, ...) go to a model that reads at most
    ``language.max_chars`` characters, from three evenly spaced windows:
-   - ``auto`` (default): CLD2 first (≈40x langdetect's speed); its answer is taken when CLD2 calls it
-     reliable on at least ``_CLD2_MIN_CHARS`` characters. Shorter or unreliable text goes to lingua
-     (when installed: the most accurate model on short text), else to langdetect.
+   - ``auto`` (default): on short text, distinctive letters first; then CLD2 (≈40x langdetect's speed),
+     whose answer is taken when CLD2 calls it reliable on at least ``_CLD2_MIN_CHARS`` characters, or
+     on any text of ``_CLD2_LONG_CHARS`` or more (mixed-language documents). The rest goes to lingua
+     (the most accurate model on short text), or to langdetect for Devanagari (lingua has no Nepali).
    - ``cld2``, ``langdetect``, ``lingua``: that model alone (still after the script rules).
 3. ``lang_secondary``: other languages holding at least ``secondary_min_share`` of the text — from the
    script shares and from CLD2's per-chunk language percentages.

@@ -18,7 +18,7 @@ import unicodedata
 
 import numpy as np
 
-from refinery.transforms.minhash import jaccard_sets, minhash_batch, optimal_param, shingle_hashes
+from refinery.transforms.minhash import minhash_batch, optimal_param, shingle_hashes
 
 _WS = re.compile(r"\s+")
 
@@ -102,10 +102,6 @@ def candidate_pairs(members: list[str], full_limit: int = 64, window: int = 8) -
         if i:
             pairs.add((members[0], members[i]))
     return sorted(pairs)
-
-
-def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    return jaccard_sets(a, b)
 
 
 # --- connected components: one round of large-star / small-star (Kiveris et al., SoCC 2014) -----

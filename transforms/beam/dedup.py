@@ -24,21 +24,28 @@ from __future__ import annotations
 import apache_beam as beam
 import numpy as np
 from apache_beam.pvalue import TaggedOutput
-
 from refinery.schemas.reasons import RejectReason, Stage
-from refinery.transforms.beam.stage import ERRORS, KEPT, REJECTED, Counters, Rejection, error_record, rejected_record
+from refinery.transforms.beam.stage import (
+    ERRORS,
+    KEPT,
+    REJECTED,
+    Counters,
+    Rejection,
+    error_record,
+    rejected_record,
+)
 from refinery.transforms.dedup import (
     band_keys,
     candidate_pairs,
     content_hash,
     dedup_normalise,
-    jaccard,
     large_star,
     lsh_params,
     rank_key,
     sketch_batch,
     small_star,
 )
+from refinery.transforms.minhash import jaccard_sets as jaccard
 
 NS = Stage.DEDUP.value
 

@@ -109,6 +109,7 @@ def _read_json(path: str):
 
 
 def _counters(result) -> dict[str, dict[str, int]]:
+    """Beam counters by namespace (the ``refinery.timing`` busy clocks included; see :func:`split_timing`)."""
     out: dict[str, dict[str, int]] = {}
     try:
         counters = result.metrics().query()["counters"]
@@ -120,6 +121,16 @@ def _counters(result) -> dict[str, dict[str, int]]:
         out.setdefault(ns, {})
         out[ns][name] = out[ns].get(name, 0) + int(value or 0)
     return {ns: dict(sorted(v.items())) for ns, v in sorted(out.items())}
+
+
+def split_timing(counters: dict) -> tuple[dict, dict[str, float]]:
+    """(record counters, busy seconds per stage) — busy clocks are not record counts."""
+    from refinery.transforms.beam.stage import TIMING_NS
+
+    counters = dict(counters)
+    timing = counters.pop(TIMING_NS, {})
+    busy = {k.removesuffix("_us"): round(v / 1e6, 3) for k, v in sorted(timing.items())}
+    return counters, busy
 
 
 def reconcile(inputs: list[dict], outputs: list[dict]) -> dict:
@@ -208,6 +219,7 @@ def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: Run
     inputs = _read_json(FileSystems.join(run_dir, "inputs.json"))
     outputs = _read_json(FileSystems.join(run_dir, "outputs.json"))
     rec = reconcile(inputs, outputs)
+    counters, busy = split_timing(counters)
     totals = {k: sum(f["rows"] for f in outputs if f["kind"] == k) for k in ("refined", "rejected", "errors")}
     in_bytes = sum(i["bytes"] or 0 for i in inputs)
     manifest.update(
@@ -220,6 +232,7 @@ def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: Run
                  for o in sorted(outputs, key=lambda d: d["path"])],
         totals={"records": sum(i["records"] for i in inputs), "input_bytes": in_bytes, **totals},
         counters=counters,
+        busy_seconds=busy,
         reconciliation=rec,
     )
     messages = []
@@ -233,8 +246,10 @@ def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: Run
         code = 1
     validation = None
     if cfg is not None and cfg.validation.enabled:
+        t0 = time.monotonic()
         vcode, validation = _validate(out_dir, manifest, cfg, messages)
         code = max(code, vcode)
+        manifest["validation_seconds"] = round(time.monotonic() - t0, 3)
     if cfg is not None:
         _lineage("COMPLETE" if code == 0 else "FAIL", manifest, out_dir, cfg, validation)
     _write_json(FileSystems.join(out_dir, "reports", "manifest.json"), manifest)
@@ -286,10 +301,12 @@ def summary_table(manifest: dict) -> str:
                      f"({mb / wall:,.2f} MB/s, {t.get('records', 0) / wall:,.0f} docs/s)")
     lines.append(f"refined {t.get('refined', 0):,}   rejected {t.get('rejected', 0):,}   errors {t.get('errors', 0):,}")
     lines.append("")
-    lines.append(f"{'stage':<10} {'seen':>9} {'kept':>9}  dropped / errors")
+    busy = manifest.get("busy_seconds") or {}
+    lines.append(f"{'stage':<10} {'seen':>9} {'kept':>9} {'busy s':>8}  dropped / errors")
     for ns, c in manifest.get("counters", {}).items():
         drops = ", ".join(f"{k.split(':', 1)[1]}={v:,}" for k, v in c.items() if k.startswith(("dropped:", "error:")))
-        lines.append(f"{ns:<10} {c.get('seen', 0):>9,} {c.get('kept', 0):>9,}  {drops}")
+        b = f"{busy[ns]:>8,.1f}" if ns in busy else f"{'':>8}"
+        lines.append(f"{ns:<10} {c.get('seen', 0):>9,} {c.get('kept', 0):>9,} {b}  {drops}")
     rec = manifest.get("reconciliation")
     if rec:
         lines.append("")

@@ -6,11 +6,14 @@ Graph (every step keyed, so no worker ever holds the corpus or all its signature
 2. ``Exact``: group by content_hash; the best-ranked record of each group stands for it.
 3. ``Candidates``: LSH bands of the group representatives (GroupByKey on (band, band digest)),
    candidate pairs inside each bucket.
-4. ``Verify``: exact Jaccard of the two shingle sets (two keyed joins bring the sets together); a
-   pair is an edge only at or above ``dedup.threshold``.
+4. ``Verify``: exact Jaccard of the two shingle sets (one keyed join brings each record's set to
+   its pairs, a group by pair brings the two together); a pair is an edge only at or above
+   ``dedup.threshold``. Shingle sets travel nowhere else, except, for the records on a verified
+   edge, to their cluster (step 6).
 5. ``Components``: ``dedup.max_rounds`` unrolled rounds of large-star / small-star over the edges,
    then a convergence check (counter ``cc_not_converged`` must stay 0); node → component minimum.
-6. ``Representatives``: per component, the record kept by the rank rule (``dedup.keep``).
+6. ``Representatives``: per component, the record kept by the rank rule (``dedup.keep``) and every
+   member's exact Jaccard to it (the group is re-iterated, holding one set at a time).
 7. ``Decide``: every record joins its decision: kept (cluster id/size), ``exact_duplicate`` or
    ``near_duplicate`` (``dup_of`` = the kept record, ``dup_jaccard`` = exact Jaccard to it).
 
@@ -21,6 +24,10 @@ cc_not_converged. Config: ``dedup.*``.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
+from typing import Any
+
 import apache_beam as beam
 import numpy as np
 from apache_beam.pvalue import TaggedOutput
@@ -29,6 +36,7 @@ from refinery.transforms.beam.stage import (
     ERRORS,
     KEPT,
     REJECTED,
+    BusyClock,
     Counters,
     Rejection,
     error_record,
@@ -62,8 +70,13 @@ class _SketchFn(beam.DoFn):
 
     def setup(self):
         self._counters = Counters(NS)
+        self._clock = BusyClock(NS)
+
+    def finish_bundle(self):
+        self._clock.flush()
 
     def process(self, batch):
+        t0 = time.perf_counter()
         d = self.cfg.dedup
         good, norms = [], []
         for rec in batch:
@@ -77,6 +90,7 @@ class _SketchFn(beam.DoFn):
         if not good:
             return
         sets, sigs = sketch_batch(norms, d) if d.near else ([np.zeros(0, np.uint32)] * len(good), None)
+        out = []
         for i, (rec, norm) in enumerate(zip(good, norms)):
             rec = dict(rec)
             rec["content_hash"] = content_hash(norm)
@@ -87,23 +101,26 @@ class _SketchFn(beam.DoFn):
                 "set": sets[i].tobytes(),
                 "sig": sigs[i].tobytes() if sigs is not None else b"",
             }
+            out.append((rec, sketch))
+        self._clock.add(time.perf_counter() - t0)
+        for rec, sketch in out:
             yield rec["doc_id"], rec
             yield TaggedOutput("sketch", (rec["doc_id"], sketch))
 
 
 def _exact_groups(element):
-    """(content hash, [(doc_id, sketch)]) → ('assign', (doc_id, group rep)) and ('rep', rep sketch)."""
+    """(content hash, [(doc_id, rank, sig)]) → ('assign', (doc_id, group rep)) and (rep, (rank, weight, sig))."""
     _h, members = element
-    members = sorted(members, key=lambda m: m[1]["rank"])
-    rep_id, rep = members[0]
-    for doc_id, _s in members:
+    members = sorted(members, key=lambda m: m[1])
+    rep_id, rank, sig = members[0]
+    for doc_id, _r, _s in members:
         yield TaggedOutput("assign", (doc_id, rep_id))
-    yield rep_id, {**rep, "weight": len(members)}
+    yield rep_id, (rank, len(members), sig)
 
 
 def _bands(element, bands, rows):
-    doc_id, sketch = element
-    for band, digest in band_keys(_arr(sketch["sig"]), bands, rows):
+    doc_id, (_rank, _weight, sig) = element
+    for band, digest in band_keys(_arr(sig), bands, rows):
         yield (band, digest), doc_id
 
 
@@ -119,19 +136,27 @@ class _PairsFn(beam.DoFn):
         yield from pairs
 
 
-def _attach_left(element):
-    """(a, {'pair': [b...], 'sk': [sketch]}) → (b, (a, a_set))."""
-    a, grouped = element
-    sketches = list(grouped["sk"])
-    if not sketches:
-        return
-    a_set = sketches[0]["set"]
-    for b in grouped["pair"]:
-        yield b, (a, a_set)
+def _pair_ends(pair):
+    yield pair[0], pair
+    yield pair[1], pair
+
+
+class _AttachSetsFn(beam.DoFn):
+    """(doc_id, {'pair': [pairs], 'set': [set]}) → (pair, set) per pair; ('node_set', (doc_id, set)) once."""
+
+    def process(self, element) -> Iterable[tuple[Any, Any]]:
+        doc_id, g = element
+        pairs = list(g["pair"])
+        sets = list(g["set"])
+        if not pairs or not sets:
+            return
+        for pair in pairs:
+            yield pair, sets[0]
+        yield TaggedOutput("node_set", (doc_id, sets[0]))
 
 
 class _VerifyFn(beam.DoFn):
-    """(b, {'left': [(a, a_set)], 'sk': [b sketch]}) → verified edges (a, b, jaccard)."""
+    """((a, b), [a_set, b_set]) → verified edge (a, b) when exact Jaccard >= threshold."""
 
     def __init__(self, threshold: float):
         self.threshold = threshold
@@ -140,16 +165,13 @@ class _VerifyFn(beam.DoFn):
         self._counters = Counters(NS)
 
     def process(self, element):
-        b, grouped = element
-        sketches = list(grouped["sk"])
-        if not sketches:
+        pair, sets = element
+        sets = list(sets)
+        if len(sets) != 2:
             return
-        b_set = _arr(sketches[0]["set"])
-        for a, a_set in grouped["left"]:
-            j = jaccard(_arr(a_set), b_set)
-            if j >= self.threshold:
-                self._counters.inc("verified_pairs")
-                yield (a, b) if a < b else (b, a)
+        if jaccard(_arr(sets[0]), _arr(sets[1])) >= self.threshold:
+            self._counters.inc("verified_pairs")
+            yield pair
 
 
 def _both_ways(edge):
@@ -219,53 +241,36 @@ class _CountNotConverged(beam.DoFn):
 
 
 def _component_members(element):
-    """(rep_sketch_id, {'label': [l], 'sk': [sketch]}) → (label or self, (doc_id, rank, weight))."""
+    """(group rep, {'label': [l], 'rep': [(rank, weight, sig)], 'set': [set]}) → (label or self, member)."""
     doc_id, g = element
-    sketches = list(g["sk"])
-    if not sketches:
+    reps = list(g["rep"])
+    if not reps:
         return
     labels = list(g["label"])
-    label = labels[0] if labels else doc_id
-    s = sketches[0]
-    yield label, (doc_id, tuple(s["rank"]), s["weight"])
+    sets = list(g["set"])
+    rank, weight, _sig = reps[0]
+    yield (labels[0] if labels else doc_id), (doc_id, tuple(rank), weight, sets[0] if sets else None)
 
 
-def _choose_rep(element):
-    """(label, members) → (member, (kept doc_id, cluster size))."""
+def _cluster_decisions(element):
+    """(label, members) → (member, (kept doc_id, cluster size, exact Jaccard to the kept record or None)).
+
+    The member iterable is read three times (Beam's grouped values are re-iterable), so a worker holds
+    one shingle set at a time, never a whole cluster's."""
     _label, members = element
-    members = list(members)
-    rep = min(members, key=lambda m: m[1])[0]
-    size = sum(m[2] for m in members)
-    for doc_id, _rank, _w in members:
-        yield doc_id, (rep, size)
-
-
-def _to_rep_key(element):
-    doc_id, (rep, size) = element
-    yield rep, (doc_id, size)
-
-
-def _attach_rep_set(element):
-    """(rep, {'m': [(member, size)], 'sk': [rep sketch]}) → (member, (rep, size, rep_set))."""
-    rep, g = element
-    sk = list(g["sk"])
-    rep_set = sk[0]["set"] if sk else b""
-    for member, size in g["m"]:
-        yield member, (rep, size, rep_set if member != rep else None)
-
-
-def _final_for_group_rep(element):
-    """(group rep, {'f': [(rep, size, rep_set)], 'sk': [own sketch]}) → (group rep, (kept, size, jaccard))."""
-    doc_id, g = element
-    finals = list(g["f"])
-    if not finals:
-        return
-    rep, size, rep_set = finals[0]
-    if rep == doc_id:
-        yield doc_id, (rep, size, None)
-        return
-    own = list(g["sk"])[0]["set"]
-    yield doc_id, (rep, size, round(jaccard(_arr(own), _arr(rep_set)), 4))
+    best = None
+    size = 0
+    for doc_id, rank, weight, _s in members:
+        size += weight
+        if best is None or rank < best[1]:
+            best = (doc_id, rank)
+    kept = best[0]
+    kept_set = next((s for doc_id, _r, _w, s in members if doc_id == kept), None)
+    for doc_id, _r, _w, s in members:
+        if doc_id == kept or s is None or kept_set is None:
+            yield doc_id, (kept, size, None)
+        else:
+            yield doc_id, (kept, size, round(jaccard(_arr(s), _arr(kept_set)), 4))
 
 
 def _decisions(element):
@@ -329,14 +334,16 @@ class DedupNearDuplicates(beam.PTransform):
             | "Batch" >> beam.BatchElements(min_batch_size=32, max_batch_size=256)
             | "Sketch" >> beam.ParDo(_SketchFn(self.cfg)).with_outputs("sketch", ERRORS, main="rec")
         )
-        sketches = sk["sketch"]
+        # The shingle sets (the bulky part of a sketch) travel only where a comparison needs them:
+        # once to the candidate pairs, and for the records on a verified edge to their cluster.
+        sets = sk["sketch"] | "Sets" >> beam.Map(lambda kv: (kv[0], kv[1]["set"]))
         ex = (
-            sketches
-            | "ByContentHash" >> beam.Map(lambda kv: (kv[1]["hash"], kv))
+            sk["sketch"]
+            | "ByContentHash" >> beam.Map(lambda kv: (kv[1]["hash"], (kv[0], kv[1]["rank"], kv[1]["sig"])))
             | "ExactGroups" >> beam.GroupByKey()
             | "ExactReps" >> beam.FlatMap(_exact_groups).with_outputs("assign", main="reps")
         )
-        reps = ex["reps"]  # (doc_id, sketch with weight) — one per exact group
+        reps = ex["reps"]  # (doc_id, (rank, weight, sig)) — one per exact group
         if d.near:
             bands, rows = lsh_params(d.threshold, d.num_perm)
             pairs = (
@@ -346,20 +353,20 @@ class DedupNearDuplicates(beam.PTransform):
                 | "Pairs" >> beam.ParDo(_PairsFn())
                 | "DistinctPairs" >> beam.Distinct()
             )
-            left = ({"pair": pairs, "sk": reps} | "JoinLeft" >> beam.CoGroupByKey()
-                    | "AttachLeft" >> beam.FlatMap(_attach_left))
-            edges = ({"left": left, "sk": reps} | "JoinRight" >> beam.CoGroupByKey()
+            with_sets = ({"pair": pairs | "PairEnds" >> beam.FlatMap(_pair_ends), "set": sets}
+                         | "JoinSets" >> beam.CoGroupByKey()
+                         | "AttachSets" >> beam.ParDo(_AttachSetsFn()).with_outputs("node_set", main="pairs"))
+            edges = (with_sets["pairs"] | "PairSets" >> beam.GroupByKey()
                      | "Verify" >> beam.ParDo(_VerifyFn(d.threshold)))
             labels = edges | "Components" >> _ConnectedComponents(d.max_rounds)
+            node_sets = with_sets["node_set"]
         else:
             labels = reps | "NoLabels" >> beam.FlatMap(lambda kv: [])
-        members = ({"label": labels, "sk": reps} | "JoinLabels" >> beam.CoGroupByKey()
-                   | "Members" >> beam.FlatMap(_component_members))
-        chosen = members | "GroupComponents" >> beam.GroupByKey() | "ChooseRep" >> beam.FlatMap(_choose_rep)
-        with_rep_set = ({"m": chosen | "ByRep" >> beam.FlatMap(_to_rep_key), "sk": reps}
-                        | "JoinRepSet" >> beam.CoGroupByKey() | "AttachRepSet" >> beam.FlatMap(_attach_rep_set))
-        finals = ({"f": with_rep_set, "sk": reps} | "JoinOwnSet" >> beam.CoGroupByKey()
-                  | "Final" >> beam.FlatMap(_final_for_group_rep))
+            node_sets = reps | "NoSets" >> beam.FlatMap(lambda kv: [])
+        finals = ({"label": labels, "rep": reps, "set": node_sets} | "JoinLabels" >> beam.CoGroupByKey()
+                  | "Members" >> beam.FlatMap(_component_members)
+                  | "GroupComponents" >> beam.GroupByKey()
+                  | "ClusterDecisions" >> beam.FlatMap(_cluster_decisions))
         assign_by_group = ex["assign"] | "ByGroupRep" >> beam.Map(lambda kv: (kv[1], kv[0]))
         decisions = ({"assign": assign_by_group, "final": finals} | "JoinDecisions" >> beam.CoGroupByKey()
                      | "Decisions" >> beam.FlatMap(_decisions))

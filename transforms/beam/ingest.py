@@ -12,7 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
 
 from refinery.schemas.reasons import RejectReason, Stage
-from refinery.transforms.beam.stage import ERRORS, REJECTED, Counters, Rejection, rejected_record
+from refinery.transforms.beam.stage import ERRORS, REJECTED, BusyClock, Counters, Rejection, rejected_record
 from refinery.transforms.ingest import read_crude
 from refinery.transforms.text import visible_chars
 
@@ -54,13 +54,28 @@ class _ReadCrudeFn(beam.DoFn):
     def setup(self):
         self._counters = Counters(Stage.INGEST.value)
         self._progress = _Progress(self.progress)
+        self._clock = BusyClock(Stage.INGEST.value)
+
+    def finish_bundle(self):
+        self._clock.flush()
+
+    def _timed(self, items):
+        """The reader's items, its own time on the busy clock (not the downstream stages fused after it)."""
+        clock, it, now = self._clock, iter(items), time.perf_counter
+        while True:
+            t0 = now()
+            item = next(it, None)
+            clock.add(now() - t0)
+            if item is None:
+                return
+            yield item
 
     def process(self, match):
         uri, size = match
         counters = self._counters
         ingest = self.cfg.ingest
         n = nbytes = 0
-        for kind, item in read_crude(uri, ingest, _open_raw, size_hint=size):
+        for kind, item in self._timed(read_crude(uri, ingest, _open_raw, size_hint=size)):
             if kind == "record":
                 n += 1
                 nbytes += len(item["text"])

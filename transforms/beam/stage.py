@@ -9,11 +9,15 @@ can lose a record: each input element leaves on exactly one of the three outputs
 - ``errors``: the record could not be processed: its id, location, raw text and the exception.
 
 Counters (namespace = stage): ``seen``, ``kept``, ``dropped:<reason>``, ``error:<ExceptionType>``.
+Busy time (namespace ``refinery.timing``, counter ``<stage>_us``): microseconds spent in the stage's
+own code (annotate + decide), summed over workers — the manifest's ``busy_seconds``; what a run's
+wall time holds beyond their sum is Beam's own work (shuffles, coders, bundle handling) and I/O.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -70,6 +74,28 @@ class Counters:
         c.inc(n)
 
 
+TIMING_NS = "refinery.timing"
+
+
+class BusyClock:
+    """Seconds spent in a stage's own code, flushed once per bundle to counter ``refinery.timing/<name>_us``."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.total = 0.0
+        self._counter = None
+
+    def add(self, seconds: float) -> None:
+        self.total += seconds
+
+    def flush(self) -> None:
+        if self.total:
+            if self._counter is None:
+                self._counter = Metrics.counter(TIMING_NS, f"{self.name}_us")
+            self._counter.inc(int(self.total * 1e6))
+            self.total = 0.0
+
+
 class RecordStageFn(beam.DoFn):
     """Base DoFn: annotate, then decide; three outputs; counters."""
 
@@ -81,6 +107,10 @@ class RecordStageFn(beam.DoFn):
 
     def setup(self):
         self._counters = Counters(self.stage.value)
+        self._clock = BusyClock(self.stage.value)
+
+    def finish_bundle(self):
+        self._clock.flush()
 
     def annotate(self, record: dict) -> None:
         """Add this stage's columns to ``record`` (a private copy). Default: nothing to add."""
@@ -92,13 +122,16 @@ class RecordStageFn(beam.DoFn):
         counters = self._counters
         counters.inc("seen")
         record = dict(record)
+        t0 = time.perf_counter()
         try:
             self.annotate(record)
             rejection = self.decide(record)
         except Exception as exc:  # noqa: BLE001 - the record goes to errors/, never lost
+            self._clock.add(time.perf_counter() - t0)
             counters.inc(f"error:{type(exc).__name__}")
             yield TaggedOutput(ERRORS, error_record(record, self.stage, exc))
             return
+        self._clock.add(time.perf_counter() - t0)
         record["stages"] = list(record.get("stages") or []) + [self.stage.value]
         if rejection is None:
             counters.inc("kept")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import time
 
 import apache_beam as beam
 import pyarrow as pa
@@ -26,6 +27,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from refinery.schemas import ERRORS_SCHEMA, REFINED_SCHEMA, REJECTED_SCHEMA, with_run_metadata
+from refinery.transforms.beam.stage import BusyClock
 
 PARTITION_COLUMN = "lang"
 
@@ -53,7 +55,14 @@ class _WriteShardFn(beam.DoFn):
         self.compression = None if compression == "none" else compression
         self.partition_dir = partition_dir
 
+    def setup(self):
+        self._clock = BusyClock("write")
+
+    def finish_bundle(self):
+        self._clock.flush()
+
     def process(self, element):
+        t0 = time.perf_counter()
         (partition, shard, nshards), rows = element
         rows = sorted(rows, key=_sort_key(self.kind))
         table = pa.Table.from_pylist(rows, schema=self.schema)
@@ -71,6 +80,7 @@ class _WriteShardFn(beam.DoFn):
         per_source: dict[str, int] = {}
         for r in rows:
             per_source[r["source_uri"]] = per_source.get(r["source_uri"], 0) + 1
+        self._clock.add(time.perf_counter() - t0)
         yield {
             "kind": self.kind,
             "path": path,

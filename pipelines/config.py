@@ -260,6 +260,12 @@ class DedupConfig(_Section):
         description="Rounds of large-star/small-star connected components (unrolled in the job graph). "
         "Each round at least halves chain lengths in practice; the run counts cc_not_converged if more were needed.",
     )
+    band_shards: int = Field(
+        64, ge=1, le=65536,
+        description="LSH buckets are grouped by (band, digest mod band_shards): each group holds "
+        "documents x bands / (bands x band_shards) entries (1M documents: ~16k). Raise it for corpora "
+        "far beyond 100M documents; results do not depend on it.",
+    )
     keep: Literal["quality_longest", "longest", "smallest_id"] = Field(
         "quality_longest",
         description="Which record of a cluster is kept: highest quality score, then longest, then smallest doc_id.",

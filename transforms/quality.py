@@ -55,6 +55,8 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1
 _CJK_PUNCT = "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2018-\u201f\u2026\u00b7"
 _SEP = rf"\s{_CJK_PUNCT}"
 _WORD_RE = re.compile(rf"[{_CJK}]|[^{_SEP}{_CJK}]+")
+# At least five _WORD_RE tokens at the start of a line (possessive: a word is never split to reach five).
+_FIVE_WORDS_RE = re.compile(rf"(?:[{_SEP}]*+(?:[{_CJK}]|[^{_SEP}{_CJK}]++)){{5}}")
 _ALPHA_SIMPLE_RE = re.compile(r"\S*?[^\W\d_]\S*")
 _EDGE_PUNCT = "\"'“”‘’()[]{}<>,.;:!?…*«»"
 _EDGE_PUNCT_RE = re.compile(r"(?<=\w)[\"'“”‘’)\]},.;:!?…*»]+(?=\s|$)|(?<=\s)[\"'“”‘’(\[{«*]+(?=\w)|^[\"'“”‘’(\[{«*]+(?=\w)")
@@ -156,7 +158,10 @@ def _c4_sentences(lines: list[str], simple: bool) -> int:
     for ln in lines:
         if not ln.endswith(_TERMINAL) or ln.endswith(("...", "…")):
             continue
-        if (ln.count(" ") < 4 or len(ln.split()) < 5) if simple else len(_WORD_RE.findall(ln)) < 5:
+        if simple:
+            if ln.count(" ") < 4 or len(ln.split()) < 5:
+                continue
+        elif not _FIVE_WORDS_RE.match(ln):
             continue
         low = ln.lower()
         if "javascript" in low or any(p in low for p in _POLICY):
@@ -220,7 +225,7 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
         stop_count = None
     else:
         # distinct stop words, as the paper words it ("at least two of the following words")
-        stop_count = len(stop.intersection(low.split() if simple else _WORD_RE.findall(low)))
+        stop_count = len(stop.intersection(low.split() if simple else [w.lower() for w in words]))
         if simple and stop_count < 2:  # "the," and "(and" still count: strip edge punctuation
             stop_count = len(stop.intersection(w.strip(_EDGE_PUNCT) for w in low.split()))
     dup_lines, dup_line_chars = _dup_stats(lines)

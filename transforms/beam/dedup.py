@@ -43,10 +43,11 @@ from refinery.transforms.beam.stage import (
     rejected_record,
 )
 from refinery.transforms.dedup import (
-    band_keys,
+    band_digests,
     candidate_pairs,
     content_hash,
     dedup_normalise,
+    has_shingles,
     large_star,
     lsh_params,
     rank_key,
@@ -118,22 +119,50 @@ def _exact_groups(element):
     yield rep_id, (rank, len(members), sig)
 
 
-def _bands(element, bands, rows):
-    doc_id, (_rank, _weight, sig) = element
-    for band, digest in band_keys(_arr(sig), bands, rows):
-        yield (band, digest), doc_id
+class _BandsFn(beam.DoFn):
+    """Batch of (doc_id, (rank, weight, sig)) → ((band, shard), [(digest, doc_id), ...]).
+
+    Band digests are computed for the whole batch at once, and a batch sends one element per
+    (band, digest shard) rather than one per (document, band): ~16x fewer elements to shuffle. The
+    LSH buckets themselves are unchanged (a bucket is one digest of one band, inside its shard)."""
+
+    def __init__(self, bands: int, rows: int, shards: int):
+        self.bands, self.rows, self.shards = bands, rows, shards
+
+    def process(self, batch):
+        ids = [doc_id for doc_id, _v in batch]
+        sigs = np.stack([_arr(v[2]) for _doc, v in batch])
+        digests = band_digests(sigs, self.bands, self.rows)
+        ok = has_shingles(sigs)
+        out: dict[tuple[int, int], list] = {}
+        shard_of = (digests % np.uint64(self.shards)).astype(np.int64)
+        for i in np.flatnonzero(ok).tolist():
+            row, shards = digests[i].tolist(), shard_of[i].tolist()
+            for band in range(self.bands):
+                out.setdefault((band, shards[band]), []).append((row[band], ids[i]))
+        yield from out.items()
 
 
 class _PairsFn(beam.DoFn):
+    """((band, shard), [[(digest, doc_id), ...], ...]) → candidate pairs of every bucket (same digest)."""
+
     def setup(self):
         self._counters = Counters(NS)
 
     def process(self, element):
-        _key, members = element
-        pairs = candidate_pairs(list(members))
-        if pairs:
-            self._counters.inc("candidate_pairs", len(pairs))
-        yield from pairs
+        _key, lists = element
+        buckets: dict[int, list[str]] = {}
+        for entries in lists:
+            for digest, doc_id in entries:
+                buckets.setdefault(digest, []).append(doc_id)
+        n = 0
+        for members in buckets.values():
+            if len(members) > 1:
+                pairs = candidate_pairs(members)
+                n += len(pairs)
+                yield from pairs
+        if n:
+            self._counters.inc("candidate_pairs", n)
 
 
 def _pair_ends(pair):
@@ -348,7 +377,8 @@ class DedupNearDuplicates(beam.PTransform):
             bands, rows = lsh_params(d.threshold, d.num_perm)
             pairs = (
                 reps
-                | "Bands" >> beam.FlatMap(_bands, bands, rows)
+                | "BatchReps" >> beam.BatchElements(min_batch_size=64, max_batch_size=1024)
+                | "Bands" >> beam.ParDo(_BandsFn(bands, rows, d.band_shards))
                 | "Buckets" >> beam.GroupByKey()
                 | "Pairs" >> beam.ParDo(_PairsFn())
                 | "DistinctPairs" >> beam.Distinct()

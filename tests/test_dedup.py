@@ -12,9 +12,12 @@ from datasketch import MinHash
 from refinery.pipelines.config import load_config
 from refinery.transforms.beam.dedup import DedupNearDuplicates
 from refinery.transforms.dedup import (
+    band_digests,
     candidate_pairs,
     content_hash,
     dedup_normalise,
+    fold_traditional,
+    has_shingles,
     lsh_params,
     rank_key,
     star_rounds_reference,
@@ -154,3 +157,25 @@ def test_below_threshold_is_not_a_duplicate():
         out = p | beam.Create([_rec("a", base), _rec("b", other)]) | DedupNearDuplicates(cfg)
         assert_that(out["rejected"], equal_to([]), label="none rejected")
     assert j > 0
+
+
+def test_band_digests_equal_exactly_when_the_band_rows_are_equal():
+    rng = np.random.default_rng(3)
+    sigs = rng.integers(0, 2**32, size=(50, 128), dtype=np.uint64).astype(np.uint32)
+    sigs[1, :7] = sigs[0, :7]  # band 0 (rows 0-6) shared by records 0 and 1, nothing else
+    d = band_digests(sigs, 18, 7)
+    assert d.shape == (50, 18) and d.dtype == np.uint64
+    assert d[0, 0] == d[1, 0] and (d[0, 1:] != d[1, 1:]).all()
+    assert len({int(x) for x in d[2:, 0]}) == 48
+    empty = np.full((1, 128), 0xFFFFFFFF, dtype=np.uint32)
+    assert has_shingles(np.vstack([sigs[:1], empty])).tolist() == [True, False]
+
+
+def test_traditional_folding_by_table_matches_the_character_map():
+    from refinery.transforms.dedup import _t2s_table
+
+    table = _t2s_table()
+    text = "漢語與臺灣的書籍 abc \U0002000b 😀"
+    assert fold_traditional(text) == text.translate(table)
+    assert fold_traditional(text).startswith("汉语与")
+    assert dedup_normalise("  漢語\u3000ＴＥＸＴ\n\tend ") == "汉语 text end"

@@ -168,3 +168,13 @@ def test_run_arguments_split_between_refinery_and_beam():
     assert args.config == "my.yaml" and args.input == ["a/*.jsonl", "b.parquet"] and args.output == "out"
     assert args.overrides == ["dedup.enabled=false"]
     assert beam == ["--runner", "DirectRunner", "--direct_num_workers=2"]
+
+
+def test_busy_clocks_are_reported_apart_from_record_counters(demo_run):
+    _out, res = demo_run
+    m = res.manifest
+    busy = m["busy_seconds"]
+    assert set(busy) == {"ingest", "language", "licence", "quality", "dedup", "write"}
+    assert all(v >= 0 for v in busy.values()) and sum(busy.values()) > 0
+    assert "refinery.timing" not in m["counters"]
+    assert sum(busy.values()) <= m["wall_seconds"]  # one process: busy time is a share of the pipeline's wall

@@ -1,0 +1,47 @@
+"""The benchmark corpus generator: deterministic, the composition it documents (on a tiny stand-in
+for ../shared/data, so the test needs nothing outside the repository)."""
+
+import json
+
+import pytest
+
+from benchmarks.corpus import generate
+
+
+@pytest.fixture
+def fake_shared(tmp_path):
+    shared = tmp_path / "shared"
+    (shared / "udhr").mkdir(parents=True)
+    (shared / "spdx-licenses").mkdir()
+    poems = ["春眠不觉晓处处闻啼鸟夜来风雨声花落知多少" * 2, "床前明月光疑是地上霜举头望明月低头思故乡" * 2,
+             "白日依山尽黄河入海流欲穷千里目更上一层楼" * 2]
+    with open(shared / "cjk-poetry.jsonl", "w", encoding="utf-8") as f:
+        for i in range(40):
+            f.write(json.dumps({"id": str(i), "text": poems[i % 3] + str(i)}, ensure_ascii=False) + "\n")
+    with open(shared / "udhr" / "data.jsonl", "w", encoding="utf-8") as f:
+        for variant, iso, para in (("eng", "en", "Everyone has the right to life, liberty and security of person {}."),
+                                   ("fra", "fr", "Tout individu a droit à la vie, à la liberté et à la sûreté {}."),
+                                   ("xyz", "", "Kila mtu ana haki ya kuishi, uhuru na usalama wa nafsi yake {}."),
+                                   ("cmn_hans", "zh", "人人有权享有生命、自由和人身安全。人人生而自由，在尊严和权利上一律平等。他们赋有理性和良心，这是第{}条。")):
+            for i in range(25):
+                f.write(json.dumps({"text": para.format(i), "source": "udhr2", "variant": variant,
+                                    "lang_iso639_1": iso}, ensure_ascii=False) + "\n")
+    with open(shared / "spdx-licenses" / "data.jsonl", "w", encoding="utf-8") as f:
+        f.write(json.dumps({"spdx_id": "MIT", "text": "Permission is hereby granted, free of charge...\n" * 5}) + "\n")
+    return shared
+
+
+def test_corpus_is_deterministic_and_mixed(fake_shared, tmp_path):
+    a = generate(fake_shared, 0.2, tmp_path / "a", shards=3)
+    b = generate(fake_shared, 0.2, tmp_path / "b", shards=3)
+    assert a == b
+    for i in range(3):
+        name = f"shard-{i:03d}.jsonl"
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    rows = [json.loads(line) for i in range(3) for line in open(tmp_path / "a" / f"shard-{i:03d}.jsonl", encoding="utf-8")]
+    assert len(rows) == a["docs"] and a["file_bytes"] >= 0.2e6
+    assert len({r["id"] for r in rows}) == len(rows)
+    texts = [r["text"] for r in rows]
+    assert len(texts) - len(set(texts)) >= a["exact_copies"] > 0 and a["near_copies"] > 0
+    assert 0.3 < a["cjk_docs"] / a["docs"] < 0.7
+    assert any("license" in r for r in rows)

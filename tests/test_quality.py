@@ -66,6 +66,20 @@ def test_gopher_quality_rules(text, lang, reason):
     assert _reason(text, lang, ["gopher_quality"]) == reason
 
 
+def test_symbol_tokens_are_not_words_and_punctuation_marks_are_tokens():
+    words = "the quick brown fox jumps over the lazy dog "
+    plain = quality_signals(words * 2, "en")
+    with_symbols = quality_signals(("» ### — " + words) * 2, "en")
+    assert with_symbols["n_words"] == plain["n_words"] == 18
+    assert with_symbols["mean_word_length"] == pytest.approx(plain["mean_word_length"])
+    # "(a)," is four tokens, one with a letter; a URL and a run of dashes are one token each
+    assert quality_signals("(a),", "en")["alpha_words_frac"] == pytest.approx(1 / 4)
+    assert quality_signals("see https://example.org/a/b ----------", "en")["alpha_words_frac"] == pytest.approx(2 / 3)
+    assert quality_signals("in 1998, 2.5 % rose", "en")["alpha_words_frac"] == pytest.approx(2 / 6)
+    legal = ("(a) 1.1, 2.2; (b) 3.3, 4.4; (c) 5.5. " * 20).strip()
+    assert _reason(legal, "en") == "gopher_alpha_words"
+
+
 def test_gopher_repetition_rules():
     spam = "\n".join(["Click here to subscribe to the newsletter and the offers!"] * 30 + [EN])
     assert _reason(spam, "en", ["gopher_repetition"]) == "dup_line_frac"

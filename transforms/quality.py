@@ -57,9 +57,22 @@ _SEP = rf"\s{_CJK_PUNCT}"
 _WORD_RE = re.compile(rf"[{_CJK}]|[^{_SEP}{_CJK}]+")
 # At least five _WORD_RE tokens at the start of a line (possessive: a word is never split to reach five).
 _FIVE_WORDS_RE = re.compile(rf"(?:[{_SEP}]*+(?:[{_CJK}]|[^{_SEP}{_CJK}]++)){{5}}")
-_ALPHA_SIMPLE_RE = re.compile(r"\S*?[^\W\d_]\S*")
 _EDGE_PUNCT = "\"'“”‘’()[]{}<>,.;:!?…*«»"
 _EDGE_PUNCT_RE = re.compile(r"(?<=\w)[\"'“”‘’)\]},.;:!?…*»]+(?=\s|$)|(?<=\s)[\"'“”‘’(\[{«*]+(?=\w)|^[\"'“”‘’(\[{«*]+(?=\w)")
+# Word-tokenizer tokens for the alphabetic-word ratio of space-delimited text, as a word tokenizer
+# (Gopher's; datatrove's spaCy) makes them: URLs and e-mail addresses whole, "'s" apart, every
+# punctuation mark or symbol a token except runs of one mark ("---", "==", "..."), numbers with their
+# dots. Punctuation is listed (ASCII, Latin-1, general punctuation, currency, arrows, shapes...), not
+# taken as "not a word character": combining vowel signs (Thai, Devanagari) are not \w but are letters.
+# The group captures the tokens without a letter (numbers, punctuation), so one findall counts both.
+_PUNCT = r"!-/:-@\[-`{-~\u00a1-\u00bf\u00d7\u00f7\u2010-\u205e\u20a0-\u20bf\u2190-\u2bff\u3000-\u303f\uff01-\uff0f"
+_TOKEN_RE = re.compile(
+    rf"(?:https?://\S+|www\.\S+|[\w.+-]+@[\w-]+\.[\w.]+|['’][^\W\d_]\w*)"
+    rf"|(\d+(?:[.,:]\d+)*(?![\w])|-{{2,}}|={{2,}}|_{{2,}}|\*{{2,}}|~{{2,}}|#{{2,}}|\.{{2,}}|[{_PUNCT}])"
+    rf"|[^\s{_PUNCT}]+(?:\.[^\s{_PUNCT}]+)*")
+# Whitespace tokens with no word character ("»", "###", "—"): not words (Gopher counts words).
+_SYMBOL_TOKEN_RE = re.compile(r"(?<!\S)[^\w\s]+(?!\S)")
+_SYMBOL_RUN_RE = re.compile(rf"(?<![^{_SEP}{_CJK}])[^\w{_SEP}{_CJK}]+(?![^{_SEP}{_CJK}])")
 _ALPHA_WORD_RE = re.compile(rf"[{_CJK}]|[^{_SEP}{_CJK}]*[^\W\d_{_CJK}][^{_SEP}{_CJK}]*")
 # Scripts written without spaces between words (mean word length says nothing about them).
 _NO_SPACE_RE = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")
@@ -200,25 +213,28 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
     n_cjk, n_hangul, n_spaceless, n_cjk_punct = _script_counts(text)
     simple = n_cjk == 0 and n_cjk_punct == 0  # whitespace words: str.split is ~10x the regex
     words = text.split() if simple else _WORD_RE.findall(text)
-    n_words = len(words)
+    # Tokens made of symbols only ("»", "###") are not words (Gopher's word count and mean length).
+    symbols = (_SYMBOL_TOKEN_RE if simple else _SYMBOL_RUN_RE).findall(text)
+    n_words = len(words) - len(symbols)
     if n_spaceless:  # Thai, Lao, Khmer, Myanmar: about one word per 4 characters
         n_words = max(n_words, n_words - sum(1 for w in words if _NO_SPACE_RE.match(w)) + n_spaceless // 4)
-    word_chars = sum(map(len, words))
+    token_chars = sum(map(len, words))
+    word_chars = token_chars - sum(map(len, symbols))
     lines = [ln.strip() for ln in text.split("\n")]
     lines = [ln for ln in lines if ln]
     n_lines = len(lines)
     paras = [p.strip() for p in _PARA_RE.split(text) if p.strip()]
     total_chars = max(1, len(text))
-    punct_tokens = 0
-    if not n_words:
-        letters = 0
+    if not words:
+        letters = alpha_frac = 0
     elif simple:
-        letters = len(_ALPHA_SIMPLE_RE.findall(text))
-        # A word tokenizer (Gopher's, datatrove's spaCy) makes "word," two tokens: count the punctuation
-        # attached to word edges as tokens of their own, so "80 % of words have a letter" means the same.
-        punct_tokens = len(_EDGE_PUNCT_RE.findall(text))
+        # "80 % of words have a letter" over word-tokenizer tokens ("word," is two of them)
+        tokens = _TOKEN_RE.findall(text)
+        letters = tokens.count("")
+        alpha_frac = letters / len(tokens) if tokens else 0.0
     else:
         letters = len(_ALPHA_WORD_RE.findall(text))
+        alpha_frac = letters / len(words)
     stop = _stop_list(lang)
     low = text.lower()
     if stop is None:
@@ -240,7 +256,7 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
         "symbol_word_ratio": (text.count("#") + text.count("...") + text.count("…")) / n_words if n_words else 0.0,
         "bullet_lines_frac": sum(1 for ln in lines if ln.startswith(_BULLETS)) / n_lines if n_lines else 0.0,
         "ellipsis_lines_frac": sum(1 for ln in lines if ln.endswith(("...", "…"))) / n_lines if n_lines else 0.0,
-        "alpha_words_frac": letters / (len(words) + punct_tokens) if words else 0.0,
+        "alpha_words_frac": alpha_frac,
         "stop_words": stop_count,
         "dup_line_frac": dup_lines / n_lines if n_lines else 0.0,
         "dup_para_frac": dup_paras / len(paras) if paras else 0.0,
@@ -259,7 +275,7 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
         "n_lines": n_lines,
         "cjk_frac": cjk_frac,
     }
-    sig.update(_ngram_signals(words, max(1, word_chars), scale=2 if cjk else 1))
+    sig.update(_ngram_signals(words, max(1, token_chars), scale=2 if cjk else 1))
     # Scripts without spaces (Thai...) or written in syllable blocks (Hangul): word length there
     # cannot mean what Gopher meant by it.
     spaceless = n_spaceless > 0.3 * total_chars and not cjk

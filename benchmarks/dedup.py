@@ -181,8 +181,8 @@ def run_pipeline(docs, workdir: Path, workers: int):
     wall = time.perf_counter() - t0
     if res.returncode != 0:
         raise SystemExit(f"pipeline failed: {res.stderr[-2000:]}")
-    peak = json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_mb"]
-    return out, wall, peak
+    mem = json.loads(res.stdout.strip().splitlines()[-1])
+    return out, wall, mem
 
 
 def evaluate(out: Path, docs, family, kinds, pairs, has_partner):
@@ -229,11 +229,16 @@ def main():
                   f"  ({ours / ds:.1f}x)", flush=True)
         pairs, has_partner = ground_truth(docs, family)
         with tempfile.TemporaryDirectory() as tmp:
-            out, wall, peak = run_pipeline(docs, Path(tmp), args.workers)
+            out, wall, mem = run_pipeline(docs, Path(tmp), args.workers)
             quality = evaluate(out, docs, family, kinds, pairs, has_partner)
-        results["sizes"][n] = {"mb": mb, "wall_s": wall, "peak_rss_mb": peak, "quality": quality}
+        results["sizes"][n] = {"docs": len(docs), "mb": mb, "wall_s": wall, "peak_rss_mb": mem["peak_rss_mb"],
+                               "runner_peak_rss_mb": mem["self_peak_rss_mb"],
+                               "worker_peak_rss_mb": mem["children_peak_rss_mb"], "quality": quality}
+        mem_note = (f"peak RSS {mem['self_peak_rss_mb']:,.0f} MB" if args.workers == 1 else
+                    f"peak RSS: largest worker {mem['children_peak_rss_mb']:,.0f} MB, runner (holds the "
+                    f"shuffles) {mem['self_peak_rss_mb']:,.0f} MB")
         print(f"end to end (ingest + dedup + write, DirectRunner, {args.workers} worker(s)): {wall:,.1f} s, "
-              f"{mb / wall:,.2f} MB/s, peak RSS {peak:,.0f} MB")
+              f"{mb / wall:,.2f} MB/s, {mem_note}")
         for k, q in quality.items():
             print(f"  {k:<6} pairs at J>=0.8: {q['pairs']:>7,}  recall {q['recall']:.4f}   removed {q['removed']:>6,}  "
                   f"false removals {q['false_removals']} ({100 * q['false_removal_rate']:.3f} %)")

@@ -37,9 +37,9 @@ def base_documents(shared: Path, n: int, rng: random.Random) -> list[tuple[str, 
 
     First the natural ones (whole poems joined to ~400 characters; UDHR paragraphs joined to ~1,000
     characters), ~15,000 of them; beyond that, composed ones: ~400 characters of poem lines drawn at
-    random from all ~500,000 lines, or 6-12 UDHR paragraphs of one language drawn at random. Two composed
-    bases share a line or paragraph now and then, but reaching Jaccard 0.8 would take most of them
-    (probability ~1e-8 per pair), so families stay apart."""
+    random from all ~500,000 lines, or 6-12 UDHR paragraphs drawn at random from all of them. Two
+    composed bases share a line or paragraph now and then, but reaching Jaccard 0.8 would take most of
+    them, so families stay apart."""
     cjk, latin = [], []
     poems = [json.loads(line)["text"] for line in open(shared / "cjk-poetry.jsonl", encoding="utf-8")]
     buf = []
@@ -48,13 +48,12 @@ def base_documents(shared: Path, n: int, rng: random.Random) -> list[tuple[str, 
         if sum(map(len, buf)) >= 400:
             cjk.append("".join(buf))
             buf = []
-    paras, by_lang = [], {}
+    paras = []
     with open(shared / "udhr" / "data.jsonl", encoding="utf-8") as f:
         for line in f:
             d = json.loads(line)
             if len(d["text"]) > 60 and d.get("script", "") == "" and d["lang"][:3] not in ("cmn", "jpn", "kor"):
                 paras.append(d["text"])
-                by_lang.setdefault(d["lang"], []).append(d["text"])
     rng.shuffle(paras)
     i = 0
     while len(latin) < n and i < len(paras):
@@ -73,10 +72,10 @@ def base_documents(shared: Path, n: int, rng: random.Random) -> list[tuple[str, 
                 doc.append(rng.choice(lines))
             cjk.append("\n".join(doc))
     if len(latin) < n - half:
-        langs = sorted(lang for lang, ps in by_lang.items() if len(ps) >= 30)
+        # drawn from all ~35,000 paragraphs (not one language's few dozen: bases of one small pool
+        # share most paragraphs often enough to chain whole languages into one cluster)
         while len(latin) < n - half:
-            ps = by_lang[rng.choice(langs)]
-            latin.append("\n".join(rng.sample(ps, rng.randint(6, 12))))
+            latin.append("\n".join(rng.sample(paras, rng.randint(6, 12))))
     bases = [("cjk", t) for t in cjk] + [("latin", t) for t in latin]
     # UDHR is parallel text with repeated boilerplate lines; make every base unique by a serial tag
     return [(k, f"{t}\n#{j:07d}") for j, (k, t) in enumerate(bases)]

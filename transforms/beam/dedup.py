@@ -8,12 +8,13 @@ Graph (every step keyed, so no worker ever holds the corpus or all its signature
    candidate pairs inside each bucket.
 4. ``Verify``: exact Jaccard of the two shingle sets (one keyed join brings each record's set to
    its pairs, a group by pair brings the two together); a pair is an edge only at or above
-   ``dedup.threshold``. Shingle sets travel nowhere else, except, for the records on a verified
-   edge, to their cluster (step 6).
+   ``dedup.threshold``. Shingle sets travel nowhere else, except those of records on a candidate
+   pair, to the Jaccard-to-kept step (6).
 5. ``Components``: ``dedup.max_rounds`` unrolled rounds of large-star / small-star over the edges,
    then a convergence check (counter ``cc_not_converged`` must stay 0); node → component minimum.
-6. ``Representatives``: per component, the record kept by the rank rule (``dedup.keep``) and every
-   member's exact Jaccard to it (the group is re-iterated, holding one set at a time).
+6. ``Representatives``: per component, the record kept by the rank rule (``dedup.keep``) — members
+   travel as (id, rank, weight), never with their sets — then, for clusters of two or more, the
+   kept record's set joins each member and each member's exact Jaccard to it is computed.
 7. ``Decide``: every record joins its decision: kept (cluster id/size), ``exact_duplicate`` or
    ``near_duplicate`` (``dup_of`` = the kept record, ``dup_jaccard`` = exact Jaccard to it).
 
@@ -270,36 +271,59 @@ class _CountNotConverged(beam.DoFn):
 
 
 def _component_members(element):
-    """(group rep, {'label': [l], 'rep': [(rank, weight, sig)], 'set': [set]}) → (label or self, member)."""
+    """(group rep, {'label': [l], 'rep': [(rank, weight, sig)]}) → (label or self, (doc_id, rank, weight))."""
     doc_id, g = element
     reps = list(g["rep"])
     if not reps:
         return
     labels = list(g["label"])
-    sets = list(g["set"])
     rank, weight, _sig = reps[0]
-    yield (labels[0] if labels else doc_id), (doc_id, tuple(rank), weight, sets[0] if sets else None)
+    yield (labels[0] if labels else doc_id), (doc_id, tuple(rank), weight)
 
 
-def _cluster_decisions(element):
-    """(label, members) → (member, (kept doc_id, cluster size, exact Jaccard to the kept record or None)).
-
-    The member iterable is read three times (Beam's grouped values are re-iterable), so a worker holds
-    one shingle set at a time, never a whole cluster's."""
+def _choose_rep(element):
+    """(label, members) → 'single': (doc_id, (doc_id, weight, None)) for a cluster of one, else
+    (kept doc_id, (member, cluster size)) for every member. Members are small (id, rank, weight): a
+    cluster of a million documents is a few tens of MB here, and no shingle set travels with it."""
     _label, members = element
     best = None
-    size = 0
-    for doc_id, rank, weight, _s in members:
+    size = n = 0
+    for doc_id, rank, weight in members:
         size += weight
+        n += 1
         if best is None or rank < best[1]:
             best = (doc_id, rank)
     kept = best[0]
-    kept_set = next((s for doc_id, _r, _w, s in members if doc_id == kept), None)
-    for doc_id, _r, _w, s in members:
-        if doc_id == kept or s is None or kept_set is None:
-            yield doc_id, (kept, size, None)
-        else:
-            yield doc_id, (kept, size, round(jaccard(_arr(s), _arr(kept_set)), 4))
+    if n == 1:
+        yield TaggedOutput("single", (kept, (kept, size, None)))
+        return
+    for doc_id, _r, _w in members:
+        yield kept, (doc_id, size)
+
+
+class _AttachKeptSetFn(beam.DoFn):
+    """(kept, {'m': [(member, size)], 'set': [kept set]}) → (member, (kept, size, kept set or None))."""
+
+    def process(self, element) -> Iterable[tuple[Any, Any]]:
+        kept, g = element
+        sets = list(g["set"])
+        kept_set = sets[0] if sets else None
+        for member, size in g["m"]:
+            yield member, (kept, size, None if member == kept else kept_set)
+
+
+def _final_for_member(element):
+    """(member, {'f': [(kept, size, kept set)], 'set': [own set]}) → (member, (kept, size, exact Jaccard))."""
+    doc_id, g = element
+    finals = list(g["f"])
+    if not finals:
+        return
+    kept, size, kept_set = finals[0]
+    own = list(g["set"])
+    if doc_id == kept or kept_set is None or not own:
+        yield doc_id, (kept, size, None)
+        return
+    yield doc_id, (kept, size, round(jaccard(_arr(own[0]), _arr(kept_set)), 4))
 
 
 def _decisions(element):
@@ -393,10 +417,17 @@ class DedupNearDuplicates(beam.PTransform):
         else:
             labels = reps | "NoLabels" >> beam.FlatMap(lambda kv: [])
             node_sets = reps | "NoSets" >> beam.FlatMap(lambda kv: [])
-        finals = ({"label": labels, "rep": reps, "set": node_sets} | "JoinLabels" >> beam.CoGroupByKey()
+        chosen = ({"label": labels, "rep": reps} | "JoinLabels" >> beam.CoGroupByKey()
                   | "Members" >> beam.FlatMap(_component_members)
                   | "GroupComponents" >> beam.GroupByKey()
-                  | "ClusterDecisions" >> beam.FlatMap(_cluster_decisions))
+                  | "ChooseRep" >> beam.FlatMap(_choose_rep).with_outputs("single", main="members"))
+        # Clusters of two or more: the kept record's set goes to each member (keyed by the kept record),
+        # then each member's own set joins it; only records on a verified edge have sets here.
+        with_kept_set = ({"m": chosen["members"], "set": node_sets} | "JoinKeptSet" >> beam.CoGroupByKey()
+                         | "AttachKeptSet" >> beam.ParDo(_AttachKeptSetFn()))
+        multi = ({"f": with_kept_set, "set": node_sets} | "JoinOwnSet" >> beam.CoGroupByKey()
+                 | "Final" >> beam.FlatMap(_final_for_member))
+        finals = (chosen["single"], multi) | "AllFinals" >> beam.Flatten()
         assign_by_group = ex["assign"] | "ByGroupRep" >> beam.Map(lambda kv: (kv[1], kv[0]))
         decisions = ({"assign": assign_by_group, "final": finals} | "JoinDecisions" >> beam.CoGroupByKey()
                      | "Decisions" >> beam.FlatMap(_decisions))

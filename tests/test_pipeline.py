@@ -178,3 +178,18 @@ def test_busy_clocks_are_reported_apart_from_record_counters(demo_run):
     assert all(v >= 0 for v in busy.values()) and sum(busy.values()) > 0
     assert "refinery.timing" not in m["counters"]
     assert sum(busy.values()) <= m["wall_seconds"]  # one process: busy time is a share of the pipeline's wall
+
+
+def test_large_local_multiprocess_runs_are_warned_about(tmp_path, monkeypatch, capsys):
+    import refinery.pipelines.run as run_mod
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "1", "text": "Ein kurzer deutscher Satz, der hier nur als Eingabe dient."}\n')
+    assert run_mod.local_input_bytes([str(tmp_path / "*.jsonl")]) == src.stat().st_size
+    monkeypatch.setattr(run_mod, "MULTIPROCESS_WARN_BYTES", 10)
+    cfg = RunConfig()
+    cfg.validation.enabled = False
+    res = run_refinery([src], tmp_path / "out", cfg, beam_args=["--direct_running_mode=multi_processing",
+                                                                 "--direct_num_workers=2"])
+    assert res.exit_code == 0
+    assert "lose records on inputs this large" in capsys.readouterr().err

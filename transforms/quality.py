@@ -58,7 +58,6 @@ _WORD_RE = re.compile(rf"[{_CJK}]|[^{_SEP}{_CJK}]+")
 # At least five _WORD_RE tokens at the start of a line (possessive: a word is never split to reach five).
 _FIVE_WORDS_RE = re.compile(rf"(?:[{_SEP}]*+(?:[{_CJK}]|[^{_SEP}{_CJK}]++)){{5}}")
 _EDGE_PUNCT = "\"'“”‘’()[]{}<>,.;:!?…*«»"
-_EDGE_PUNCT_RE = re.compile(r"(?<=\w)[\"'“”‘’)\]},.;:!?…*»]+(?=\s|$)|(?<=\s)[\"'“”‘’(\[{«*]+(?=\w)|^[\"'“”‘’(\[{«*]+(?=\w)")
 # Word-tokenizer tokens for the alphabetic-word ratio of space-delimited text, as a word tokenizer
 # (Gopher's; datatrove's spaCy) makes them: URLs and e-mail addresses whole, "'s" apart, every
 # punctuation mark or symbol a token except runs of one mark ("---", "==", "..."), numbers with their

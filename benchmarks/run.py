@@ -10,7 +10,8 @@ validation and reports on), once per ``--workers`` value: 1 = in-process, N > 1 
 ``--direct_running_mode=multi_processing --direct_num_workers=N``. It prints
 
 - end to end: the CLI process's wall time (start-up, pipeline, validation, reports) → MB/s, docs/s;
-  the pipeline's own wall time; peak resident memory of the largest process (per worker);
+  the pipeline's own wall time; peak resident memory (one process: its own; several: the runner's,
+  which holds the shuffles, and the largest worker's);
 - per stage (one worker): the stage's busy time (its own code, from the run's ``busy_seconds``) →
   docs/s and MB/s of what it saw; the rest of the pipeline time is Beam (shuffles, coders) and I/O;
 - the scaling table (MB/s and peak memory per worker vs corpus size);
@@ -147,17 +148,24 @@ def main() -> None:
         print(f"\nwrote {args.json}")
 
 
+def _peaks(r: dict) -> str:
+    """One process: its peak. Several: the runner's (it holds the shuffles) / the largest worker's."""
+    if r["workers"] == 1:
+        return f"{r['self_peak_rss_mb']:,.0f}"
+    return f"{r['self_peak_rss_mb']:,.0f} / {r['children_peak_rss_mb']:,.0f}"
+
+
 def report(results: dict) -> None:
     print("\n== end to end (refinery run: every stage on, validation + reports; wall of the CLI process) ==")
     print(f"{'MB':>6} {'docs':>8} {'workers':>7} {'wall s':>8} {'MB/s':>7} {'docs/s':>8} {'pipeline s':>10} "
-          f"{'valid. s':>8} {'peak MB/proc':>12} | {'datatrove MinHash MB/s':>22} {'ratio':>6}")
+          f"{'valid. s':>8} {'peak MB runner/worker':>21} | {'datatrove MinHash MB/s':>22} {'ratio':>6}")
     for e in results["sizes"]:
         for r in e["refinery"]:
             dt = e["datatrove"].get(f"minhash_{r['workers']}w")
             dts = f"{dt['mb_s']:>22.2f} {r['mb_s'] / dt['mb_s']:>5.2f}x" if dt else f"{'-':>22} {'-':>6}"
             print(f"{e['mb']:>6g} {e['corpus']['docs']:>8,} {r['workers']:>7} {r['cli_seconds']:>8.1f} {r['mb_s']:>7.2f} "
                   f"{r['docs_s']:>8,.0f} {r['pipeline_seconds']:>10.1f} {r['validation_seconds'] or 0:>8.1f} "
-                  f"{r['peak_rss_mb']:>12,.0f} | {dts}")
+                  f"{_peaks(r):>21} | {dts}")
         by_w = {r["workers"]: r for r in e["refinery"]}
         if 1 in by_w and len(by_w) > 1:
             for w, r in sorted(by_w.items()):
@@ -178,11 +186,10 @@ def report(results: dict) -> None:
           f"start-up")
     if len(results["sizes"]) > 1:
         print("\n== scaling (one worker unless noted) ==")
-        print(f"{'MB':>6} {'workers':>7} {'MB/s':>7} {'pipeline MB/s':>13} {'peak MB/proc':>12}")
+        print(f"{'MB':>6} {'workers':>7} {'MB/s':>7} {'pipeline MB/s':>13} {'peak MB runner/worker':>21}")
         for e in results["sizes"]:
             for r in e["refinery"]:
-                print(f"{e['mb']:>6g} {r['workers']:>7} {r['mb_s']:>7.2f} {r['pipeline_mb_s']:>13.2f} "
-                      f"{r['peak_rss_mb']:>12,.0f}")
+                print(f"{e['mb']:>6g} {r['workers']:>7} {r['mb_s']:>7.2f} {r['pipeline_mb_s']:>13.2f} {_peaks(r):>21}")
     sys.stdout.flush()
 
 

@@ -1,4 +1,4 @@
-"""Quality signals (one pass, compiled regexes) and the rule presets that decide on them.
+"""Quality signals (one compiled pass over the text, plus str methods) and the rule presets that decide on them.
 
 Pure core. :func:`quality_signals` returns every field of the ``quality`` struct
 (``refinery.schemas.quality.QUALITY_FIELDS``); :func:`apply_rules` turns signals into at most one
@@ -45,38 +45,17 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-import numpy as np
-
 from refinery.schemas.reasons import RejectReason as R
+from refinery.transforms import quality_kernel as K
 
-# Characters that are a "word" each: Han and kana (Hangul is written with spaces between words).
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
-# CJK and fullwidth punctuation stands alone (no spaces around it): a separator, not a "word".
-_CJK_PUNCT = "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2018-\u201f\u2026\u00b7"
-_SEP = rf"\s{_CJK_PUNCT}"
+_SEP = rf"\s{K.CJK_PUNCT_RANGES}"
+_CJK = K.CJK_RANGES
+# Words of text with CJK (the kernel counts them; stop words need them as strings): each CJK
+# character, or a run of anything but whitespace, CJK punctuation and CJK.
 _WORD_RE = re.compile(rf"[{_CJK}]|[^{_SEP}{_CJK}]+")
-# At least five _WORD_RE tokens at the start of a line (possessive: a word is never split to reach five).
+# At least five words at the start of a line (possessive: a word is never split to reach five).
 _FIVE_WORDS_RE = re.compile(rf"(?:[{_SEP}]*+(?:[{_CJK}]|[^{_SEP}{_CJK}]++)){{5}}")
 _EDGE_PUNCT = "\"'“”‘’()[]{}<>,.;:!?…*«»"
-# Word-tokenizer tokens for the alphabetic-word ratio of space-delimited text, as a word tokenizer
-# (Gopher's; datatrove's spaCy) makes them: URLs and e-mail addresses whole, "'s" apart, every
-# punctuation mark or symbol a token except runs of one mark ("---", "==", "..."), numbers with their
-# dots. Punctuation is listed (ASCII, Latin-1, general punctuation, currency, arrows, shapes...), not
-# taken as "not a word character": combining vowel signs (Thai, Devanagari) are not \w but are letters.
-# The group captures the tokens without a letter (numbers, punctuation), so one findall counts both.
-_PUNCT = r"!-/:-@\[-`{-~\u00a1-\u00bf\u00d7\u00f7\u2010-\u205e\u20a0-\u20bf\u2190-\u2bff\u3000-\u303f\uff01-\uff0f"
-_TOKEN_RE = re.compile(
-    rf"(?:https?://\S+|www\.\S+|[\w.+-]+@[\w-]+\.[\w.]+|['’][^\W\d_]\w*)"
-    rf"|(\d+(?:[.,:]\d+)*(?![\w])|-{{2,}}|={{2,}}|_{{2,}}|\*{{2,}}|~{{2,}}|#{{2,}}|\.{{2,}}|[{_PUNCT}])"
-    rf"|[^\s{_PUNCT}]+(?:\.[^\s{_PUNCT}]+)*")
-# Whitespace tokens with no word character ("»", "###", "—"): not words (Gopher counts words).
-_SYMBOL_TOKEN_RE = re.compile(r"(?<!\S)[^\w\s]+(?!\S)")
-_SYMBOL_RUN_RE = re.compile(rf"(?<![^{_SEP}{_CJK}])[^\w{_SEP}{_CJK}]+(?![^{_SEP}{_CJK}])")
-_ALPHA_WORD_RE = re.compile(rf"[{_CJK}]|[^{_SEP}{_CJK}]*[^\W\d_{_CJK}][^{_SEP}{_CJK}]*")
-# Scripts written without spaces between words (mean word length says nothing about them).
-_NO_SPACE_RE = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")
-# Sentence ends: Latin . ! ? ; CJK 。！？; Devanagari/Bengali danda; Armenian ։; Urdu ۔; Arabic ؟.
-_SENT_RE = re.compile(r"[.!?]+(?=[\s\"'”’)\]]|$)|[。！？।॥։۔؟]+")
 _PARA_RE = re.compile(r"\n\s*\n")
 _BULLETS = ("•", "‣", "●", "▪", "◦", "·", "-", "*", "–", "—", "○", "■", "□", "➢", "►", "✓", "✔")
 _TERMINAL = (".", "!", "?", '"', "”", "'", "’", "。", "！", "？", "…", "」", "』", "）", ")", "।", "॥", "։", "۔", "؟")
@@ -111,61 +90,10 @@ def _dup_stats(items: list[str]) -> tuple[int, int]:
     return n, chars
 
 
-def _ngram_signals(words: list[str], total_chars: int, scale: int = 1) -> dict[str, float]:
-    """Top-n-gram (2-4) and duplicated-n-gram (5-10) character fractions, vectorised.
-
-    ``scale``: tokens per "word" — 2 for CJK text, whose tokens are characters (a Chinese word is
-    about two characters), so a Gopher 5-gram is 10 characters there.
-    """
-    out = {f"top_{n}gram_char_frac": 0.0 for n in (2, 3, 4)}
-    out.update({f"dup_{n}gram_char_frac": 0.0 for n in range(5, 11)})
-    nw = len(words)
-    if nw < 2 or total_chars == 0:
-        return out
-    # Word ids by first appearance (not Python's per-process salted hash): ties between equally
-    # frequent n-grams then break the same way in every process.
-    vocab: dict[str, int] = {}
-    ids = np.array([vocab.setdefault(w, len(vocab)) for w in words], dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93)
-    lens = np.array(list(map(len, words)), dtype=np.int64)
-    cum = np.concatenate(([0], np.cumsum(lens)))
-    mult = np.uint64(0x9E3779B97F4A7C15)
-    h = ids
-    n = 1
-    with np.errstate(over="ignore"):
-        for n_words in range(2, 11):
-            target = n_words * scale
-            # extend the rolling hash from n-grams to target-grams: h[i] covers ids[i:i+n]
-            while n < target and nw - n > 0:
-                h = h[:-1] * mult + ids[n:]
-                n += 1
-            if n < target or h.size == 0:
-                break
-            order = np.argsort(h, kind="stable")
-            hs = h[order]
-            same = hs[1:] == hs[:-1]
-            if not same.any():
-                # nothing of this length repeats, so nothing longer does either
-                break
-            if n_words <= 4:
-                # most frequent n-gram: longest run of equal hashes in sorted order
-                edges = np.flatnonzero(np.concatenate(([True], ~same, [True])))
-                runs = np.diff(edges)
-                top = int(np.argmax(runs))
-                if runs[top] > 1:
-                    first = int(order[edges[top]])
-                    chars = int(cum[first + n] - cum[first]) * int(runs[top])
-                    out[f"top_{n_words}gram_char_frac"] = min(1.0, chars / total_chars)
-            else:
-                dup_starts = order[1:][same]  # later occurrences of a repeated n-gram (stable order)
-                cover = np.bincount(dup_starts, minlength=nw + 1) - np.bincount(dup_starts + n, minlength=nw + 1)
-                covered = np.cumsum(cover[:nw]) > 0
-                out[f"dup_{n_words}gram_char_frac"] = float(lens[covered].sum()) / total_chars
-    return out
-
-
-def _c4_sentences(lines: list[str], simple: bool) -> int:
+def _c4_sentences(lines: list[str], simple: bool, screen: bool = True) -> int:
     """Sentences in the lines C4 keeps: ending in terminal punctuation (not an ellipsis), at least
-    5 words (CJK: characters), no "javascript", no cookie/terms/privacy-policy phrase (TFDS c4_utils)."""
+    5 words (CJK: characters), no "javascript", no cookie/terms/privacy-policy phrase (TFDS c4_utils).
+    ``screen=False``: the text has neither phrase, so no line is lower-cased to look for them."""
     kept = []
     for ln in lines:
         if not ln.endswith(_TERMINAL) or ln.endswith(("...", "…")):
@@ -175,80 +103,60 @@ def _c4_sentences(lines: list[str], simple: bool) -> int:
                 continue
         elif not _FIVE_WORDS_RE.match(ln):
             continue
-        low = ln.lower()
-        if "javascript" in low or any(p in low for p in _POLICY):
-            continue
+        if screen:
+            low = ln.lower()
+            if "javascript" in low or any(p in low for p in _POLICY):
+                continue
         kept.append(ln)
-    return len(_SENT_RE.findall("\n".join(kept))) if kept else 0
-
-
-def _script_counts(text: str) -> tuple[int, int, int, int]:
-    """(Han+kana, Hangul, Thai/Lao/Myanmar/Khmer, CJK punctuation) characters, one vectorised pass."""
-    if text.isascii():
-        return 0, 0, 0, 0
-    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    counts = np.bincount(_SCRIPT_CLASS[np.minimum(cps, 0x2FFFF)], minlength=5)
-    return int(counts[1]), int(counts[2]), int(counts[3]), int(counts[4])
-
-
-def _build_script_class() -> np.ndarray:
-    table = np.zeros(0x30000, dtype=np.uint8)
-    for lo, hi in ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FFFF)):
-        table[lo:hi + 1] = 1
-    table[0xAC00:0xD7B0] = 2
-    for lo, hi in ((0x3000, 0x303F), (0xFF01, 0xFF65), (0x2018, 0x201F), (0x2026, 0x2026), (0xB7, 0xB7)):
-        table[lo:hi + 1] = 4
-    for lo, hi in ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF)):
-        table[lo:hi + 1] = 3
-    table.setflags(write=False)
-    return table
-
-
-_SCRIPT_CLASS = _build_script_class()
+    return K.count_sentences("\n".join(kept)) if kept else 0
 
 
 def quality_signals(text: str, lang: str | None = None) -> dict:
-    """Every quality signal of ``text`` (see refinery.schemas.quality.QUALITY_FIELDS)."""
-    n_cjk, n_hangul, n_spaceless, n_cjk_punct = _script_counts(text)
-    simple = n_cjk == 0 and n_cjk_punct == 0  # whitespace words: str.split is ~10x the regex
-    words = text.split() if simple else _WORD_RE.findall(text)
+    """Every quality signal of ``text`` (see refinery.schemas.quality.QUALITY_FIELDS).
+
+    Token counts, scripts and n-gram fractions come from one compiled pass
+    (:mod:`refinery.transforms.quality_kernel`); lines, paragraphs and phrases from ``str`` methods.
+    """
+    res, grams = K.scan(text)
+    n_cjk, n_hangul, n_spaceless = int(res[K.N_CJK]), int(res[K.N_HANGUL]), int(res[K.N_SPACELESS])
+    simple = n_cjk == 0 and res[K.N_CJK_PUNCT] == 0  # words are whitespace words
+    n_tokens = int(res[K.N_TOKENS])
     # Tokens made of symbols only ("»", "###") are not words (Gopher's word count and mean length).
-    symbols = (_SYMBOL_TOKEN_RE if simple else _SYMBOL_RUN_RE).findall(text)
-    n_words = len(words) - len(symbols)
+    n_words = n_tokens - int(res[K.N_SYMBOLS])
     if n_spaceless:  # Thai, Lao, Khmer, Myanmar: about one word per 4 characters
-        n_words = max(n_words, n_words - sum(1 for w in words if _NO_SPACE_RE.match(w)) + n_spaceless // 4)
-    token_chars = sum(map(len, words))
-    word_chars = token_chars - sum(map(len, symbols))
+        n_words = max(n_words, n_words - int(res[K.SPACELESS_WORDS]) + n_spaceless // 4)
+    word_chars = int(res[K.TOKEN_CHARS] - res[K.SYMBOL_CHARS])
     lines = [ln.strip() for ln in text.split("\n")]
     lines = [ln for ln in lines if ln]
     n_lines = len(lines)
-    paras = [p.strip() for p in _PARA_RE.split(text) if p.strip()]
+    paras = [p.strip() for p in _PARA_RE.split(text) if p.strip()] if n_lines > 1 else lines
     total_chars = max(1, len(text))
-    if not words:
+    if not n_tokens:
         letters = alpha_frac = 0
     elif simple:
         # "80 % of words have a letter" over word-tokenizer tokens ("word," is two of them)
-        tokens = _TOKEN_RE.findall(text)
-        letters = tokens.count("")
-        alpha_frac = letters / len(tokens) if tokens else 0.0
+        letters = int(res[K.WT_LETTER_TOKENS])
+        alpha_frac = letters / int(res[K.WT_TOKENS])
     else:
-        letters = len(_ALPHA_WORD_RE.findall(text))
-        alpha_frac = letters / len(words)
+        letters = int(res[K.LETTER_WORDS])
+        alpha_frac = letters / n_tokens
     stop = _stop_list(lang)
     low = text.lower()
     if stop is None:
         stop_count = None
     else:
         # distinct stop words, as the paper words it ("at least two of the following words")
-        stop_count = len(stop.intersection(low.split() if simple else [w.lower() for w in words]))
+        stop_count = len(stop.intersection(low.split() if simple else _WORD_RE.findall(low)))
         if simple and stop_count < 2:  # "the," and "(and" still count: strip edge punctuation
             stop_count = len(stop.intersection(w.strip(_EDGE_PUNCT) for w in low.split()))
     dup_lines, dup_line_chars = _dup_stats(lines)
     dup_paras, dup_para_chars = _dup_stats(paras)
     cjk_frac = n_cjk / max(1, letters) if letters else 0.0
-    cjk = cjk_frac >= 0.5
+    cjk = cjk_frac >= 0.5  # as the kernel decided for the n-gram length (res[K.NGRAM_SCALE])
     short_len = 10 if cjk else 30
     terminal = sum(1 for ln in lines if ln.endswith(_TERMINAL))
+    javascript = "javascript" in low
+    policy = any(p in low for p in _POLICY)
     sig = {
         "n_words": n_words,
         "mean_word_length": word_chars / n_words if n_words else 0.0,
@@ -262,19 +170,18 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
         "dup_line_char_frac": dup_line_chars / total_chars,
         "dup_para_char_frac": dup_para_chars / total_chars,
         "terminal_punct_lines_frac": terminal / n_lines if n_lines else 0.0,
-        "n_sentences": _c4_sentences(lines, simple),
+        "n_sentences": _c4_sentences(lines, simple, javascript or policy),
         "has_lorem_ipsum": "lorem ipsum" in low,
         "has_curly_brace": "{" in text,
-        "javascript_lines": sum(1 for ln in lines if "javascript" in ln.lower()) if "javascript" in low else 0,
-        "policy_lines": sum(1 for ln in lines if any(p in ln.lower() for p in _POLICY))
-        if any(p in low for p in _POLICY) else 0,
+        "javascript_lines": sum(1 for ln in lines if "javascript" in ln.lower()) if javascript else 0,
+        "policy_lines": sum(1 for ln in lines if any(p in ln.lower() for p in _POLICY)) if policy else 0,
         "line_punct_ratio": terminal / n_lines if n_lines else 0.0,
         "short_line_ratio": sum(1 for ln in lines if len(ln) <= short_len) / n_lines if n_lines else 0.0,
         "newline_ratio": text.count("\n") / n_words if n_words else 0.0,
         "n_lines": n_lines,
         "cjk_frac": cjk_frac,
     }
-    sig.update(_ngram_signals(words, max(1, token_chars), scale=2 if cjk else 1))
+    sig.update(zip(K.NGRAM_FIELDS, grams.tolist()))
     # Scripts without spaces (Thai...) or written in syllable blocks (Hangul): word length there
     # cannot mean what Gopher meant by it.
     spaceless = n_spaceless > 0.3 * total_chars and not cjk

@@ -68,9 +68,11 @@ class _WriteJson(beam.DoFn):
         yield self.path
 
 
-def build_pipeline(p: beam.Pipeline, inputs: list[str], out_dir: str, cfg, identity: dict, progress: bool = False):
-    """Attach the whole refinery to pipeline ``p``."""
-    crude = p | "ReadCrude" >> ReadCrude(inputs, cfg, progress=progress)
+def build_pipeline(p: beam.Pipeline, inputs: list[str], out_dir: str, cfg, identity: dict, progress: bool = False,
+                   spread_records: bool = True):
+    """Attach the whole refinery to pipeline ``p``. ``spread_records=False``: no fusion break after the
+    read (for a runner that executes everything in one process, where it is pure cost)."""
+    crude = p | "ReadCrude" >> ReadCrude(inputs, cfg, progress=progress, spread_records=spread_records)
     rejected = [crude[REJECTED]]
     errors = [crude[ERRORS]]
     records = crude[KEPT]

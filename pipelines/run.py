@@ -166,6 +166,11 @@ def reconcile(inputs: list[dict], outputs: list[dict]) -> dict:
     return {"ok": ok, "files": files}
 
 
+def single_process(runner: str, all_opts: dict) -> bool:
+    """True for Beam's DirectRunner in its default in-memory mode: one worker in this process."""
+    return runner in ("DirectRunner", "direct") and all_opts.get("direct_running_mode", "in_memory") == "in_memory"
+
+
 def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | None = None,
         overwrite: bool = False, quiet: bool = False, config_path: str | None = None) -> RunResult:
     """Run the refinery; returns the manifest and the exit code (0 ok, 1 invariant broken)."""
@@ -215,7 +220,8 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         p = beam.Pipeline(options=options)
     except ValueError as exc:  # Beam's own option validation (e.g. a malformed Dataflow project id)
         raise RunFailed(f"pipeline options: {exc}") from None
-    build_pipeline(p, inputs, out_dir, cfg, identity, progress=not quiet)
+    build_pipeline(p, inputs, out_dir, cfg, identity, progress=not quiet,
+                   spread_records=not single_process(runner, all_opts))
     try:
         result = p.run()
         if dry_run or result is None:

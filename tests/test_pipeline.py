@@ -193,3 +193,26 @@ def test_large_local_multiprocess_runs_are_warned_about(tmp_path, monkeypatch, c
                                                                  "--direct_num_workers=2"])
     assert res.exit_code == 0
     assert "lose records on inputs this large" in capsys.readouterr().err
+
+
+def test_records_are_spread_after_the_read_only_where_there_are_workers_to_spread_to(tmp_path):
+    import apache_beam as beam
+
+    from refinery.pipelines.refine import build_pipeline
+    from refinery.pipelines.run import single_process
+
+    assert single_process("DirectRunner", {})
+    assert single_process("DirectRunner", {"direct_running_mode": "in_memory"})
+    assert not single_process("DirectRunner", {"direct_running_mode": "multi_processing"})
+    assert not single_process("DataflowRunner", {})
+
+    def labels(spread):
+        p = beam.Pipeline()
+        build_pipeline(p, [str(tmp_path / "*.jsonl")], str(tmp_path / "out"), RunConfig(),
+                       {"run_id": "r", "config_sha256": "c", "refinery_version": "v"},
+                       spread_records=spread)
+        return {t.unique_name for t in p.to_runner_api().components.transforms.values()}
+
+    assert "ReadCrude/SpreadRecords" in labels(True)
+    assert not any("SpreadRecords" in name for name in labels(False))
+    assert "ReadCrude/SpreadFiles" in labels(False)

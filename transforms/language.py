@@ -81,7 +81,7 @@ _CLD2_LONG_CHARS = 600
 _CLD2_PRIOR = 0.1
 # lingua reads at most this many characters (three windows): its cost grows ~7x from 500 to 1,500 characters
 # (1.2 -> 8.7 ms per text on UDHR) while its edge over CLD2 is on short text.
-_LINGUA_MAX_CHARS = 600
+_LINGUA_MAX_CHARS = 300
 _LINGUA_LOW_ACCURACY_MIN = 120
 _MODEL_CODES = {"iw": "he", "in": "id", "jw": "jv", "zh-cn": "zh-Hans", "zh-tw": "zh-Hant", "zh": "zh-Hans",
                 "nb": "no", "fil": "tl"}

@@ -134,3 +134,17 @@ def test_detect_language_transform_outputs_and_reasons():
                     equal_to([("ja", "language_not_allowed", "ja"), ("en-short", "language_uncertain", "en")]),
                     label="rejected")
         assert_that(out["errors"], equal_to([]), label="errors")
+
+
+def test_a_language_outside_the_candidates_named_reliably_keeps_its_own_code(ident):
+    # Esperanto is not one of the 55 candidates: the nearest candidate model would call it something else
+    eo = ("Ĉiu homo havas la rajton je libereco de opinio kaj esprimado; tiu rajto inkluzivas la liberecon "
+          "havi opiniojn sen ia ajn enmiksiĝo kaj serĉi, ricevi kaj disvastigi informojn kaj ideojn per ĉiuj "
+          "rimedoj, sendepende de la landlimoj. Ĉiu rajtas partopreni en la kultura vivo de la komunumo.")
+    r = ident.identify(eo)
+    assert (r.lang, r.method) == ("eo", "cld2")
+    # a candidate's near-identical neighbour is still decided among the candidates
+    hr = ("Svatko ima pravo na slobodu mišljenja i izražavanja; to pravo uključuje slobodu zadržavanja "
+          "mišljenja bez vanjskog pritiska te slobodu traženja, primanja i širenja obavijesti i ideja bilo kojim "
+          "sredstvima i bez obzira na granice. Svatko ima pravo na obrazovanje.")
+    assert ident.identify(hr).lang == "hr"

@@ -216,3 +216,17 @@ def test_records_are_spread_after_the_read_only_where_there_are_workers_to_sprea
     assert "ReadCrude/SpreadRecords" in labels(True)
     assert not any("SpreadRecords" in name for name in labels(False))
     assert "ReadCrude/SpreadFiles" in labels(False)
+
+
+def test_garbage_collection_is_relaxed_only_while_an_in_process_pipeline_runs():
+    import gc
+
+    from refinery.pipelines.run import _collect_garbage_less
+
+    before = gc.get_threshold()
+    with _collect_garbage_less(True):
+        assert gc.get_threshold() == (50_000, 20, 100)
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    with _collect_garbage_less(False):
+        assert gc.get_threshold() == before

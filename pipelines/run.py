@@ -22,13 +22,13 @@ import time
 from dataclasses import dataclass, field
 
 import apache_beam as beam
+import refinery
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-
-import refinery
 from refinery.pipelines.config import RunConfig
 from refinery.pipelines.refine import RUN_DIR, build_pipeline, stages_status
 from refinery.schemas import SCHEMA_VERSION
+from refinery.transforms.beam.stage import WORKER_GC_THRESHOLD
 
 _SECRET_WORDS = ("token", "secret", "password", "passwd", "credential", "key", "service_account", "impersonate")
 
@@ -179,7 +179,7 @@ def _collect_garbage_less(enabled: bool):
         return
     before = gc.get_threshold()
     gc.freeze()  # modules, models and config built so far are never garbage: keep them out of the walk
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(*WORKER_GC_THRESHOLD)
     try:
         yield
     finally:

@@ -10,9 +10,16 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
-
 from refinery.schemas.reasons import RejectReason, Stage
-from refinery.transforms.beam.stage import ERRORS, REJECTED, BusyClock, Counters, Rejection, rejected_record
+from refinery.transforms.beam.stage import (
+    ERRORS,
+    REJECTED,
+    BusyClock,
+    Counters,
+    Rejection,
+    rejected_record,
+    relax_worker_gc,
+)
 from refinery.transforms.ingest import read_crude
 from refinery.transforms.text import visible_chars
 
@@ -52,6 +59,7 @@ class _ReadCrudeFn(beam.DoFn):
         self.progress = progress
 
     def setup(self):
+        relax_worker_gc()
         self._counters = Counters(Stage.INGEST.value)
         self._progress = _Progress(self.progress)
         self._clock = BusyClock(Stage.INGEST.value)

@@ -256,27 +256,30 @@ def rule_name(rule: Rule) -> str:
     return f"{rule.reason.value}:{rule.op}:{rule.signal}"
 
 
+@functools.lru_cache(maxsize=64)
+def _active_rules(rules: tuple[str, ...], disabled: frozenset[str]) -> tuple[tuple[str, Rule], ...]:
+    """(preset, rule) in order, less the disabled ones — worked out once per configuration."""
+    return tuple((preset, rule) for preset in rules for rule in PRESETS[preset]
+                 if rule.reason.value not in disabled and rule_name(rule) not in disabled)
+
+
 def apply_rules(sig: dict, rules: list[str], thresholds: dict[str, float], disabled: set[str] = frozenset()):
     """First rule (in preset order) that fires → (reason, detail); None if the record passes."""
     not_alphabetic = (sig.get("cjk_frac") or 0.0) >= 0.5 or sig.get("syllabic_script")
-    for preset in rules:
-        for rule in PRESETS[preset]:
-            if rule.skip_cjk and not_alphabetic:
-                continue
-            if rule.skip_spaceless and sig.get("spaceless_script"):
-                continue
-            if rule.reason.value in disabled or rule_name(rule) in disabled:
-                continue
-            v = rule.value(sig)
-            if v is None:
-                continue
-            if rule.op == "flag":
-                if v:
-                    return rule.reason, f"{rule.signal}=true ({preset})"
-                continue
-            t = thresholds[rule.param]
-            if (rule.op == "min" and v < t) or (rule.op == "max" and v > t):
-                cmp = "<" if rule.op == "min" else ">"
-                shown = f"{v:.4g}" if isinstance(v, float) else str(v)
-                return rule.reason, f"{rule.signal}={shown} {cmp} {rule.param}={t:g} ({preset})"
+    spaceless = sig.get("spaceless_script")
+    for preset, rule in _active_rules(tuple(rules), frozenset(disabled)):
+        if (rule.skip_cjk and not_alphabetic) or (rule.skip_spaceless and spaceless):
+            continue
+        v = rule.value(sig)
+        if v is None:
+            continue
+        if rule.op == "flag":
+            if v:
+                return rule.reason, f"{rule.signal}=true ({preset})"
+            continue
+        t = thresholds[rule.param]
+        if (rule.op == "min" and v < t) or (rule.op == "max" and v > t):
+            cmp = "<" if rule.op == "min" else ">"
+            shown = f"{v:.4g}" if isinstance(v, float) else str(v)
+            return rule.reason, f"{rule.signal}={shown} {cmp} {rule.param}={t:g} ({preset})"
     return None

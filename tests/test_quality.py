@@ -183,3 +183,27 @@ def test_score_quality_transform_redacts_and_decides():
                                                                   r["quality"]["n_words"] > 0)),
                     equal_to([("zh-short", "c4_too_few_sentences", True), ("junk", "c4_lorem_ipsum", True)]),
                     label="rejected")
+
+
+def test_pii_hints_never_hide_a_match():
+    import random
+
+    import refinery.transforms.pii as pii
+
+    def unhinted(text):
+        taken = []
+        for kind, rx, ok, _hint in pii._DETECTORS:
+            for m in rx.finditer(text):
+                s, e = m.span()
+                if (ok is None or ok(m.group())) and not any(s < te and ts < e for ts, te, _k in taken):
+                    taken.append((s, e, kind))
+        return sorted(taken)
+
+    rng = random.Random(11)
+    pieces = ["+86 138 0013 8000", "13800138000", "(212) 555-0123", "8.8.8.8", "2001:4860:4860::8888",
+              "4111 1111 1111 1111", "11010519491231002X", "a@b.io", "2024-05-01", "$12.50", " ", "x", "1", ":", "."]
+    texts = [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))) for _ in range(1500)]
+    texts += ["".join(rng.choice("0123456789 -+().:@abcdef") for _ in range(rng.randint(5, 50))) for _ in range(1500)]
+    assert sum(bool(unhinted(t)) for t in texts) > 500  # the set does hold PII
+    for t in texts:
+        assert pii.find_pii(t) == unhinted(t), t

@@ -212,7 +212,9 @@ class QualityConfig(_Section):
     thresholds: QualityThresholds = Field(default_factory=QualityThresholds)
     per_language: dict[str, dict[str, float]] = Field(
         default_factory=dict,
-        description="Threshold overrides per language, e.g. {zh: {min_words: 30}} ('zh' covers zh-Hans/zh-Hant).",
+        description="Threshold overrides per language, e.g. {zh: {min_words: 30}} ('zh' covers zh-Hans/zh-Hant). "
+        "They apply over the built-in ones (refinery.transforms.quality.LANGUAGE_DEFAULTS: Malayalam and Tamil "
+        "allow longer words, max_mean_word_length 16 and 14).",
     )
     pii: PiiConfig = Field(default_factory=PiiConfig)
 

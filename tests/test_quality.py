@@ -207,3 +207,28 @@ def test_pii_hints_never_hide_a_match():
     assert sum(bool(unhinted(t)) for t in texts) > 500  # the set does hold PII
     for t in texts:
         assert pii.find_pii(t) == unhinted(t), t
+
+
+def test_thresholds_for_a_language_layer_built_in_then_configured_overrides():
+    from refinery.transforms.quality import thresholds_for
+
+    base = QualityThresholds().model_dump()
+    assert thresholds_for("en", base, {}) == base
+    assert thresholds_for("ml", base, {})["max_mean_word_length"] == 16
+    assert thresholds_for("ml", base, {"ml": {"max_mean_word_length": 11}})["max_mean_word_length"] == 11
+    over = {"zh": {"min_words": 30}, "zh-Hant": {"min_words": 20}}
+    assert thresholds_for("zh-Hans", base, over)["min_words"] == 30
+    assert thresholds_for("zh-Hant", base, over)["min_words"] == 20
+    assert thresholds_for(None, base, over) == base
+
+
+def test_long_malayalam_words_are_not_gopher_rejects_by_default():
+    from refinery.transforms.quality import thresholds_for
+
+    base = QualityThresholds().model_dump()
+    sig = quality_signals("പ്രഖ്യാപനത്തിലുള്ള അവകാശങ്ങൾക്കും സ്വാതന്ത്ര്യങ്ങൾക്കും എല്ലാവർക്കും അർഹതയുണ്ട്. " * 14, "ml")
+    assert 10 < sig["mean_word_length"] < 16
+    hit = apply_rules(sig, ["gopher_quality"], base)
+    assert hit is not None and hit[0].value == "gopher_mean_word_length"
+    hit = apply_rules(sig, ["gopher_quality"], thresholds_for("ml", base, {}))
+    assert hit is None or hit[0].value != "gopher_mean_word_length"

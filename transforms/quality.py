@@ -256,6 +256,28 @@ def rule_name(rule: Rule) -> str:
     return f"{rule.reason.value}:{rule.op}:{rule.signal}"
 
 
+# Built-in per-language adjustments, under the configuration's own ``quality.per_language``. Gopher's
+# word-length bounds were tuned on English; measured on the whole UDHR (../shared/data/udhr/docs.jsonl),
+# every language of the common set sits inside 3-10 except Malayalam (12.0 code points per word) and
+# Tamil (9.8): agglutinative, with letters of 2-3 code points (consonant, vowel sign, virama).
+LANGUAGE_DEFAULTS: dict[str, dict[str, float]] = {
+    "ml": {"max_mean_word_length": 16},
+    "ta": {"max_mean_word_length": 14},
+}
+
+
+def thresholds_for(lang: str | None, base: dict[str, float], per_language: dict[str, dict[str, float]]) -> dict:
+    """The thresholds that apply to a record in ``lang``: ``base``, then :data:`LANGUAGE_DEFAULTS`, then the
+    configured overrides for the base language ('zh') and for the exact tag ('zh-Hant')."""
+    t = dict(base)
+    if lang:
+        root = lang.split("-")[0]
+        t.update(LANGUAGE_DEFAULTS.get(root, {}))
+        t.update(per_language.get(root, {}))
+        t.update(per_language.get(lang, {}))
+    return t
+
+
 @functools.lru_cache(maxsize=64)
 def _active_rules(rules: tuple[str, ...], disabled: frozenset[str]) -> tuple[tuple[str, Rule], ...]:
     """(preset, rule) in order, less the disabled ones — worked out once per configuration."""

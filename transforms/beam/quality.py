@@ -14,7 +14,7 @@ import apache_beam as beam
 from refinery.schemas.reasons import Stage
 from refinery.transforms.beam.stage import RecordStageFn, Rejection, run_record_stage
 from refinery.transforms.pii import count_kinds, find_pii, redact
-from refinery.transforms.quality import apply_rules, quality_signals
+from refinery.transforms.quality import apply_rules, quality_signals, thresholds_for
 
 
 class _ScoreQualityFn(RecordStageFn):
@@ -32,12 +32,7 @@ class _ScoreQualityFn(RecordStageFn):
         key = lang or ""
         t = self._by_lang.get(key)
         if t is None:
-            t = dict(self._base)
-            over = self.cfg.quality.per_language
-            if lang:
-                t.update(over.get(lang.split("-")[0], {}))
-                t.update(over.get(lang, {}))
-            self._by_lang[key] = t
+            t = self._by_lang[key] = thresholds_for(lang, self._base, self.cfg.quality.per_language)
         return t
 
     def annotate(self, record):

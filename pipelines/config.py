@@ -70,6 +70,12 @@ class LanguageConfig(_Section):
         "distinctive letters on short text, CLD2 where it is reliable or the text is long (600+ characters), "
         "lingua for the rest, langdetect for short Devanagari (lingua lacks Nepali).",
     )
+    warm_models: bool = Field(
+        True,
+        description="Load lingua's full models (~1 GB, ~4-5 s of one core) in a background thread when a worker "
+        "starts, so the load overlaps the work; they are needed by the first short text (< 120 characters) CLD2 "
+        "is unsure of, which almost every real corpus has. false: load them only if and when that text comes.",
+    )
     candidates: list[str] | None = Field(
         None,
         description="Languages the statistical models may answer. null: langdetect's 55 (the common set; keeps "

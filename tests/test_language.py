@@ -148,3 +148,15 @@ def test_a_language_outside_the_candidates_named_reliably_keeps_its_own_code(ide
           "mišljenja bez vanjskog pritiska te slobodu traženja, primanja i širenja obavijesti i ideja bilo kojim "
           "sredstvima i bez obzira na granice. Svatko ima pravo na obrazovanje.")
     assert ident.identify(hr).lang == "hr"
+
+
+def test_full_models_warm_in_the_background_and_answer_the_same():
+    cold, warm = LanguageIdentifier(), LanguageIdentifier()
+    warm.warm_up()
+    model = warm._lingua_model()
+    model._warming.join(timeout=300)
+    assert model._full is not None  # loaded before any short text asked for it
+    texts = ["hallo wereld", "dobrý den přátelé", "buenos días amigos"]
+    results = [warm.identify(t) for t in texts]
+    assert results == [cold.identify(t) for t in texts]
+    assert any(r.method == "lingua" for r in results)

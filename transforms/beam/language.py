@@ -28,7 +28,10 @@ class _DetectLanguageFn(RecordStageFn):
         c = self.cfg.language
 
         def build():
-            return SharedHolder(LanguageIdentifier(c.backend, c.max_chars, c.seed, c.secondary_min_share, c.candidates))
+            ident = LanguageIdentifier(c.backend, c.max_chars, c.seed, c.secondary_min_share, c.candidates)
+            if c.warm_models:
+                ident.warm_up()
+            return SharedHolder(ident)
 
         # One identifier (and one set of loaded models) per worker process, shared by its threads.
         self._ident = self._shared.acquire(build, tag=f"langid-{self.cfg.sha256()}").value

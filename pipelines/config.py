@@ -71,10 +71,11 @@ class LanguageConfig(_Section):
         "lingua for the rest, langdetect for short Devanagari (lingua lacks Nepali).",
     )
     warm_models: bool = Field(
-        True,
+        False,
         description="Load lingua's full models (~1 GB, ~4-5 s of one core) in a background thread when a worker "
-        "starts, so the load overlaps the work; they are needed by the first short text (< 120 characters) CLD2 "
-        "is unsure of, which almost every real corpus has. false: load them only if and when that text comes.",
+        "starts, so the load overlaps the work (10 MB benchmark corpus, one process: ~3 s less); they are needed "
+        "by the first short text (< 120 characters) CLD2 is unsure of. Off by default: +250 MB per worker, and "
+        "no gain shown with several workers. false: load them only if and when that text comes.",
     )
     candidates: list[str] | None = Field(
         None,

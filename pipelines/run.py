@@ -22,9 +22,10 @@ import time
 from dataclasses import dataclass, field
 
 import apache_beam as beam
-import refinery
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+import refinery
 from refinery.pipelines.config import RunConfig
 from refinery.pipelines.refine import RUN_DIR, build_pipeline, stages_status
 from refinery.schemas import SCHEMA_VERSION

@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 import pytest
+
 from refinery.transforms import quality_kernel as K
 
 _CJK, _SEP, _PUNCT = K.CJK_RANGES, rf"\s{K.CJK_PUNCT_RANGES}", K.PUNCT_RANGES

@@ -10,6 +10,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
+
 from refinery.schemas.reasons import RejectReason, Stage
 from refinery.transforms.beam.stage import (
     ERRORS,

@@ -23,6 +23,7 @@ import time
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
+
 from refinery.schemas.reasons import RejectReason, Stage
 
 KEPT, REJECTED, ERRORS = "kept", "rejected", "errors"

@@ -151,3 +151,16 @@ def test_char_table_follows_python_re():
         assert bool(bits & K.L) == bool(re.match(r"[^\W\d_]", ch)), ch
         assert bool(bits & K.P) == bool(re.match(f"[{_PUNCT}]", ch)), ch
     assert not np.asarray(table).flags.writeable
+
+
+def test_kernel_works_where_numba_has_no_cache_location():
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_CACHE_LOCATOR_CLASSES="no.such.Locator")  # numba then refuses cache=True
+    code = ("from refinery.transforms import quality_kernel as K; "
+            "print(K.count_sentences('One. Two! Three?'), int(K.scan('a b a b')[0][K.N_TOKENS]))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["3", "4"]

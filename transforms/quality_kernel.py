@@ -57,6 +57,15 @@ NGRAM_FIELDS = ("top_2gram_char_frac", "top_3gram_char_frac", "top_4gram_char_fr
                 "dup_10gram_char_frac")
 
 
+def _jit(fn):
+    """Compiled, GIL-free, cached on disk; without a writable cache location (a read-only install and no
+    writable home) numba refuses ``cache=True`` at import, so compile in each process instead."""
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:
+        return njit(nogil=True)(fn)
+
+
 @functools.lru_cache(maxsize=1)
 def char_table() -> np.ndarray:
     """Class bits of every code point (0..0x10FFFF), from the regex classes themselves (~0.4 s once)."""
@@ -78,7 +87,7 @@ _ROLL = _U64(0x9E3779B97F4A7C15)
 _EMPTY = -1
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _finish(h):
     h ^= h >> _U64(30)
     h *= _MIX1
@@ -87,12 +96,12 @@ def _finish(h):
     return h ^ (h >> _U64(31))
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _is(table, cps, i, bits):
     return i < cps.size and (table[cps[i]] & bits) != 0
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _starts_with(cps, i, pattern):
     if i + pattern.size > cps.size:
         return False
@@ -107,7 +116,7 @@ _SCHEME_END = np.array([ord(c) for c in "://"], dtype=np.uint32)
 _WWW = np.array([ord(c) for c in "www."], dtype=np.uint32)
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _letter_token_end(cps, table, i):
     """End of a URL, e-mail address or "'s" token starting at i, or -1."""
     n = cps.size
@@ -149,7 +158,7 @@ def _letter_token_end(cps, table, i):
     return -1
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _other_token_end(cps, table, i):
     """End of a number, a run of one repeated mark or a single punctuation mark at i, or -1."""
     n = cps.size
@@ -182,7 +191,7 @@ def _other_token_end(cps, table, i):
     return -1
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _word_tokenizer_counts(cps, table):
     """(tokens, tokens with a letter) of the word tokenizer (module docstring)."""
     n = cps.size
@@ -217,7 +226,7 @@ def _word_tokenizer_counts(cps, table):
     return total, letters
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _ngram_fractions(hashes, lens, total_chars, scale, out):
     """Top 2-4-gram and duplicated 5-10-gram character fractions (Gopher repetition) into ``out``.
 
@@ -294,7 +303,7 @@ def _ngram_fractions(hashes, lens, total_chars, scale, out):
             out[n_words - 2] = covered / total_chars
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _scan(cps, table, res, grams):
     n = cps.size
     for k in range(res.size):
@@ -374,7 +383,7 @@ _SENT_FOLLOW = np.array([ord(c) for c in "\"'”’)]"], dtype=np.uint32)
 _SENT_CJK = np.array([ord(c) for c in "。！？।॥։۔؟"], dtype=np.uint32)
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _in(c, chars):
     for k in range(chars.size):
         if chars[k] == c:
@@ -382,7 +391,7 @@ def _in(c, chars):
     return False
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _count_sentences(cps, table):
     n = cps.size
     count = 0

@@ -243,10 +243,10 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         p = beam.Pipeline(options=options)
     except ValueError as exc:  # Beam's own option validation (e.g. a malformed Dataflow project id)
         raise RunFailed(f"pipeline options: {exc}") from None
-    build_pipeline(p, inputs, out_dir, cfg, identity, progress=not quiet,
-                   spread_records=not single_process(runner, all_opts))
+    in_process = single_process(runner, all_opts)
+    build_pipeline(p, inputs, out_dir, cfg, identity, progress=not quiet, spread_records=not in_process)
     try:
-        with _collect_garbage_less(single_process(runner, all_opts) and not dry_run):
+        with _collect_garbage_less(in_process and not dry_run):
             result = p.run()
         if dry_run or result is None:
             return RunResult(manifest={**manifest, "status": "dry_run"}, exit_code=0,

@@ -152,7 +152,7 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
     dup_lines, dup_line_chars = _dup_stats(lines)
     dup_paras, dup_para_chars = _dup_stats(paras)
     cjk_frac = n_cjk / max(1, letters) if letters else 0.0
-    cjk = cjk_frac >= 0.5  # as the kernel decided for the n-gram length (res[K.NGRAM_SCALE])
+    cjk = bool(res[K.NGRAM_SCALE] == 2)  # cjk_frac >= 0.5, decided once, in the kernel (n-gram length)
     short_len = 10 if cjk else 30
     terminal = sum(1 for ln in lines if ln.endswith(_TERMINAL))
     javascript = "javascript" in low

@@ -164,6 +164,19 @@ def test_normalise_text():
     assert normalise_text("line\u2028sep\ufeff") == "line\nsep"
 
 
+def test_normalise_text_skips_translate_only_when_nothing_to_remove():
+    # The translate call is skipped when a character-class search finds nothing: every character of the
+    # table must be found by it, alone and among CJK text, and text without them comes back unchanged.
+    from refinery.transforms.text import _CONTROL_TABLE
+
+    for code, repl in _CONTROL_TABLE.items():
+        if code == 0x0D:  # a carriage return is a newline first (test above)
+            continue
+        assert normalise_text(f"中文{chr(code)}text") == "中文" + (repl or "") + "text", hex(code)
+    clean = "Plain text,\ttabs and\nnewlines, 中文 and émigré (NFC)."
+    assert normalise_text(clean) == clean
+
+
 def test_formats_by_name():
     assert detect_format("x.jsonl.gz") == "jsonl"
     assert detect_format("x.json.zst") == "jsonl"

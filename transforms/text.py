@@ -10,13 +10,17 @@ import unicodedata
 _CONTROL_TABLE = {c: None for c in list(range(0x00, 0x20)) + [0x7F] + list(range(0x80, 0xA0)) if c not in (0x09, 0x0A)}
 _CONTROL_TABLE.update({0x2028: "\n", 0x2029: "\n", 0xFEFF: None})
 _NEWLINES = re.compile(r"\r\n?")
+# str.translate with a dict costs ~40 ns a character even when nothing changes (70 % of ingest time);
+# a character-class search is ~20x faster, so translate only text that has something to remove.
+_CONTROL_CHARS = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_CONTROL_TABLE)) + "]")
 
 
 def normalise_text(text: str) -> str:
     """NFC, newlines to ``\\n``, control characters (other than tab/newline) removed."""
     if "\r" in text:
         text = _NEWLINES.sub("\n", text)
-    text = text.translate(_CONTROL_TABLE)
+    if _CONTROL_CHARS.search(text):
+        text = text.translate(_CONTROL_TABLE)
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
     return text

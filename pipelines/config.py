@@ -70,12 +70,13 @@ class LanguageConfig(_Section):
         "distinctive letters on short text, CLD2 where it is reliable or the text is long (600+ characters), "
         "lingua for the rest, langdetect for short Devanagari (lingua lacks Nepali).",
     )
-    warm_models: bool = Field(
-        False,
-        description="Load lingua's full models (~1 GB, ~4-5 s of one core) in a background thread when a worker "
-        "starts, so the load overlaps the work (10 MB benchmark corpus, one process: ~3 s less); they are needed "
-        "by the first short text (< 120 characters) CLD2 is unsure of. Off by default: +250 MB per worker, and "
-        "no gain shown with several workers. false: load them only if and when that text comes.",
+    warm_models: bool | Literal["auto"] = Field(
+        "auto",
+        description="Load lingua's full models (~4-5 s of one core, ~250 MB) in a background thread when a worker "
+        "starts, so the load overlaps the work instead of stalling the first short text (< 120 characters) CLD2 "
+        "is unsure of. auto: only when the pipeline runs in this one process (the default DirectRunner mode) on a "
+        "machine with a second core for the load (50 MB benchmark corpus: ~2 s less); true: every worker; "
+        "false: load them only if and when that text comes.",
     )
     candidates: list[str] | None = Field(
         None,

@@ -39,10 +39,12 @@ def _implemented_stages():
     ]
 
 
-def stage_transforms(cfg) -> list[tuple[str, beam.PTransform]]:
-    """(label, PTransform) for every enabled stage, in pipeline order."""
-    return [(label, factory(cfg)) for section, label, factory in _implemented_stages()
-            if getattr(cfg, section).enabled]
+def stage_transforms(cfg, in_process: bool = False) -> list[tuple[str, beam.PTransform]]:
+    """(label, PTransform) for every enabled stage, in pipeline order. ``in_process``: the runner executes
+    the whole pipeline in this one process (language identification then warms its models in the
+    background by default, ``language.warm_models``)."""
+    return [(label, factory(cfg, in_process=in_process) if section == "language" else factory(cfg))
+            for section, label, factory in _implemented_stages() if getattr(cfg, section).enabled]
 
 
 def stages_status(cfg) -> dict[str, str]:
@@ -76,7 +78,7 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], out_dir: str, cfg, ident
     rejected = [crude[REJECTED]]
     errors = [crude[ERRORS]]
     records = crude[KEPT]
-    for label, transform in stage_transforms(cfg):
+    for label, transform in stage_transforms(cfg, in_process=not spread_records):
         out = records | label >> transform
         records = out[KEPT]
         rejected.append(out[REJECTED])

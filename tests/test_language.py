@@ -6,7 +6,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from refinery.pipelines.config import load_config
-from refinery.transforms.beam.language import DetectLanguage
+from refinery.transforms.beam.language import DetectLanguage, warm_models_wanted
 from refinery.transforms.language import (
     LanguageIdentifier,
     chinese_variant,
@@ -160,3 +160,22 @@ def test_full_models_warm_in_the_background_and_answer_the_same():
     results = [warm.identify(t) for t in texts]
     assert results == [cold.identify(t) for t in texts]
     assert any(r.method == "lingua" for r in results)
+
+
+def test_warm_models_auto_only_for_one_in_process_worker_with_a_spare_core():
+    assert warm_models_wanted("auto", in_process=True, cpus=2)
+    assert not warm_models_wanted("auto", in_process=True, cpus=1)  # the load would compete with the work
+    assert not warm_models_wanted("auto", in_process=False, cpus=16)  # each worker process has its core busy
+    assert warm_models_wanted(True, in_process=False, cpus=1)
+    assert not warm_models_wanted(False, in_process=True, cpus=16)
+    assert load_config().language.warm_models == "auto"
+    assert load_config(overrides=["language.warm_models=false"]).language.warm_models is False
+
+
+def test_the_in_process_graph_tells_language_identification_it_runs_in_process():
+    from refinery.pipelines.refine import stage_transforms
+
+    cfg = load_config()
+    by_label = dict(stage_transforms(cfg, in_process=True))
+    assert by_label["DetectLanguage"].in_process
+    assert not dict(stage_transforms(cfg))["DetectLanguage"].in_process

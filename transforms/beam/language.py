@@ -8,6 +8,8 @@ Config: ``language.*``.
 
 from __future__ import annotations
 
+import os
+
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
@@ -16,12 +18,30 @@ from refinery.transforms.beam.stage import RecordStageFn, Rejection, SharedHolde
 from refinery.transforms.language import LanguageIdentifier, language_allowed, min_score_for
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one: containers, taskset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def warm_models_wanted(setting, in_process: bool, cpus: int) -> bool:
+    """``language.warm_models`` resolved for one worker: 'auto' loads in the background only where a
+    spare core can do it — one in-process worker on a machine with two or more CPUs. With several
+    worker processes each already has its core busy, and the load would only compete with the work."""
+    if setting == "auto":
+        return in_process and cpus >= 2
+    return bool(setting)
+
+
 class _DetectLanguageFn(RecordStageFn):
     stage = Stage.LANGUAGE
 
-    def __init__(self, cfg, shared: Shared):
+    def __init__(self, cfg, shared: Shared, in_process: bool = False):
         super().__init__(cfg)
         self._shared = shared
+        self._in_process = in_process
 
     def setup(self):
         super().setup()
@@ -29,7 +49,7 @@ class _DetectLanguageFn(RecordStageFn):
 
         def build():
             ident = LanguageIdentifier(c.backend, c.max_chars, c.seed, c.secondary_min_share, c.candidates)
-            if c.warm_models:
+            if warm_models_wanted(c.warm_models, self._in_process, usable_cpus()):
                 ident.warm_up()
             return SharedHolder(ident)
 
@@ -59,9 +79,10 @@ class _DetectLanguageFn(RecordStageFn):
 class DetectLanguage(beam.PTransform):
     """Records → records with language columns; policy from ``language.allowed`` / ``min_score``."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, in_process: bool = False):
         super().__init__()
         self.cfg = cfg
+        self.in_process = in_process
 
     def expand(self, records):
-        return run_record_stage(records, "Detect", _DetectLanguageFn(self.cfg, Shared()))
+        return run_record_stage(records, "Detect", _DetectLanguageFn(self.cfg, Shared(), self.in_process))

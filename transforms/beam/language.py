@@ -14,8 +14,8 @@ import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
 from refinery.schemas.reasons import RejectReason, Stage
-from refinery.transforms.beam.stage import RecordStageFn, Rejection, SharedHolder, run_record_stage
-from refinery.transforms.language import LanguageIdentifier, language_allowed, min_score_for
+from refinery.transforms.beam.stage import Defer, RecordStageFn, Rejection, SharedHolder, run_record_stage
+from refinery.transforms.language import LanguageIdentifier, ModelsLoading, language_allowed, min_score_for
 
 
 def usable_cpus() -> int:
@@ -56,8 +56,16 @@ class _DetectLanguageFn(RecordStageFn):
         # One identifier (and one set of loaded models) per worker process, shared by its threads.
         self._ident = self._shared.acquire(build, tag=f"langid-{self.cfg.sha256()}").value
 
+    def ready(self):
+        return not self._ident.models_loading()
+
     def annotate(self, record):
-        res = self._ident.identify(record["text"])
+        # A short text that needs lingua's full models while they load in the background waits in the
+        # bundle, not in the worker: the records behind it go on (same answer, later).
+        try:
+            res = self._ident.identify(record["text"], wait=not self.may_defer)
+        except ModelsLoading:
+            raise Defer() from None
         record["lang"] = res.lang
         record["lang_score"] = res.score
         record["lang_script"] = res.script

@@ -29,7 +29,7 @@ import refinery
 from refinery.pipelines.config import RunConfig
 from refinery.pipelines.refine import RUN_DIR, build_pipeline, stages_status
 from refinery.schemas import SCHEMA_VERSION
-from refinery.transforms.beam.stage import WORKER_GC_THRESHOLD
+from refinery.transforms.beam.stage import WORKER_GC_THRESHOLD, usable_cpus
 
 _SECRET_WORDS = ("token", "secret", "password", "passwd", "credential", "key", "service_account", "impersonate")
 
@@ -194,9 +194,27 @@ def single_process(runner: str, all_opts: dict) -> bool:
     return runner in ("DirectRunner", "direct") and all_opts.get("direct_running_mode", "in_memory") == "in_memory"
 
 
+def _suite_process(cfg: RunConfig, in_process: bool):
+    """A process importing Great Expectations while the pipeline runs, where a spare core can do it:
+    validation on, the pipeline in this one process, two or more CPUs, and no earlier run in this
+    process has imported it already (then it costs nothing here)."""
+    if not (cfg.validation.enabled and in_process and usable_cpus() >= 2
+            and "great_expectations" not in sys.modules):
+        return None
+    from refinery.validators.worker import SuiteProcess
+
+    try:
+        return SuiteProcess()
+    except OSError:  # no process could be started: validate here, as before
+        return None
+
+
 def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | None = None,
-        overwrite: bool = False, quiet: bool = False, config_path: str | None = None) -> RunResult:
-    """Run the refinery; returns the manifest and the exit code (0 ok, 1 invariant broken)."""
+        overwrite: bool = False, quiet: bool = False, config_path: str | None = None,
+        validate_aside: bool = False) -> RunResult:
+    """Run the refinery; returns the manifest and the exit code (0 ok, 1 invariant broken).
+    ``validate_aside``: import the expectation suite in a second process while the pipeline runs
+    (:mod:`refinery.validators.worker`; the CLI does, ~3 s less per local run)."""
     beam_args = list(beam_args or [])
     # Local inputs are named by absolute path, so doc_ids do not depend on the working directory.
     inputs = [p if not _is_local(p) else os.path.abspath(p) for p in inputs]
@@ -244,8 +262,9 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
     except ValueError as exc:  # Beam's own option validation (e.g. a malformed Dataflow project id)
         raise RunFailed(f"pipeline options: {exc}") from None
     in_process = single_process(runner, all_opts)
-    build_pipeline(p, inputs, out_dir, cfg, identity, progress=not quiet, spread_records=not in_process)
+    suite = _suite_process(cfg, in_process) if validate_aside and not dry_run else None
     try:
+        build_pipeline(p, inputs, out_dir, cfg, identity, progress=not quiet, spread_records=not in_process)
         with _collect_garbage_less(in_process and not dry_run):
             result = p.run()
         if dry_run or result is None:
@@ -253,16 +272,19 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
                              messages=["dry run: the complete job was built and translated; nothing was submitted"])
         result.wait_until_finish()
     except BaseException as exc:
+        if suite is not None:
+            suite.close()
         manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                         finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat())
         _lineage("FAIL", manifest, out_dir, cfg)
         _write_json(manifest_path, manifest)
         raise
     wall = time.monotonic() - t0
-    return finish(out_dir, manifest, _counters(result), wall, cfg)
+    return finish(out_dir, manifest, _counters(result), wall, cfg, suite)
 
 
-def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: RunConfig | None = None) -> RunResult:
+def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: RunConfig | None = None,
+           suite=None) -> RunResult:
     """Post-run: reconciliation, output facts, manifest."""
     run_dir = FileSystems.join(out_dir, RUN_DIR)
     inputs = _read_json(FileSystems.join(run_dir, "inputs.json"))
@@ -296,7 +318,7 @@ def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: Run
     validation = None
     if cfg is not None and cfg.validation.enabled:
         t0 = time.monotonic()
-        vcode, validation = _validate(out_dir, manifest, cfg, messages)
+        vcode, validation = _validate(out_dir, manifest, cfg, messages, suite)
         code = max(code, vcode)
         manifest["validation_seconds"] = round(time.monotonic() - t0, 3)
     if cfg is not None:
@@ -317,11 +339,15 @@ def _lineage(state: str, manifest: dict, out_dir: str, cfg: RunConfig, validatio
         manifest.setdefault("warnings", []).append(f"openlineage {state} event not delivered: {type(exc).__name__}: {exc}")
 
 
-def _validate(out_dir: str, manifest: dict, cfg: RunConfig, messages: list[str]) -> tuple[int, dict]:
-    """Run the expectation suite on the pipeline's aggregates; write the reports. 1 on a critical failure."""
+def _validate(out_dir: str, manifest: dict, cfg: RunConfig, messages: list[str], suite=None) -> tuple[int, dict]:
+    """Run the expectation suite on the pipeline's aggregates; write the reports. 1 on a critical failure.
+    ``suite``: a :class:`~refinery.validators.worker.SuiteProcess` to run it in, else this process."""
     from refinery.validators.reports import write_reports
-    from refinery.validators.suite import run_suite
 
+    if suite is None:
+        from refinery.validators.suite import run_suite
+    else:
+        run_suite = suite.run_suite
     agg = _read_json(FileSystems.join(out_dir, RUN_DIR, "aggregates.json"))
     result = run_suite(cfg, agg, manifest, agg.pop("refined_sample"), agg.pop("rejected_sample"))
     manifest["validation"] = {"success": result["success"], "critical_failures": result["critical_failures"],
@@ -378,7 +404,8 @@ def summary_table(manifest: dict) -> str:
 
 def main_run(inputs, out_dir, cfg, beam_args, overwrite, quiet, config_path) -> int:
     try:
-        res = run(inputs, out_dir, cfg, beam_args, overwrite=overwrite, quiet=quiet, config_path=config_path)
+        res = run(inputs, out_dir, cfg, beam_args, overwrite=overwrite, quiet=quiet, config_path=config_path,
+                  validate_aside=True)
     except RunFailed as exc:
         print(f"refinery: error: {exc}", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
 """Transform and end-to-end tests: reconciliation, determinism, output contract."""
 
+import json
 import subprocess
 import sys
 
@@ -101,6 +102,10 @@ def test_cli_run_inspect_explain_validate(tmp_path):
     r = _cli("run", "--input", str(SAMPLE / "malformed.jsonl"), "--output", str(out), "--set", "dedup.enabled=false")
     assert r.returncode == 0, r.stderr
     assert "reconciliation: OK" in r.stderr
+    # the CLI validates in a process that imported the suite while the pipeline ran: same report
+    validation = json.loads((out / "reports" / "manifest.json").read_text())["validation"]
+    assert validation["success"] and validation["checks"] > 10
+    assert (out / "reports" / "validation.json").exists()
     r = _cli("inspect", str(out))
     assert r.returncode == 0 and "malformed.jsonl" in r.stdout
     r = _cli("explain", str(out), "plant-good-after-bad")

@@ -132,3 +132,45 @@ def test_datacard(demo_run):
     out, res = demo_run
     card = (out / "reports/datacard.md").read_text()
     assert f"{res.manifest['totals']['refined']:,} documents" in card and "zh-Hant" in card
+
+
+def _suite_args(demo_run):
+    from refinery.pipelines.config import RunConfig
+
+    out, res = demo_run
+    agg = json.loads((out / "reports" / "_run" / "aggregates.json").read_text())
+    return RunConfig(), agg, res.manifest, agg.pop("refined_sample"), agg.pop("rejected_sample")
+
+
+def _verdict(result):
+    return result["success"], result["critical_failures"], result["warnings"], result["checks"]
+
+
+def test_the_suite_run_aside_gives_the_in_process_result(demo_run):
+    import os
+
+    from refinery.validators.suite import run_suite
+    from refinery.validators.worker import SuiteProcess
+
+    args = _suite_args(demo_run)
+    here = run_suite(*args)
+    aside = SuiteProcess()
+    assert aside.pid.result(timeout=120) != os.getpid()
+    there = aside.run_suite(*args)
+    assert aside.ran_in_process is True
+    assert _verdict(there) == _verdict(here) and here["checks"]
+
+
+def test_the_suite_runs_here_when_its_process_died(demo_run):
+    import os
+    import signal
+
+    from refinery.validators.suite import run_suite
+    from refinery.validators.worker import SuiteProcess
+
+    args = _suite_args(demo_run)
+    aside = SuiteProcess()
+    os.kill(aside.pid.result(timeout=120), signal.SIGKILL)
+    result = aside.run_suite(*args)
+    assert aside.ran_in_process is False
+    assert _verdict(result) == _verdict(run_suite(*args))

@@ -8,22 +8,19 @@ Config: ``language.*``.
 
 from __future__ import annotations
 
-import os
-
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
 from refinery.schemas.reasons import RejectReason, Stage
-from refinery.transforms.beam.stage import Defer, RecordStageFn, Rejection, SharedHolder, run_record_stage
+from refinery.transforms.beam.stage import (
+    Defer,
+    RecordStageFn,
+    Rejection,
+    SharedHolder,
+    run_record_stage,
+    usable_cpus,
+)
 from refinery.transforms.language import LanguageIdentifier, ModelsLoading, language_allowed, min_score_for
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one: containers, taskset)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def warm_models_wanted(setting, in_process: bool, cpus: int) -> bool:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import time
 
 import apache_beam as beam
@@ -97,6 +98,14 @@ class Counters:
 
 
 TIMING_NS = "refinery.timing"
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one: containers, taskset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class BusyClock:

@@ -7,7 +7,6 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from refinery.pipelines.config import load_config
 from refinery.transforms.beam.language import DetectLanguage, warm_models_wanted
-from refinery.transforms.beam.stage import ERRORS, KEPT, REJECTED, Defer, RecordStageFn
 from refinery.transforms.language import (
     LanguageIdentifier,
     chinese_variant,
@@ -180,90 +179,3 @@ def test_the_in_process_graph_tells_language_identification_it_runs_in_process()
     by_label = dict(stage_transforms(cfg, in_process=True))
     assert by_label["DetectLanguage"].in_process
     assert not dict(stage_transforms(cfg))["DetectLanguage"].in_process
-
-
-def _slow_full_models(monkeypatch, seconds):
-    import time
-
-    from refinery.transforms import language as L
-
-    load = L._LinguaModel._load_full
-    monkeypatch.setattr(L._LinguaModel, "_load_full", lambda self: (time.sleep(seconds), load(self)))
-
-
-def test_identify_without_waiting_says_when_the_full_models_are_still_loading(monkeypatch):
-    from refinery.transforms.language import ModelsLoading
-
-    _slow_full_models(monkeypatch, 1.0)
-    ident, cold = LanguageIdentifier(), LanguageIdentifier()
-    ident.warm_up()
-    assert ident.models_loading()
-    with pytest.raises(ModelsLoading):
-        ident.identify("hallo wereld", wait=False)  # short text CLD2 is unsure of: lingua's full models
-    english = ("The quick brown fox jumps over the lazy dog while the children watch from the garden and "
-               "their parents talk about the weather in the village.")
-    assert ident.identify(english, wait=False) == cold.identify(english)  # CLD2 is sure: no model needed
-    assert ident.identify("hallo wereld") == cold.identify("hallo wereld")  # waits for the load
-    assert not ident.models_loading()
-
-
-def test_short_texts_wait_in_the_bundle_while_models_load_and_come_out_once(monkeypatch):
-    # The background load outlasts the bundle: held records are done in finish_bundle, each exactly once,
-    # with the answer of a cold identifier.
-    _slow_full_models(monkeypatch, 2.0)
-    cfg = load_config(overrides=["language.warm_models=true"])
-    texts = ["hallo wereld", "dobrý den přátelé", "buenos días amigos",
-             "The committee published its annual report on regional water quality yesterday, and the findings "
-             "were discussed at length by the members of the council in the town hall."] * 3
-    recs = [{"doc_id": f"d{i}", "text": t, "source_uri": "u", "source_line": i, "stages": ["ingest"]}
-            for i, t in enumerate(texts)]
-    cold = LanguageIdentifier()
-    with TestPipeline() as p:
-        out = p | beam.Create(recs) | DetectLanguage(cfg)
-        assert_that(out[KEPT] | "Ids" >> beam.Map(lambda r: (r["doc_id"], r["lang"])),
-                    equal_to([(r["doc_id"], cold.identify(r["text"]).lang) for r in recs]))
-        assert_that(out[REJECTED] | "R" >> beam.Map(lambda r: r["doc_id"]), equal_to([]), label="none rejected")
-        assert_that(out[ERRORS] | "E" >> beam.Map(lambda r: r["doc_id"]), equal_to([]), label="no errors")
-
-
-class _HoldOddFn(RecordStageFn):
-    """A stage that defers odd records until it has seen three records."""
-
-    from refinery.schemas.reasons import Stage as _Stage
-
-    stage = _Stage.QUALITY
-
-    def setup(self):
-        super().setup()
-        self.n = 0
-
-    def ready(self):
-        return self.n >= 3
-
-    def annotate(self, record):
-        if record["i"] % 2 and self.may_defer and not self.ready():
-            raise Defer()
-        record["done_after"] = self.n
-
-    def process(self, record):
-        self.n += 1
-        yield from super().process(record)
-
-
-def test_deferred_records_are_done_as_soon_as_ready_or_at_the_end_of_the_bundle():
-    from apache_beam.utils.windowed_value import WindowedValue
-
-    fn = _HoldOddFn(None)
-    fn.setup()
-    fn.start_bundle()
-    seen = []
-    for i in range(6):
-        seen += [(o["i"], o["done_after"]) for o in fn.process({"i": i, "stages": []})]
-    assert sorted(seen) == [(0, 1), (1, 3), (2, 3), (3, 4), (4, 5), (5, 6)]  # 1 held until ready
-    fn2 = _HoldOddFn(None)
-    fn2.setup()
-    fn2.start_bundle()
-    first = list(fn2.process({"i": 1, "stages": []}))
-    assert first == []  # held
-    rest = list(fn2.finish_bundle())
-    assert len(rest) == 1 and isinstance(rest[0], WindowedValue) and rest[0].value["i"] == 1

@@ -8,11 +8,6 @@ can lose a record: each input element leaves on exactly one of the three outputs
 - ``rejected``: annotated record + ``reject_stage``, ``reject_reason``, ``reject_detail``;
 - ``errors``: the record could not be processed: its id, location, raw text and the exception.
 
-A stage whose model is still loading in the background may raise :class:`Defer` from ``annotate``
-(only while ``self.may_defer`` is True): the record is held and done later in the same bundle — as
-soon as ``ready()`` says so, at the latest in ``finish_bundle`` (then ``may_defer`` is False and the
-stage waits) — so no record waits for a model while others could be worked on.
-
 Counters (namespace = stage): ``seen``, ``kept``, ``dropped:<reason>``, ``error:<ExceptionType>``.
 Busy time (namespace ``refinery.timing``, counter ``<stage>_us``): microseconds spent in the stage's
 own code (annotate + decide), summed over workers — the manifest's ``busy_seconds``; what a run's
@@ -29,7 +24,6 @@ import time
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
-from apache_beam.transforms.window import GlobalWindows
 
 from refinery.schemas.reasons import RejectReason, Stage
 
@@ -127,10 +121,6 @@ class BusyClock:
             self.total = 0.0
 
 
-class Defer(Exception):
-    """Raised by ``annotate`` (only while ``may_defer``): do this record later in the bundle."""
-
-
 class RecordStageFn(beam.DoFn):
     """Base DoFn: annotate, then decide; three outputs; counters."""
 
@@ -144,30 +134,8 @@ class RecordStageFn(beam.DoFn):
         relax_worker_gc()
         self._counters = Counters(self.stage.value)
         self._clock = BusyClock(self.stage.value)
-        self._deferred: list[dict] = []
-        self.may_defer = True
-
-    def ready(self) -> bool:
-        """Whether records held by :class:`Defer` can be done now (override with ``annotate``'s reason)."""
-        return True
-
-    def _run_deferred(self):
-        held, self._deferred = self._deferred, []
-        self.may_defer = False
-        try:
-            for record in held:
-                yield from self._one(record, count_seen=False)
-        finally:
-            self.may_defer = True
 
     def finish_bundle(self):
-        # Outputs of finish_bundle carry their window explicitly; records of this batch refinery live in
-        # the global window.
-        for out in self._run_deferred():
-            if isinstance(out, TaggedOutput):
-                yield TaggedOutput(out.tag, GlobalWindows.windowed_value(out.value))
-            else:
-                yield GlobalWindows.windowed_value(out)
         self._clock.flush()
 
     def annotate(self, record: dict) -> None:
@@ -177,23 +145,13 @@ class RecordStageFn(beam.DoFn):
         return None
 
     def process(self, record):
-        if self._deferred and self.ready():
-            yield from self._run_deferred()
-        yield from self._one(record)
-
-    def _one(self, original, count_seen: bool = True):
         counters = self._counters
-        if count_seen:
-            counters.inc("seen")
-        record = dict(original)
+        counters.inc("seen")
+        record = dict(record)
         t0 = time.perf_counter()
         try:
             self.annotate(record)
             rejection = self.decide(record)
-        except Defer:
-            self._clock.add(time.perf_counter() - t0)
-            self._deferred.append(original)
-            return
         except Exception as exc:  # noqa: BLE001 - the record goes to errors/, never lost
             self._clock.add(time.perf_counter() - t0)
             counters.inc(f"error:{type(exc).__name__}")

@@ -2,17 +2,20 @@
 
 Great Expectations takes ~3 s of one core to import, every run, and the suite only needs it once the
 pipeline is over. A local in-process run keeps one core busy and leaves the other idle, so the CLI
-starts a one-process pool at the start of the run whose initializer does that import there; the
-suite then runs in it on the finished run's aggregates and hands back the same plain result dict. If
-the process cannot be used (it died, it could not start), the suite runs in this process instead.
+starts ``python -m refinery.validators.worker`` at the start of the run: it imports the suite there,
+then waits for the finished run's aggregates on stdin and answers with the same plain result dict on
+stdout (pickled: both ends are this program). A plain subprocess, not multiprocessing: nothing of the
+caller's ``__main__`` is imported again in the child. If the process cannot be used (it died, could
+not start, answered with an error), the suite runs in this process instead — same result, or the
+real exception with its traceback.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
 import os
-from concurrent.futures.process import BrokenProcessPool
+import pickle
+import subprocess
+import sys
 
 
 def _import_suite() -> None:
@@ -22,32 +25,61 @@ def _import_suite() -> None:
     import refinery.validators.suite  # noqa: F401
 
 
-def _started() -> int:
-    return os.getpid()
-
-
 class SuiteProcess:
-    """``run_suite`` in a spawned process that imported Great Expectations while the pipeline ran."""
+    """``run_suite`` in a process that imported Great Expectations while the pipeline ran."""
 
     def __init__(self):
-        # spawn, not fork: the parent already runs Beam's and gRPC's threads.
-        self._pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_import_suite)
-        self.pid = self._pool.submit(_started)  # start the process (and its import) now
+        self._proc = subprocess.Popen([sys.executable, "-m", "refinery.validators.worker"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.pid = self._proc.pid
         self.ran_in_process: bool | None = None
 
     def run_suite(self, *args) -> dict:
-        from refinery.validators.suite import run_suite
-
         try:
-            result = self._pool.submit(run_suite, *args).result()
-            self.ran_in_process = True
-            return result
-        except BrokenProcessPool:
-            self.ran_in_process = False
-            return run_suite(*args)
+            pickle.dump(args, self._proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self._proc.stdin.close()
+            status, payload = pickle.load(self._proc.stdout)
+        except (OSError, EOFError, pickle.UnpicklingError, ValueError):
+            status, payload = "unusable", None
         finally:
             self.close()
+        if status == "ok":
+            self.ran_in_process = True
+            return payload
+        from refinery.validators.suite import run_suite
+
+        self.ran_in_process = False
+        return run_suite(*args)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for stream in (self._proc.stdin, self._proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+
+
+def _serve() -> None:
+    # The answer goes to the real stdout; anything a library prints goes to stderr.
+    answer = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    _import_suite()
+    try:
+        args = pickle.load(sys.stdin.buffer)
+    except EOFError:  # the run ended without validation (it failed): nothing to do
+        return
+    from refinery.validators.suite import run_suite
+
+    try:
+        out = ("ok", run_suite(*args))
+    except BaseException as exc:  # noqa: BLE001 - the caller reruns the suite in its process to raise it
+        out = ("error", f"{type(exc).__name__}: {exc}")
+    pickle.dump(out, answer, protocol=pickle.HIGHEST_PROTOCOL)
+    answer.close()
+
+
+if __name__ == "__main__":
+    _serve()

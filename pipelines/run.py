@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 import apache_beam as beam
+import orjson
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
@@ -121,7 +122,7 @@ def _write_json(path: str, obj) -> None:
 
 def _read_json(path: str):
     with FileSystems.open(path) as f:
-        return json.loads(f.read().decode())
+        return orjson.loads(f.read())
 
 
 def _counters(result) -> dict[str, dict[str, int]]:

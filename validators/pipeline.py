@@ -8,9 +8,8 @@ holds more than the sample in one worker.
 
 from __future__ import annotations
 
-import json
-
 import apache_beam as beam
+import orjson
 from apache_beam.io.filesystems import FileSystems
 
 from refinery.schemas import REJECTED_SCHEMA
@@ -53,16 +52,20 @@ def _dups(pcoll, label):
 
 
 class _WriteAggregates(beam.DoFn):
+    """(None, [(part name, value), ...]) — every part exactly once — → aggregates.json."""
+
     def __init__(self, path):
         self.path = path
 
-    def process(self, _none, refined, rejected, errors, dup_ids, dup_hash, ref_sample, rej_sample):
-        out = {"refined": refined, "rejected": rejected, "errors_rows": errors, "duplicate_doc_ids": dup_ids,
-               "duplicate_content_hash": dup_hash,
-               "refined_sample": [r for _k, r in sorted(ref_sample, key=lambda kv: kv[0])],
-               "rejected_sample": [r for _k, r in sorted(rej_sample, key=lambda kv: kv[0])]}
+    def process(self, element):
+        _key, parts = element
+        p = dict(parts)
+        out = {"refined": p["refined"], "rejected": p["rejected"], "errors_rows": p["errors_rows"],
+               "duplicate_doc_ids": p["duplicate_doc_ids"], "duplicate_content_hash": p["duplicate_content_hash"],
+               "refined_sample": [r for _k, r in sorted(p["refined_sample"], key=lambda kv: kv[0])],
+               "rejected_sample": [r for _k, r in sorted(p["rejected_sample"], key=lambda kv: kv[0])]}
         with FileSystems.create(self.path) as f:
-            f.write(json.dumps(out, ensure_ascii=False, default=str).encode())
+            f.write(orjson.dumps(out, default=str, option=orjson.OPT_NON_STR_KEYS))
         yield self.path
 
 
@@ -76,8 +79,6 @@ class ComputeAggregates(beam.PTransform):
 
     def expand(self, pcolls):
         refined, rejected, errors = pcolls
-        p = refined.pipeline
-        AS = beam.pvalue.AsSingleton
         ref_agg = refined | "AggRefined" >> beam.CombineGlobally(_AggregateFn())
         rej_agg = rejected | "AggRejected" >> beam.CombineGlobally(_AggregateFn())
         n_err = errors | "CountErrors" >> beam.combiners.Count.Globally()
@@ -91,7 +92,11 @@ class ComputeAggregates(beam.PTransform):
             return (pc | f"{label}Key" >> beam.Map(lambda r: (sample_key(r["doc_id"]), slim(r)))
                     | f"{label}BottomK" >> beam.combiners.Top.Smallest(n, key=lambda kv: kv[0]))
 
-        return (p | "OnceAggregates" >> beam.Create([None])
-                | "WriteAggregates" >> beam.ParDo(_WriteAggregates(self.path), AS(ref_agg), AS(rej_agg), AS(n_err),
-                                                  AS(dup_ids), AS(dup_hash), AS(sample(refined, "SampleRefined")),
-                                                  AS(sample(rejected, "SampleRejected"))))
+        # Each part is one element (a global combine yields one even for no input); they meet in one
+        # group rather than as side inputs, which Beam's state cache would size object by object.
+        parts = {"refined": ref_agg, "rejected": rej_agg, "errors_rows": n_err, "duplicate_doc_ids": dup_ids,
+                 "duplicate_content_hash": dup_hash, "refined_sample": sample(refined, "SampleRefined"),
+                 "rejected_sample": sample(rejected, "SampleRejected")}
+        named = [pc | f"Name{name}" >> beam.Map(lambda v, name=name: (None, (name, v))) for name, pc in parts.items()]
+        return (named | "AllAggregates" >> beam.Flatten() | "GatherAggregates" >> beam.GroupByKey()
+                | "WriteAggregates" >> beam.ParDo(_WriteAggregates(self.path)))

@@ -163,6 +163,26 @@ def zh_variant_table() -> np.ndarray:
     """
     import opencc
 
+    from refinery.transforms.table_cache import cached_table
+
+    version = getattr(opencc, "__version__", "") or _distribution_version("opencc")
+    # Bump the "v" when the build changes in a way its bytecode would not show (a nested function).
+    return cached_table("zh-variant-marks", repr(("v1", version, _build_zh_variant_table.__code__.co_code)),
+                        _build_zh_variant_table)
+
+
+def _distribution_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return ""
+
+
+def _build_zh_variant_table() -> np.ndarray:
+    import opencc
+
     chars = [chr(c) for r in ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00)) for c in range(*r)]
     block = "\n".join(chars)
 
@@ -178,7 +198,6 @@ def zh_variant_table() -> np.ndarray:
             table[ord(ch)] = 1
         elif s_only and not t_only:
             table[ord(ch)] = -1
-    table.setflags(write=False)
     return table
 
 

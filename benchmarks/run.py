@@ -58,11 +58,17 @@ def run_refinery(corpus: Path, out: Path, workers: int) -> dict:
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t0
-    if res.returncode != 0:
+    manifest = out / "reports" / "manifest.json"
+    m = json.loads(manifest.read_text()) if manifest.exists() else {}
+    if res.returncode != 0 and "wall_seconds" not in m:
         raise SystemExit(f"refinery run failed ({res.returncode}):\n{res.stderr[-3000:]}")
     mem = json.loads(res.stdout.strip().splitlines()[-1])
-    m = json.loads((out / "reports" / "manifest.json").read_text())
-    return {"workers": workers, "cli_seconds": round(wall, 2), "pipeline_seconds": m["wall_seconds"],
+    # A run that finished but failed its checks (exit 1: reconciliation or a critical expectation) is
+    # reported as failed, with why, and the benchmark goes on to the next run.
+    failed = [line.removeprefix("refinery: ") for line in res.stderr.splitlines()
+              if "FAILED" in line and line.startswith("refinery: ")] if res.returncode else []
+    return {"workers": workers, "exit": res.returncode, "failed": failed,
+            "cli_seconds": round(wall, 2), "pipeline_seconds": m["wall_seconds"],
             "validation_seconds": m.get("validation_seconds"), "busy_seconds": m.get("busy_seconds", {}),
             "counters": m["counters"], "totals": m["totals"], "peak_rss_mb": mem["peak_rss_mb"],
             "self_peak_rss_mb": mem["self_peak_rss_mb"], "children_peak_rss_mb": mem["children_peak_rss_mb"]}
@@ -143,8 +149,9 @@ def main() -> None:
         entry["stages"] = stage_table(one, facts)
         results["sizes"].append(entry)
         report(results)
+        if args.json:  # after every size, so a later failure keeps what was measured
+            Path(args.json).write_text(json.dumps(results, indent=1))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
         print(f"\nwrote {args.json}")
 
 
@@ -163,6 +170,8 @@ def report(results: dict) -> None:
         for r in e["refinery"]:
             dt = e["datatrove"].get(f"minhash_{r['workers']}w")
             dts = f"{dt['mb_s']:>22.2f} {r['mb_s'] / dt['mb_s']:>5.2f}x" if dt else f"{'-':>22} {'-':>6}"
+            if r.get("exit"):
+                dts += f"  FAILED (exit {r['exit']}): {'; '.join(r['failed'][:2]) or 'see its manifest'}"
             print(f"{e['mb']:>6g} {e['corpus']['docs']:>8,} {r['workers']:>7} {r['cli_seconds']:>8.1f} {r['mb_s']:>7.2f} "
                   f"{r['docs_s']:>8,.0f} {r['pipeline_seconds']:>10.1f} {r['validation_seconds'] or 0:>8.1f} "
                   f"{_peaks(r):>21} | {dts}")

@@ -45,3 +45,29 @@ def test_corpus_is_deterministic_and_mixed(fake_shared, tmp_path):
     assert len(texts) - len(set(texts)) >= a["exact_copies"] > 0 and a["near_copies"] > 0
     assert 0.3 < a["cjk_docs"] / a["docs"] < 0.7
     assert any("license" in r for r in rows)
+
+
+def test_a_run_that_fails_its_checks_is_reported_and_the_benchmark_goes_on(tmp_path, monkeypatch):
+    import json
+    import subprocess
+    import types
+
+    from benchmarks import run as harness
+
+    out = tmp_path / "out"
+    (out / "reports").mkdir(parents=True)
+    (out / "reports" / "manifest.json").write_text(json.dumps(
+        {"wall_seconds": 12.5, "validation_seconds": 1.0, "busy_seconds": {}, "counters": {},
+         "totals": {"records": 10}}))
+    stderr = ("refinery: warning: something\nrefinery: reconciliation FAILED for f.jsonl: read 10 records, wrote 4 "
+              "refined + 2 rejected + 3 errors\n")
+    stdout = json.dumps({"exit": 1, "peak_rss_mb": 100.0, "self_peak_rss_mb": 100.0, "children_peak_rss_mb": 90.0})
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: types.SimpleNamespace(returncode=1, stdout=stdout,
+                                                                                  stderr=stderr))
+    r = harness.run_refinery(tmp_path, out, 2)
+    assert r["exit"] == 1 and r["failed"] == [
+        "reconciliation FAILED for f.jsonl: read 10 records, wrote 4 refined + 2 rejected + 3 errors"]
+    assert r["pipeline_seconds"] == 12.5
+    (out / "reports" / "manifest.json").unlink()  # no manifest: the run itself broke, nothing to report
+    with pytest.raises(SystemExit):
+        harness.run_refinery(tmp_path, out, 2)

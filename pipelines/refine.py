@@ -78,14 +78,21 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], out_dir: str, cfg, ident
     rejected = [crude[REJECTED]]
     errors = [crude[ERRORS]]
     records = crude[KEPT]
+    sized_by = None
     for label, transform in stage_transforms(cfg, in_process=not spread_records):
+        if label == "DedupNearDuplicates":
+            # The refined files are sized on the records entering dedup (a superset of the refined ones,
+            # known before dedup ends), so the write keys each refined record where dedup decides it
+            # instead of waiting behind a materialised copy of them all.
+            sized_by = records
         out = records | label >> transform
         records = out[KEPT]
         rejected.append(out[REJECTED])
         errors.append(out[ERRORS])
     all_rejected = rejected | "AllRejected" >> beam.Flatten()
     all_errors = errors | "AllErrors" >> beam.Flatten()
-    written = (records, all_rejected, all_errors, crude[FILES]) | "WriteOutputs" >> WriteOutputs(out_dir, cfg, identity)
+    written = ((records, all_rejected, all_errors, crude[FILES]) + ((sized_by,) if sized_by is not None else ())
+               | "WriteOutputs" >> WriteOutputs(out_dir, cfg, identity))
     run_dir = FileSystems.join(out_dir, RUN_DIR)
     if cfg.validation.enabled:
         from refinery.validators.pipeline import ComputeAggregates

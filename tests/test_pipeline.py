@@ -235,3 +235,28 @@ def test_garbage_collection_is_relaxed_only_while_an_in_process_pipeline_runs():
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
     with _collect_garbage_less(False):
         assert gc.get_threshold() == before
+
+
+def test_refined_files_are_sized_on_the_records_entering_dedup(tmp_path):
+    # The refined shard count of a partition comes from the records that entered dedup (the kept ones
+    # and the duplicates it removed), so the write does not wait behind a copy of all refined records.
+    import math
+
+    from refinery.pipelines.config import load_config
+
+    cfg = load_config(overrides=["output.target_shard_mb=0.002"])  # 2,000 bytes: several shards per language
+    out = tmp_path / "o"
+    res = run_refinery([SAMPLE / "*"], out, cfg)
+    assert res.exit_code == 0
+    refined = read_output(str(out / "refined")).to_pylist()
+    removed = [r for r in read_output(str(out / "rejected")).to_pylist() if r["reject_stage"] == "dedup"]
+    assert removed  # the sample corpus has duplicates
+    size: dict[str, int] = {}
+    for r in refined + removed:
+        size[r["lang"] or "und"] = size.get(r["lang"] or "und", 0) + len(r["text"]) + 200
+    names = {}
+    for f in (out / "refined").glob("lang=*/*.parquet"):
+        names.setdefault(f.parent.name.removeprefix("lang="), set()).add(f.name.split("-of-")[1])
+    assert names and any(size[lang] > 2000 for lang in names)
+    for lang, suffixes in names.items():
+        assert suffixes == {f"{math.ceil(size[lang] / 2000):05d}.parquet"}, lang

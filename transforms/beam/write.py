@@ -5,8 +5,9 @@ Layout (Hive style for refined): ``refined/lang=<lang>/part-SSSSS-of-NNNNN.parqu
 name (the Hive convention, so ``pyarrow.parquet.read_table(OUT/refined)``, pandas, DuckDB and Spark
 read it as a column without a type clash); every other column is in the files.
 
-Determinism: a record's shard is a function of its doc_id and of the partition's total text size,
-and rows are sorted by doc_id inside a file, so the same input gives the same files whatever the
+Determinism: a record's shard is a function of its doc_id and of the partition's total text size
+(for refined/ with dedup on: of the partition as it entered dedup, so files come out up to the removed
+duplicates' share under ``output.target_shard_mb``), and rows are sorted by doc_id inside a file, so the same input gives the same files whatever the
 runner, worker count or input order. Each file is written whole from memory (bounded by
 ``output.target_shard_mb``) so its sha256 and row counts are known without reading it back.
 
@@ -99,9 +100,14 @@ class _WriteKind(beam.PTransform):
         super().__init__()
         self.args = (out_dir, kind, schema, compression, target_bytes, partition_of, partition_dir)
 
-    def expand(self, rows):
+    def expand(self, pcolls):
+        """``rows``, or (``rows``, ``sized_by``): the shard count of each partition from the sizes of
+        ``sized_by`` — records that hold every row of ``rows`` (a superset: the refined records as they
+        entered dedup). Files then come out somewhat under the target size, and the write is no longer
+        a barrier behind its own input: the rows are keyed where they are made, not buffered first."""
+        rows, sized_by = pcolls if isinstance(pcolls, tuple) else (pcolls, pcolls)
         out_dir, kind, schema, compression, target_bytes, partition_of, partition_dir = self.args
-        sized = rows | "Size" >> beam.Map(lambda r: (partition_of(r), len(r.get("text") or r.get("raw") or b"") + 200))
+        sized = sized_by | "Size" >> beam.Map(lambda r: (partition_of(r), len(r.get("text") or r.get("raw") or b"") + 200))
         nshards = beam.pvalue.AsDict(
             sized
             | "BytesPerPartition" >> beam.CombinePerKey(sum)
@@ -141,6 +147,9 @@ def _add_run_id(record, run_id):
 class WriteOutputs(beam.PTransform):
     """Write refined, rejected and errors; returns the PCollection of written-file facts.
 
+    Input: (refined, rejected, errors, input-file facts[, records that hold every refined row — the
+    refined shard counts are sized on them, see ``_WriteKind``]).
+
     ``identity``: run_id, refinery_version, config_sha256 (columns and footer metadata).
     Config: ``output.compression``, ``output.target_shard_mb``, ``output.write_rejected_text``.
     """
@@ -152,15 +161,15 @@ class WriteOutputs(beam.PTransform):
         self.identity = identity
 
     def expand(self, pcolls):
-        refined, rejected, errors, files = pcolls
+        refined, rejected, errors, files, *rest = pcolls
+        refined_sized_by = rest[0] if rest else refined
         out = self.cfg.output
         target = int(out.target_shard_mb * 1e6)
         sha = beam.pvalue.AsDict(files | "ShaByUri" >> beam.Map(lambda f: (f["uri"], f["sha256"])))
         footer = {"run_id": self.identity["run_id"], "config_sha256": self.identity["config_sha256"],
                   "refinery_version": self.identity["refinery_version"]}
         written = [
-            refined
-            | "LineageRefined" >> beam.Map(_add_lineage, sha, self.identity)
+            (refined | "LineageRefined" >> beam.Map(_add_lineage, sha, self.identity), refined_sized_by)
             | "WriteRefined" >> _WriteKind(self.out_dir, "refined", with_run_metadata(refined_file_schema(), footer),
                                            out.compression, target, lambda r: r.get(PARTITION_COLUMN) or "und",
                                            PARTITION_COLUMN),

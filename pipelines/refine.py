@@ -41,8 +41,8 @@ def _implemented_stages():
 
 def stage_transforms(cfg, in_process: bool = False) -> list[tuple[str, beam.PTransform]]:
     """(label, PTransform) for every enabled stage, in pipeline order. ``in_process``: the runner executes
-    the whole pipeline in this one process (language identification then warms its models in the
-    background by default, ``language.warm_models``)."""
+    the whole pipeline in this one process (language identification then preloads its models by
+    default, ``language.warm_models``)."""
     return [(label, factory(cfg, in_process=in_process) if section == "language" else factory(cfg))
             for section, label, factory in _implemented_stages() if getattr(cfg, section).enabled]
 

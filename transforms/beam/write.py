@@ -7,9 +7,10 @@ read it as a column without a type clash); every other column is in the files.
 
 Determinism: a record's shard is a function of its doc_id and of the partition's total text size
 (for refined/ with dedup on: of the partition as it entered dedup, so files come out up to the removed
-duplicates' share under ``output.target_shard_mb``), and rows are sorted by doc_id inside a file, so the same input gives the same files whatever the
-runner, worker count or input order. Each file is written whole from memory (bounded by
-``output.target_shard_mb``) so its sha256 and row counts are known without reading it back.
+duplicates' share under ``output.target_shard_mb``), and rows are sorted by doc_id inside a file, so
+the same input gives the same files whatever the runner, worker count or input order. Each file is
+written whole from memory (bounded by ``output.target_shard_mb``) so its sha256 and row counts are
+known without reading it back.
 
 Outputs: a PCollection of one fact dict per written file (kind, path, partition, rows, bytes, sha256,
 rows per source_uri) — the manifest and the reconciliation are built from these.
@@ -107,7 +108,8 @@ class _WriteKind(beam.PTransform):
         a barrier behind its own input: the rows are keyed where they are made, not buffered first."""
         rows, sized_by = pcolls if isinstance(pcolls, tuple) else (pcolls, pcolls)
         out_dir, kind, schema, compression, target_bytes, partition_of, partition_dir = self.args
-        sized = sized_by | "Size" >> beam.Map(lambda r: (partition_of(r), len(r.get("text") or r.get("raw") or b"") + 200))
+        sized = sized_by | "Size" >> beam.Map(
+            lambda r: (partition_of(r), len(r.get("text") or r.get("raw") or b"") + 200))
         nshards = beam.pvalue.AsDict(
             sized
             | "BytesPerPartition" >> beam.CombinePerKey(sum)

@@ -183,3 +183,19 @@ def test_a_suite_error_in_the_aside_process_is_raised_here_with_its_traceback():
     with pytest.raises(AttributeError):
         aside.run_suite("not a config", {}, {}, [], [])
     assert aside.ran_in_process is False
+
+
+def test_a_stuck_aside_process_is_given_up_and_the_suite_runs_here(demo_run, monkeypatch):
+    import subprocess
+
+    from refinery.validators import worker
+    from refinery.validators.suite import run_suite
+
+    args = _suite_args(demo_run)
+    aside = worker.SuiteProcess()
+    aside.close()
+    aside._proc = subprocess.Popen(["sleep", "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # never answers
+    monkeypatch.setattr(worker, "ANSWER_TIMEOUT_S", 0.5)
+    result = aside.run_suite(*args)
+    assert aside.ran_in_process is False and aside._proc.poll() is not None  # killed, not left behind
+    assert _verdict(result) == _verdict(run_suite(*args))

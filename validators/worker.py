@@ -18,6 +18,11 @@ import subprocess
 import sys
 
 
+# The suite reads aggregates and two 5,000-row samples (~1 s); a process that has not answered in this
+# long is stuck, and the suite runs here instead.
+ANSWER_TIMEOUT_S = 300
+
+
 def _import_suite() -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations  # noqa: F401 - the import is the work done ahead
@@ -36,10 +41,10 @@ class SuiteProcess:
 
     def run_suite(self, *args) -> dict:
         try:
-            pickle.dump(args, self._proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            self._proc.stdin.close()
-            status, payload = pickle.load(self._proc.stdout)
-        except (OSError, EOFError, pickle.UnpicklingError, ValueError):
+            answer, _ = self._proc.communicate(pickle.dumps(args, protocol=pickle.HIGHEST_PROTOCOL),
+                                               timeout=ANSWER_TIMEOUT_S)
+            status, payload = pickle.loads(answer)
+        except (OSError, EOFError, pickle.UnpicklingError, ValueError, subprocess.TimeoutExpired):
             status, payload = "unusable", None
         finally:
             self.close()

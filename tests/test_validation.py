@@ -157,7 +157,7 @@ def test_the_suite_run_aside_gives_the_in_process_result(demo_run):
     aside = SuiteProcess()
     assert aside.pid != os.getpid()
     there = aside.run_suite(*args)
-    assert aside.ran_in_process is True
+    assert aside.ran_aside is True
     assert _verdict(there) == _verdict(here) and here["checks"]
 
 
@@ -172,7 +172,7 @@ def test_the_suite_runs_here_when_its_process_died(demo_run):
     aside = SuiteProcess()
     os.kill(aside.pid, signal.SIGKILL)
     result = aside.run_suite(*args)
-    assert aside.ran_in_process is False
+    assert aside.ran_aside is False
     assert _verdict(result) == _verdict(run_suite(*args))
 
 
@@ -182,7 +182,7 @@ def test_a_suite_error_in_the_aside_process_is_raised_here_with_its_traceback():
     aside = SuiteProcess()
     with pytest.raises(AttributeError):
         aside.run_suite("not a config", {}, {}, [], [])
-    assert aside.ran_in_process is False
+    assert aside.ran_aside is False
 
 
 def test_a_stuck_aside_process_is_given_up_and_the_suite_runs_here(demo_run, monkeypatch):
@@ -197,5 +197,5 @@ def test_a_stuck_aside_process_is_given_up_and_the_suite_runs_here(demo_run, mon
     aside._proc = subprocess.Popen(["sleep", "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # never answers
     monkeypatch.setattr(worker, "ANSWER_TIMEOUT_S", 0.5)
     result = aside.run_suite(*args)
-    assert aside.ran_in_process is False and aside._proc.poll() is not None  # killed, not left behind
+    assert aside.ran_aside is False and aside._proc.poll() is not None  # killed, not left behind
     assert _verdict(result) == _verdict(run_suite(*args))

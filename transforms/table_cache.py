@@ -36,12 +36,15 @@ def cached_table(name: str, depends_on: str, build: Callable[[], np.ndarray]) ->
         table = None
     if table is None:
         table = build()
+        tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
+                tmp = f.name
                 np.save(f, table, allow_pickle=False)
-            os.replace(f.name, path)  # atomic: a concurrent reader sees the old file or the whole new one
+            os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the whole new one
         except OSError:
-            pass
+            if tmp is not None:  # a partial file (disk full): not left behind
+                Path(tmp).unlink(missing_ok=True)
     table.setflags(write=False)
     return table

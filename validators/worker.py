@@ -37,7 +37,7 @@ class SuiteProcess:
         self._proc = subprocess.Popen([sys.executable, "-m", "refinery.validators.worker"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.pid = self._proc.pid
-        self.ran_in_process: bool | None = None
+        self.ran_aside: bool | None = None
 
     def run_suite(self, *args) -> dict:
         try:
@@ -49,11 +49,11 @@ class SuiteProcess:
         finally:
             self.close()
         if status == "ok":
-            self.ran_in_process = True
+            self.ran_aside = True
             return payload
         from refinery.validators.suite import run_suite
 
-        self.ran_in_process = False
+        self.ran_aside = False
         return run_suite(*args)
 
     def close(self) -> None:

@@ -71,10 +71,12 @@ class _WriteJson(beam.DoFn):
 
 
 def build_pipeline(p: beam.Pipeline, inputs: list[str], out_dir: str, cfg, identity: dict, progress: bool = False,
-                   spread_records: bool = True):
+                   spread_records: bool = True, input_set=None):
     """Attach the whole refinery to pipeline ``p``. ``spread_records=False``: no fusion break after the
-    read (for a runner that executes everything in one process, where it is pure cost)."""
-    crude = p | "ReadCrude" >> ReadCrude(inputs, cfg, progress=progress, spread_records=spread_records)
+    read (for a runner that executes everything in one process, where it is pure cost). ``input_set``: the
+    local files already matched (:func:`refinery.transforms.inputs.expand_inputs`), else matched here."""
+    crude = p | "ReadCrude" >> ReadCrude(inputs, cfg, progress=progress, spread_records=spread_records,
+                                         inputs=input_set)
     rejected = [crude[REJECTED]]
     errors = [crude[ERRORS]]
     records = crude[KEPT]

@@ -10,12 +10,10 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import gc
-import glob
 import json
 import os
 import platform
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -28,9 +26,11 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 import refinery
 from refinery.pipelines.config import RunConfig
+from refinery.pipelines.outdir import OutputLock, OutputRefused, prepare_output
 from refinery.pipelines.refine import RUN_DIR, build_pipeline, stages_status
 from refinery.schemas import SCHEMA_VERSION
 from refinery.transforms.beam.stage import WORKER_GC_THRESHOLD, usable_cpus
+from refinery.transforms.inputs import InputError, InputSet, check_output_apart, expand_inputs, is_local
 
 _SECRET_WORDS = ("token", "secret", "password", "passwd", "credential", "key", "service_account", "impersonate")
 
@@ -70,38 +70,6 @@ def redact_options(options: dict) -> dict:
     return out
 
 
-def _is_local(path: str) -> bool:
-    return "://" not in path
-
-
-def prepare_output(out_dir: str, overwrite: bool) -> None:
-    """Refuse a non-empty output folder unless ``overwrite``; then empty it."""
-    if _is_local(out_dir):
-        if os.path.isfile(out_dir):
-            raise RunFailed(f"--output {out_dir}: is a file, not a folder")
-        if os.path.isdir(out_dir) and os.listdir(out_dir):
-            if not overwrite:
-                raise RunFailed(f"--output {out_dir}: folder is not empty (an earlier run?). "
-                                "Choose a new folder or pass --overwrite to replace its contents.")
-            for name in os.listdir(out_dir):
-                target = os.path.join(out_dir, name)
-                shutil.rmtree(target) if os.path.isdir(target) and not os.path.islink(target) else os.remove(target)
-        os.makedirs(out_dir, exist_ok=True)
-        return
-    existing = FileSystems.match([FileSystems.join(out_dir, "**")])[0].metadata_list
-    if existing:
-        if not overwrite:
-            raise RunFailed(f"--output {out_dir}: already holds {len(existing)} files; pass --overwrite to replace them")
-        FileSystems.delete([m.path for m in existing])
-
-
-def check_inputs_exist(patterns: list[str]) -> None:
-    """Local patterns must match at least one file (a typo is an error now, not an empty run)."""
-    for pat in patterns:
-        if _is_local(pat) and not glob.glob(pat, recursive=True):
-            raise RunFailed(f"--input {pat}: matches no file")
-
-
 # Beam's multi_processing DirectRunner sends each worker its half of a stage's input as one bundle over
 # gRPC; on a 1.6 GB input (1M documents) it lost records (reconciliation caught it: exit 1), while the
 # in-process mode ran the same input correctly — and once on the 200 MB benchmark corpus too (62,264
@@ -111,8 +79,7 @@ MULTIPROCESS_WARN_BYTES = 100_000_000
 
 def local_input_bytes(patterns: list[str]) -> int:
     """Bytes of the local files the patterns match (remote patterns count 0: they are matched at run time)."""
-    files = {f for pat in patterns if _is_local(pat) for f in glob.glob(pat, recursive=True) if os.path.isfile(f)}
-    return sum(os.path.getsize(f) for f in files)
+    return expand_inputs(patterns).local_bytes
 
 
 def _write_json(path: str, obj) -> None:
@@ -218,70 +185,88 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
     (:mod:`refinery.validators.worker`; the CLI does, ~3 s less per local run)."""
     beam_args = list(beam_args or [])
     # Local inputs are named by absolute path, so doc_ids do not depend on the working directory.
-    inputs = [p if not _is_local(p) else os.path.abspath(p) for p in inputs]
+    inputs = [p if not is_local(p) else os.path.abspath(p) for p in inputs]
     options = PipelineOptions(beam_args)
     all_opts = options.get_all_options(drop_default=True, retain_unknown_options=True)
     dry_run = bool(all_opts.get("dry_run"))
     runner = options.view_as(StandardOptions).runner or "DirectRunner"
-    if not dry_run:
-        check_inputs_exist(inputs)
-        prepare_output(out_dir, overwrite)
-        if all_opts.get("direct_running_mode") == "multi_processing" and runner in ("DirectRunner", "direct"):
-            size = local_input_bytes(inputs)
-            if size > MULTIPROCESS_WARN_BYTES:
-                print(f"refinery: warning: {size / 1e9:.1f} GB of input on the multi_processing DirectRunner: "
-                      "Beam's local multi-process mode was seen to lose records on inputs this large (the "
-                      "reconciliation would fail the run). Prefer the default in-process mode or Dataflow.",
-                      file=sys.stderr)
     run_id = new_run_id()
-    identity = {"run_id": run_id, "refinery_version": refinery.__version__, "config_sha256": cfg.sha256()}
-    manifest = {
-        "run_id": run_id,
-        "status": "running",
-        "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
-        "finished_at": None,
-        "refinery_version": refinery.__version__,
-        "schema_version": SCHEMA_VERSION,
-        "git_commit": git_commit(),
-        "beam_version": beam.__version__,
-        "python_version": platform.python_version(),
-        "runner": runner,
-        "pipeline_options": redact_options(all_opts),
-        "config_path": config_path,
-        "config": cfg.model_dump(mode="json"),
-        "config_sha256": identity["config_sha256"],
-        "stages": stages_status(cfg),
-        "input_patterns": inputs,
-    }
-    manifest_path = FileSystems.join(out_dir, "reports", "manifest.json")
+    input_set: InputSet | None = None
+    lock = OutputLock(out_dir, run_id, warn=lambda m: print(m, file=sys.stderr))
     if not dry_run:
-        _write_json(manifest_path, manifest)
-        _lineage("START", manifest, out_dir, cfg)
-    t0 = time.monotonic()
+        try:
+            input_set = expand_inputs(inputs)
+            check_output_apart(out_dir, inputs, input_set)
+            lock.acquire()
+        except (InputError, OutputRefused) as exc:
+            raise RunFailed(str(exc)) from None
     try:
-        p = beam.Pipeline(options=options)
-    except ValueError as exc:  # Beam's own option validation (e.g. a malformed Dataflow project id)
-        raise RunFailed(f"pipeline options: {exc}") from None
-    in_process = single_process(runner, all_opts)
-    suite = _suite_process(cfg, in_process) if validate_aside and not dry_run else None
-    try:
-        build_pipeline(p, inputs, out_dir, cfg, identity, progress=not quiet, spread_records=not in_process)
-        with _collect_garbage_less(in_process and not dry_run):
-            result = p.run()
-        if dry_run or result is None:
-            return RunResult(manifest={**manifest, "status": "dry_run"}, exit_code=0,
-                             messages=["dry run: the complete job was built and translated; nothing was submitted"])
-        result.wait_until_finish()
-    except BaseException as exc:
-        if suite is not None:
-            suite.close()
-        manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}",
-                        finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat())
-        _lineage("FAIL", manifest, out_dir, cfg)
-        _write_json(manifest_path, manifest)
-        raise
-    wall = time.monotonic() - t0
-    return finish(out_dir, manifest, _counters(result), wall, cfg, suite)
+        if not dry_run:
+            try:
+                prepare_output(out_dir, overwrite)
+            except OutputRefused as exc:
+                raise RunFailed(str(exc)) from None
+            if all_opts.get("direct_running_mode") == "multi_processing" and runner in ("DirectRunner", "direct"):
+                size = input_set.local_bytes
+                if size > MULTIPROCESS_WARN_BYTES:
+                    print(f"refinery: warning: {size / 1e9:.1f} GB of input on the multi_processing DirectRunner: "
+                          "Beam's local multi-process mode was seen to lose records on inputs this large (the "
+                          "reconciliation would fail the run). Prefer the default in-process mode or Dataflow.",
+                          file=sys.stderr)
+        identity = {"run_id": run_id, "refinery_version": refinery.__version__, "config_sha256": cfg.sha256()}
+        manifest = {
+            "run_id": run_id,
+            "status": "running",
+            "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+            "finished_at": None,
+            "refinery_version": refinery.__version__,
+            "schema_version": SCHEMA_VERSION,
+            "git_commit": git_commit(),
+            "beam_version": beam.__version__,
+            "python_version": platform.python_version(),
+            "runner": runner,
+            "pipeline_options": redact_options(all_opts),
+            "config_path": config_path,
+            "config": cfg.model_dump(mode="json"),
+            "config_sha256": identity["config_sha256"],
+            "stages": stages_status(cfg),
+            "input_patterns": inputs,
+        }
+        manifest_path = FileSystems.join(out_dir, "reports", "manifest.json")
+        if not dry_run:
+            _write_json(manifest_path, manifest)
+            _lineage("START", manifest, out_dir, cfg)
+        t0 = time.monotonic()
+        try:
+            p = beam.Pipeline(options=options)
+        except ValueError as exc:  # Beam's own option validation (e.g. a malformed Dataflow project id)
+            raise RunFailed(f"pipeline options: {exc}") from None
+        in_process = single_process(runner, all_opts)
+        suite = _suite_process(cfg, in_process) if validate_aside and not dry_run else None
+        try:
+            try:
+                build_pipeline(p, inputs, out_dir, cfg, identity, progress=not quiet, spread_records=not in_process,
+                               input_set=input_set)
+            except InputError as exc:
+                raise RunFailed(str(exc)) from None
+            with _collect_garbage_less(in_process and not dry_run):
+                result = p.run()
+            if dry_run or result is None:
+                return RunResult(manifest={**manifest, "status": "dry_run"}, exit_code=0,
+                                 messages=["dry run: the complete job was built and translated; nothing was submitted"])
+            result.wait_until_finish()
+        except BaseException as exc:
+            if suite is not None:
+                suite.close()
+            manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                            finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat())
+            _lineage("FAIL", manifest, out_dir, cfg)
+            _write_json(manifest_path, manifest)
+            raise
+        wall = time.monotonic() - t0
+        return finish(out_dir, manifest, _counters(result), wall, cfg, suite)
+    finally:
+        lock.release()
 
 
 def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: RunConfig | None = None,

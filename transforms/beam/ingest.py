@@ -11,6 +11,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
 
+from refinery.transforms.inputs import InputSet, expand_inputs
 from refinery.schemas.reasons import RejectReason, Stage
 from refinery.transforms.beam.stage import (
     ERRORS,
@@ -159,21 +160,29 @@ class ReadCrude(beam.PTransform):
     Config: ``ingest.*``.
     """
 
-    def __init__(self, patterns: list[str], cfg, progress: bool = False, spread_records: bool = True):
+    def __init__(self, patterns: list[str], cfg, progress: bool = False, spread_records: bool = True,
+                 inputs: InputSet | None = None):
         super().__init__()
         self.patterns = sorted(set(patterns))
         self.cfg = cfg
         self.progress = progress
         self.spread_records = spread_records
+        # Local patterns are matched once, here (refinery.pipelines.inputs): the files read are exactly
+        # the files the run's checks saw. Remote patterns are matched by Beam when the pipeline runs.
+        self.inputs = inputs if inputs is not None else expand_inputs(self.patterns)
 
     def expand(self, pbegin):
-        matched = (
-            pbegin
-            | "Patterns" >> beam.Create(self.patterns)
-            | "Match" >> fileio.MatchAll()
-            | "PathAndSize" >> beam.Map(lambda m: (m.path, m.size_in_bytes))
-            | "OneMatchPerFile" >> beam.Distinct()
-        )
+        parts = []
+        if self.inputs.local_files:
+            parts.append(pbegin | "LocalFiles" >> beam.Create(self.inputs.local_files))
+        if self.inputs.remote_patterns or not parts:
+            parts.append(
+                pbegin
+                | "Patterns" >> beam.Create(self.inputs.remote_patterns)
+                | "Match" >> fileio.MatchAll()
+                | "PathAndSize" >> beam.Map(lambda m: (m.path, m.size_in_bytes))
+            )
+        matched = (parts | "AllMatches" >> beam.Flatten()) | "OneMatchPerFile" >> beam.Distinct()
         expanded = matched | "ExpandPathLists" >> beam.ParDo(_ExpandPathListsFn(self.cfg)).with_outputs(
             FILES, main="to_read")
         # A file named by a list and by a pattern is still read once.

@@ -48,6 +48,16 @@ class IngestConfig(_Section):
     max_error_bytes: int = Field(
         65536, ge=0, description="Raw bytes kept per errors/ record (the rest is cut, and the cut noted)."
     )
+    max_record_bytes: int = Field(
+        64 << 20, ge=1024, le=1 << 31,
+        description="Largest record (a line of JSONL or text, a text file, a WARC payload) read, in bytes. A larger "
+        "one is an errors/ row holding its first ingest.max_error_bytes bytes; it is never held in memory whole.",
+    )
+    max_decompression_ratio: float = Field(
+        200.0, ge=2, le=100_000,
+        description="A .gz/.zst stream that expands to more than this many times its compressed size (past the "
+        "first 64 MB) is a decompression bomb: the rest of the file is one errors/ row. Text compresses 3-10x.",
+    )
     html_extractor: Literal["resiliparse", "resiliparse-full", "trafilatura"] = Field(
         "resiliparse",
         description="WARC HTML to text. resiliparse: main content, boilerplate (navigation, footers) removed; "

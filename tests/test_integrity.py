@@ -118,6 +118,18 @@ def test_an_edited_manifest_is_found(capsys, signed_run, tmp_path, keys, what, c
     assert code == 1 and "the manifest changed after it was signed" in text
 
 
+@pytest.mark.parametrize("change", [
+    lambda m: m.update(inputs=["not an entry"], totals=[], counters={"ingest": 5}),
+    lambda m: m.update(outputs=7, reconciliation="ok", report_files=[1, 2]),
+    lambda m: m.update(config={"dedup": {"threshold": "high"}}),
+])
+def test_a_manifest_of_the_wrong_shape_is_a_finding_not_a_traceback(capsys, signed_run, tmp_path, change):
+    out = _copy(signed_run, tmp_path)
+    _edit_manifest(out, change)
+    code, text = _cli(capsys, "validate", out)
+    assert code == 1 and "validation FAILED" in text and "Traceback" not in text
+
+
 def test_a_truncated_parquet_file_is_a_finding_not_a_traceback(capsys, signed_run, tmp_path):
     out = _copy(signed_run, tmp_path)
     part = sorted((out / "refined").rglob("*.parquet"))[0]

@@ -305,7 +305,7 @@ def _check_counters(manifest: dict, tally: _Tally, problems: list[str]) -> None:
                         f"refined/ holds {tally.rows['refined']} rows")
 
 
-def _check_config(manifest: dict, problems: list[str]) -> None:
+def _check_config(manifest: dict, _tally: _Tally, problems: list[str]) -> None:
     from refinery.pipelines.config import RunConfig
 
     try:
@@ -346,13 +346,18 @@ def check_output(out_dir: str) -> list[str]:
         problems.append(f"{SUCCESS_NAME}: not empty (a marker written by Refinery is)")
 
     listed = {}
-    for o in manifest.get("outputs") or []:
+    outputs = manifest.get("outputs")
+    if not isinstance(outputs, list):
+        problems.append(f"manifest: outputs is {type(outputs).__name__}, not a list of files")
+        outputs = []
+    for o in outputs:
         try:
             listed[output_relpath(o)] = o
         except (KeyError, TypeError, AttributeError):
             problems.append(f"manifest: malformed outputs entry {str(o)[:120]}")
     reports = manifest.get("report_files")
-    listed_reports = {r["path"]: r for r in reports} if isinstance(reports, list) else None
+    listed_reports = ({r["path"]: r for r in reports if isinstance(r, dict) and isinstance(r.get("path"), str)}
+                      if isinstance(reports, list) else None)
     allowed = set(AFTER_MANIFEST) | (set(REPORT_FILES) if listed_reports is None else set())
 
     present = set()
@@ -377,6 +382,9 @@ def check_output(out_dir: str) -> list[str]:
 
     tally = _Tally()
     for rel, o in sorted(listed.items()):
+        if not isinstance(o, dict):
+            problems.append(f"manifest: malformed outputs entry {str(o)[:120]}")
+            continue
         if rel not in present:
             problems.append(f"{rel}: listed in the manifest but missing")
             continue
@@ -402,8 +410,11 @@ def check_output(out_dir: str) -> list[str]:
     n_dup, example = _duplicates(tally.ids)
     if n_dup:
         problems.append(f"doc_id not unique: {n_dup} ids appear more than once (e.g. {example})")
-    _check_totals(manifest, tally, problems)
-    _check_reconciliation(manifest, tally, problems)
-    _check_counters(manifest, tally, problems)
-    _check_config(manifest, problems)
+    for section, check in (("totals", _check_totals), ("reconciliation", _check_reconciliation),
+                           ("counters", _check_counters), ("config", _check_config)):
+        try:
+            check(manifest, tally, problems)
+        except Exception as exc:  # noqa: BLE001 - a hand-edited manifest of the wrong shape is a finding
+            problems.append(f"manifest: {section} (or the inputs it is checked against) malformed: "
+                            f"{type(exc).__name__}: {exc}")
     return problems

@@ -93,5 +93,8 @@ def validate_output(out_dir: str, verify_key=None) -> tuple[list[str], dict | No
     if incomplete_message(manifest):  # a killed run's partial files are not a dataset to evaluate
         return problems, None
     agg = recompute(out_dir, cfg.validation.sample_rows)
-    result = run_suite(cfg, agg, manifest, agg.pop("refined_sample"), agg.pop("rejected_sample"))
+    try:
+        result = run_suite(cfg, agg, manifest, agg.pop("refined_sample"), agg.pop("rejected_sample"))
+    except Exception as exc:  # noqa: BLE001 - a manifest of the wrong shape: the finding, not a traceback
+        return problems + [f"expectation suite could not run on this manifest: {type(exc).__name__}: {exc}"], None
     return problems, result

@@ -24,6 +24,9 @@ Dataflow flags, ...); write Beam flags as --flag=value when in doubt. CONFIG is 
 
 exit status: 0 run succeeded; 1 the run finished but an invariant failed (reconciliation,
 critical expectation) — the message names the file; 2 bad usage, config or input.
+
+output: files appear under their final names only once complete; the manifest is written last, then
+OUT/_SUCCESS (only when the run succeeded) — readers wait for _SUCCESS.
 """
 
 
@@ -31,7 +34,7 @@ def _split_run_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
         prog="refinery run",
         usage="refinery run [CONFIG.yaml] --input PATTERN [--input PATTERN ...] --output DIR "
-              "[--set KEY=VALUE ...] [--overwrite] [--quiet] [BEAM FLAGS ...]",
+              "[--set KEY=VALUE ...] [--overwrite] [--quiet] [--sign-key KEYFILE] [BEAM FLAGS ...]",
         description="Refine crude text files into refined/ rejected/ errors/ Parquet with a manifest.",
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -44,6 +47,10 @@ def _split_run_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                         help="override a config key by dotted path, e.g. --set language.allowed='[en, zh]'")
     parser.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty --output")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines or summary on stderr")
+    parser.add_argument("--sign-key", metavar="KEYFILE", dest="sign_key",
+                        help="sign reports/manifest.json (to reports/manifest.json.sig) with an Ed25519 private key "
+                             "(PEM or OpenSSH) or a raw HMAC-SHA256 secret of >= 32 bytes; "
+                             "`refinery validate --verify-key` checks it")
     # Pull the config path out first: a YAML path is refinery's, anything unknown is Beam's.
     config = None
     rest = []
@@ -73,9 +80,19 @@ def cmd_run(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"refinery: config error:\n{exc}", file=sys.stderr)
         return 2
+    sign_key = None
+    if args.sign_key:
+        from refinery.validators.signing import KeyFileError, load_signing_key
+
+        try:
+            sign_key = load_signing_key(args.sign_key)
+        except KeyFileError as exc:
+            print(f"refinery: --sign-key {exc}", file=sys.stderr)
+            return 2
     from refinery.pipelines.run import main_run
 
-    return main_run(args.input, args.output, cfg, beam_args, args.overwrite, args.quiet, args.config)
+    return main_run(args.input, args.output, cfg, beam_args, args.overwrite, args.quiet, args.config,
+                    sign_key=sign_key)
 
 
 def _load_manifest(out_dir: str) -> dict:
@@ -97,7 +114,12 @@ def cmd_inspect(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from refinery.pipelines.inspect import inspect_run
 
-    _load_manifest(args.dir)  # a clear message, not a traceback, when DIR is not a run's output
+    from refinery.validators.integrity import incomplete_message
+
+    message = incomplete_message(_load_manifest(args.dir))  # not a traceback when DIR is not a run's output
+    if message:  # a killed (or still running) run: its partial files are not summarised as a run
+        print(message)
+        return 1
     print(inspect_run(args.dir, as_json=args.json))
     return 0
 
@@ -139,18 +161,61 @@ def cmd_config(argv: list[str]) -> int:
     return 0
 
 
+def _signature_notes(out_dir: str, key) -> list[tuple[str, bool]]:
+    """(message, is a finding) about a signature that --verify-key did not check."""
+    if key is not None:
+        return []
+    from refinery.validators.integrity import MANIFEST, SIGNATURE
+
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        with FileSystems.open(FileSystems.join(out_dir, *MANIFEST.split("/"))) as f:
+            signed = json.loads(f.read()).get("signature")
+    except Exception:  # noqa: BLE001 - the integrity check reports an unreadable manifest
+        return []
+    has_sig = FileSystems.exists(FileSystems.join(out_dir, *SIGNATURE.split("/")))
+    if signed and not has_sig:
+        return [(f"{SIGNATURE}: missing, though the manifest says it was signed (key id {signed.get('key_id')})",
+                 True)]
+    if has_sig:
+        key_id = (signed or {}).get("key_id")
+        return [(f"signature: {SIGNATURE} present (key id {key_id}), not verified: pass --verify-key KEYFILE", False)]
+    return []
+
+
 def cmd_validate(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="refinery validate",
-        description="Re-check a finished output folder (local or gs://): every file's sha256 and row count against "
-                    "the manifest, added or missing files, reconciliation per input file, unique doc_ids, and the "
-                    "expectation suite re-evaluated on the files. Exit 0 pass, 1 fail.")
+        description="Re-check a finished output folder (local or gs://): the run completed (_SUCCESS, no "
+                    "temporary files), every file under it is listed in the manifest with its sha256 and row count, "
+                    "each Parquet file is readable and of this run, totals, reconciliation per input file and stage "
+                    "counters recomputed from the files, unique doc_ids, the config re-hashed, the signature "
+                    "(--verify-key), and the expectation suite re-evaluated on the files. "
+                    "Exit 0 pass, 1 findings, 2 bad usage (no such folder, unusable key file).")
     parser.add_argument("dir", metavar="DIR", help="output folder of a run")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--verify-key", metavar="KEYFILE", dest="verify_key",
+                        help="the manifest must be signed and verify with this key: an Ed25519 public (or private) "
+                             "key, PEM or OpenSSH, or the HMAC secret the run was signed with")
     args = parser.parse_args(argv)
     from refinery.validators.revalidate import validate_output
 
-    problems, result = validate_output(args.dir)
+    if "://" not in args.dir and not os.path.isdir(args.dir):
+        print(f"refinery: validate: {args.dir}: no such folder", file=sys.stderr)
+        return 2
+    key = None
+    if args.verify_key:
+        from refinery.validators.signing import KeyFileError, load_key
+
+        try:
+            key = load_key(args.verify_key)
+        except KeyFileError as exc:
+            print(f"refinery: --verify-key {exc}", file=sys.stderr)
+            return 2
+    problems, result = validate_output(args.dir, verify_key=key)
+    notes = _signature_notes(args.dir, key)
+    problems += [n for n, is_problem in notes if is_problem]
     failed = bool(problems) or (result is not None and not result["success"])
     if args.json:
         print(json.dumps({"success": not failed, "integrity_problems": problems,
@@ -158,6 +223,9 @@ def cmd_validate(argv: list[str]) -> int:
                                                                 ("success", "critical_failures", "warnings", "checks")}},
                          indent=2, default=str, ensure_ascii=False))
         return 1 if failed else 0
+    for note, is_problem in notes:
+        if not is_problem:
+            print(f"note {note}")
     for p in problems:
         print(f"FAIL integrity: {p}")
     if result is not None:
@@ -168,7 +236,9 @@ def cmd_validate(argv: list[str]) -> int:
         n = len(problems) + (len(result["critical_failures"]) if result else 0)
         print(f"validation FAILED: {n} problem(s)")
         return 1
-    print("validation passed: files, checksums, row counts, reconciliation and every critical expectation hold")
+    signed = ", the signature" if key is not None else ""
+    print(f"validation passed: complete, files, checksums, row counts, totals, reconciliation, counters, "
+          f"config hash{signed} and every critical expectation hold")
     return 0
 
 

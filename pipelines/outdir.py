@@ -25,16 +25,19 @@ from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
 
+from refinery.atomic import is_refinery_temp
 from refinery.transforms.inputs import is_local
+from refinery.validators.integrity import run_files
 
 LOCK_NAME = ".refinery.lock"
 OUTPUT_KINDS = ("refined", "rejected", "errors")
 # Files a run writes outside its listed outputs (reports, the dataset card, the success marker).
 _RUN_FILES = {"croissant.json", "_SUCCESS", LOCK_NAME}
-_REPORT_FILES = {"manifest.json", "validation.json", "report.html", "datacard.md", "openlineage.jsonl"}
+_REPORT_FILES = {"manifest.json", "manifest.json.sig", "validation.json", "report.html", "datacard.md",
+                 "openlineage.jsonl"}
 _PART = re.compile(r"part-\d{5}-of-\d{5}\.parquet$")
 # Temporary names: Refinery's own (written, then renamed on completion) and Beam's temp folders.
-_TEMP = re.compile(r"^(\.refinery-tmp-|beam-temp-|\.temp-beam-)")
+_BEAM_TEMP = re.compile(r"^(beam-temp-|\.temp-beam-)")
 
 
 class OutputRefused(RuntimeError):
@@ -42,7 +45,7 @@ class OutputRefused(RuntimeError):
 
 
 def is_temp_name(name: str) -> bool:
-    return bool(_TEMP.match(name))
+    return is_refinery_temp(name) or bool(_BEAM_TEMP.match(name))
 
 
 def _now() -> str:
@@ -141,17 +144,6 @@ def _list_files(out_dir: str) -> list[str]:
     return sorted(out)
 
 
-def _listed_outputs(manifest: dict) -> set[str]:
-    """Paths (relative to the output folder) of the files the manifest lists."""
-    rel = set()
-    for o in manifest.get("outputs") or []:
-        kind, path = o.get("kind"), o.get("path") or ""
-        marker = f"/{kind}/"
-        if kind in OUTPUT_KINDS and marker in path:
-            rel.add(kind + "/" + path.rsplit(marker, 1)[1])
-    return rel
-
-
 def _footer_run_id(path: str) -> str | None:
     import pyarrow.parquet as pq
 
@@ -170,13 +162,13 @@ def _owned(rel: str, manifest: dict, listed: set[str], out_dir: str) -> bool:
         return True
     if rel.endswith(os.sep):  # an empty folder in Refinery's layout
         return parts[0] in OUTPUT_KINDS + ("reports",)
+    if rel in listed:
+        return True
     if len(parts) == 1:
         return parts[0] in _RUN_FILES
     if parts[0] == "reports":
         return (len(parts) == 2 and parts[1] in _REPORT_FILES) or (len(parts) == 3 and parts[1] == "_run")
     if parts[0] in OUTPUT_KINDS:
-        if rel in listed:
-            return True
         if _PART.search(parts[-1]) and is_local(out_dir):
             return _footer_run_id(os.path.join(out_dir, rel)) == manifest.get("run_id")
     return False
@@ -210,7 +202,7 @@ def prepare_output(out_dir: str, overwrite: bool) -> list[str]:
         raise OutputRefused(f"--output {out_dir}: --overwrite refused: the folder holds {len(entries)} entries "
                             f"but no refinery manifest (reports/manifest.json), so it is not an earlier run's "
                             f"output: {_names(entries)}. Nothing was deleted; choose an empty or new folder.")
-    listed = _listed_outputs(manifest)
+    listed = run_files(manifest)
     foreign = [e for e in entries if not _owned(e, manifest, listed, out_dir)]
     if foreign:
         raise OutputRefused(f"--output {out_dir}: --overwrite refused: {len(foreign)} entries were not written by "

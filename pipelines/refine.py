@@ -15,6 +15,7 @@ import json
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from refinery.atomic import write_atomic
 from refinery.transforms.beam.ingest import FILES, ReadCrude
 from refinery.transforms.beam.stage import ERRORS, KEPT, REJECTED
 from refinery.transforms.beam.write import WriteOutputs
@@ -65,8 +66,7 @@ class _WriteJson(beam.DoFn):
 
     def process(self, items):
         items = sorted(items, key=lambda d: json.dumps(d, sort_keys=True))
-        with FileSystems.create(self.path) as f:
-            f.write(json.dumps(items, indent=1, sort_keys=True, ensure_ascii=False).encode())
+        write_atomic(self.path, json.dumps(items, indent=1, sort_keys=True, ensure_ascii=False).encode())
         yield self.path
 
 

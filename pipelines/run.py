@@ -25,6 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 import refinery
+from refinery.atomic import remove_success, write_atomic, write_success
 from refinery.pipelines.config import RunConfig
 from refinery.pipelines.outdir import OutputLock, OutputRefused, prepare_output
 from refinery.pipelines.refine import RUN_DIR, build_pipeline, stages_status
@@ -83,8 +84,7 @@ def local_input_bytes(patterns: list[str]) -> int:
 
 
 def _write_json(path: str, obj) -> None:
-    with FileSystems.create(path) as f:
-        f.write(json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=str).encode())
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=str).encode())
 
 
 def _read_json(path: str):
@@ -179,10 +179,11 @@ def _suite_process(cfg: RunConfig, in_process: bool):
 
 def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | None = None,
         overwrite: bool = False, quiet: bool = False, config_path: str | None = None,
-        validate_aside: bool = False) -> RunResult:
+        validate_aside: bool = False, sign_key=None) -> RunResult:
     """Run the refinery; returns the manifest and the exit code (0 ok, 1 invariant broken).
     ``validate_aside``: import the expectation suite in a second process while the pipeline runs
-    (:mod:`refinery.validators.worker`; the CLI does, ~3 s less per local run)."""
+    (:mod:`refinery.validators.worker`; the CLI does, ~3 s less per local run).
+    ``sign_key``: a :class:`~refinery.validators.signing.ManifestKey` that signs the final manifest."""
     beam_args = list(beam_args or [])
     # Local inputs are named by absolute path, so doc_ids do not depend on the working directory.
     inputs = [p if not is_local(p) else os.path.abspath(p) for p in inputs]
@@ -206,6 +207,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
                 prepare_output(out_dir, overwrite)
             except OutputRefused as exc:
                 raise RunFailed(str(exc)) from None
+            remove_success(out_dir)  # an earlier run's marker must not vouch for this run's partial files
             if all_opts.get("direct_running_mode") == "multi_processing" and runner in ("DirectRunner", "direct"):
                 size = input_set.local_bytes
                 if size > MULTIPROCESS_WARN_BYTES:
@@ -264,13 +266,13 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
             _write_json(manifest_path, manifest)
             raise
         wall = time.monotonic() - t0
-        return finish(out_dir, manifest, _counters(result), wall, cfg, suite)
+        return finish(out_dir, manifest, _counters(result), wall, cfg, suite, sign_key)
     finally:
         lock.release()
 
 
 def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: RunConfig | None = None,
-           suite=None) -> RunResult:
+           suite=None, sign_key=None) -> RunResult:
     """Post-run: reconciliation, output facts, manifest."""
     run_dir = FileSystems.join(out_dir, RUN_DIR)
     inputs = _read_json(FileSystems.join(run_dir, "inputs.json"))
@@ -309,8 +311,26 @@ def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: Run
         manifest["validation_seconds"] = round(time.monotonic() - t0, 3)
     if cfg is not None:
         _lineage("COMPLETE" if code == 0 else "FAIL", manifest, out_dir, cfg, validation)
-    _write_json(FileSystems.join(out_dir, "reports", "manifest.json"), manifest)
+    seal_output(out_dir, manifest, sign_key)
     return RunResult(manifest=manifest, exit_code=code, messages=messages)
+
+
+def seal_output(out_dir: str, manifest: dict, sign_key=None) -> None:
+    """The last writes of a run, in this order: the manifest (with the sha256 of every report written
+    before it), its signature when a key was given, then ``_SUCCESS`` if the run succeeded."""
+    from refinery.validators.integrity import report_file_facts
+
+    manifest["report_files"] = report_file_facts(out_dir)
+    if sign_key is not None:
+        manifest["signature"] = {"algorithm": sign_key.algorithm, "key_id": sign_key.key_id,
+                                 "file": "reports/manifest.json.sig"}
+    _write_json(FileSystems.join(out_dir, "reports", "manifest.json"), manifest)
+    if sign_key is not None:
+        from refinery.validators.signing import sign_manifest
+
+        sign_manifest(out_dir, sign_key)
+    if manifest.get("status") == "succeeded":
+        write_success(out_dir)
 
 
 def _lineage(state: str, manifest: dict, out_dir: str, cfg: RunConfig, validation: dict | None = None) -> None:
@@ -388,10 +408,10 @@ def summary_table(manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def main_run(inputs, out_dir, cfg, beam_args, overwrite, quiet, config_path) -> int:
+def main_run(inputs, out_dir, cfg, beam_args, overwrite, quiet, config_path, sign_key=None) -> int:
     try:
         res = run(inputs, out_dir, cfg, beam_args, overwrite=overwrite, quiet=quiet, config_path=config_path,
-                  validate_aside=True)
+                  validate_aside=True, sign_key=sign_key)
     except RunFailed as exc:
         print(f"refinery: error: {exc}", file=sys.stderr)
         return 2

@@ -15,6 +15,8 @@ import uuid
 
 from apache_beam.io.filesystems import FileSystems
 
+from refinery.atomic import write_atomic
+
 PRODUCER = "https://github.com/refinery/refinery"
 NAMESPACE = "refinery"
 
@@ -87,8 +89,7 @@ def emit(event, out_dir: str) -> None:
     if FileSystems.exists(path):
         with FileSystems.open(path) as f:
             previous = f.read()
-    with FileSystems.create(path) as f:  # object stores have no append: rewrite (a handful of lines)
-        f.write(previous + line.encode() + b"\n")
+    write_atomic(path, previous + line.encode() + b"\n")  # object stores have no append: rewrite (a few lines)
     if os.environ.get("OPENLINEAGE_URL"):
         from openlineage.client import OpenLineageClient
 

@@ -12,6 +12,7 @@ import apache_beam as beam
 import orjson
 from apache_beam.io.filesystems import FileSystems
 
+from refinery.atomic import write_atomic
 from refinery.schemas import REJECTED_SCHEMA
 from refinery.validators.aggregates import SAMPLE_ROWS, Aggregator, sample_key
 
@@ -64,8 +65,7 @@ class _WriteAggregates(beam.DoFn):
                "duplicate_doc_ids": p["duplicate_doc_ids"], "duplicate_content_hash": p["duplicate_content_hash"],
                "refined_sample": [r for _k, r in sorted(p["refined_sample"], key=lambda kv: kv[0])],
                "rejected_sample": [r for _k, r in sorted(p["rejected_sample"], key=lambda kv: kv[0])]}
-        with FileSystems.create(self.path) as f:
-            f.write(orjson.dumps(out, default=str, option=orjson.OPT_NON_STR_KEYS))
+        write_atomic(self.path, orjson.dumps(out, default=str, option=orjson.OPT_NON_STR_KEYS))
         yield self.path
 
 

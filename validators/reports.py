@@ -18,6 +18,7 @@ import json
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
+from refinery.atomic import write_atomic
 from refinery.schemas import REFINED_SCHEMA
 
 _CSS = """
@@ -224,8 +225,7 @@ def write_reports(out_dir: str, manifest: dict, aggregates: dict, validation: di
 
     def put(name, data: str):
         path = FileSystems.join(out_dir, "reports", name)
-        with FileSystems.create(path) as f:
-            f.write(data.encode())
+        write_atomic(path, data.encode())
         paths.append(path)
 
     if validation is not None:
@@ -234,7 +234,6 @@ def write_reports(out_dir: str, manifest: dict, aggregates: dict, validation: di
     put("datacard.md", datacard(manifest, aggregates, validation))
     # Croissant resolves file paths relative to its own location: it lives at the output root.
     path = FileSystems.join(out_dir, "croissant.json")
-    with FileSystems.create(path) as f:
-        f.write(json.dumps(croissant(manifest), indent=1, ensure_ascii=False).encode())
+    write_atomic(path, json.dumps(croissant(manifest), indent=1, ensure_ascii=False).encode())
     paths.append(path)
     return paths

@@ -60,6 +60,11 @@ from refinery.transforms.minhash import jaccard_sets as jaccard
 NS = Stage.DEDUP.value
 
 
+class NoDecision(RuntimeError):
+    """A record reached the end of dedup without a decision (a lost element upstream); it goes to errors/.
+    Its type names the ``error:NoDecision`` counter and the error row alike, so they reconcile."""
+
+
 def _arr(b: bytes) -> np.ndarray:
     return np.frombuffer(b, dtype=np.uint32)
 
@@ -354,7 +359,7 @@ class _ApplyFn(beam.DoFn):
             rec = dict(rec)
             if not decisions:  # cannot happen unless a step lost it: never drop silently
                 self._counters.inc("error:NoDecision")
-                yield TaggedOutput(ERRORS, error_record(rec, Stage.DEDUP, RuntimeError("no dedup decision reached")))
+                yield TaggedOutput(ERRORS, error_record(rec, Stage.DEDUP, NoDecision("no dedup decision reached")))
                 continue
             what, kept, size, j = decisions[0]
             rec["dup_cluster_id"] = kept

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from refinery.atomic import write_atomic
 from refinery.schemas import ERRORS_SCHEMA, REFINED_SCHEMA, REJECTED_SCHEMA, with_run_metadata
 from refinery.transforms.beam.stage import BusyClock
 
@@ -77,8 +78,7 @@ class _WriteShardFn(beam.DoFn):
             parts.append(f"{self.partition_dir}={partition}")
         parts.append(f"part-{shard:05d}-of-{nshards:05d}.parquet")
         path = FileSystems.join(*parts)
-        with FileSystems.create(path) as f:
-            f.write(data)
+        write_atomic(path, data)  # a temporary name renamed once whole: no partial file under a final name
         per_source: dict[str, int] = {}
         for r in rows:
             per_source[r["source_uri"]] = per_source.get(r["source_uri"], 0) + 1

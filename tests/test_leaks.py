@@ -109,3 +109,53 @@ def test_pii_is_redacted_at_ingest_everywhere_the_run_writes(tmp_path):
     assert errors[2]["raw"] is None and "ingest.keep_undecodable_raw" in errors[2]["error"]
     manifest = json.loads((out / "reports" / "manifest.json").read_text())
     assert manifest["reconciliation"]["ok"] and manifest["counters"]["ingest"]["pii:raw_dropped"] == 1
+
+
+# One credential per form the audit planted in a flag value (finding 10).
+CREDENTIALS = {
+    "signed_url_signature": "5ecre7519a7e0bd1", "signed_url_credential": "CREDSECRET4471",
+    "staging_access_token": "STAGINGSECRET42", "label_token": "LABELSECRET42",
+    "experiment_token": "ghp_EXPSECRETabcdefghijklmnopqrstuvwx012", "experiment_key": "EXPKEYSECRET7",
+    "sdk_password": "SDKPASSWORD77", "input_token": "INPUTTOKEN88",
+}
+
+
+def test_credentials_in_flag_values_are_written_nowhere(tmp_path, monkeypatch, capsys, caplog):
+    from apache_beam.io.filesystem import MatchResult
+    from apache_beam.io.gcp.gcsfilesystem import GCSFileSystem
+
+    from refinery.pipelines.cli import main
+
+    # No GCS from here: the gs:// pattern matches nothing, as a pattern with a token in it would.
+    monkeypatch.setattr(GCSFileSystem, "match", lambda self, patterns, limits=None: [MatchResult(p, []) for p in patterns])
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": PROSE}) + "\n" + json.dumps({"id": "b", "text": FRENCH}) + "\n")
+    out = tmp_path / "out"
+    c = CREDENTIALS
+    code = main([
+        "run", "--input", str(src), "--input", f"gs://leaks-bucket/crude/part.jsonl?token={c['input_token']}",
+        "--output", str(out), "--set", "dedup.enabled=false",
+        "--temp_location=gs://leaks-bucket/tmp?X-Goog-Algorithm=GOOG4-RSA-SHA256"
+        f"&X-Goog-Credential={c['signed_url_credential']}%2F20261201%2Fauto&X-Goog-Signature={c['signed_url_signature']}",
+        f"--staging_location=gs://leaks-bucket/staging?access_token={c['staging_access_token']}",
+        "--labels=team=data", f"--labels=deploy_token={c['label_token']}",
+        "--experiments=use_runner_v2", f"--experiments={c['experiment_token']}",
+        f"--experiments=api_key={c['experiment_key']}",
+        f"--sdk_location=https://builder:{c['sdk_password']}@pypi.example.com/beam.tar.gz",
+    ])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    texts = every_output_text(out)
+    assert {"reports/manifest.json", "reports/openlineage.jsonl", "reports/validation.json"} <= set(texts)
+    assert _leaks(texts, CREDENTIALS) == []
+    assert _leaks({"stdout": captured.out, "stderr": captured.err, "log": caplog.text}, CREDENTIALS) == []
+    # what was there is still said, only the values are gone
+    manifest = json.loads((out / "reports" / "manifest.json").read_text())
+    opts = manifest["pipeline_options"]
+    assert opts["temp_location"] == ("gs://leaks-bucket/tmp?X-Goog-Algorithm=<redacted>&X-Goog-Credential=<redacted>"
+                                     "&X-Goog-Signature=<redacted>")
+    assert opts["staging_location"] == "gs://leaks-bucket/staging?access_token=<redacted>"
+    assert opts["labels"] == ["team=data", "deploy_token=<redacted>"]
+    assert opts["experiments"] == ["use_runner_v2", "<redacted>", "api_key=<redacted>"]
+    assert opts["sdk_location"] == "https://<redacted>@pypi.example.com/beam.tar.gz"
+    assert manifest["input_patterns"][1] == "gs://leaks-bucket/crude/part.jsonl?token=<redacted>"

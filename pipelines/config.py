@@ -200,6 +200,12 @@ class QualityThresholds(_Section):
 PII_KIND_NAMES = ("email", "phone", "ip_address", "id_number", "payment_card")
 
 
+def _phone_regions() -> tuple[str, ...]:
+    from refinery.transforms.pii import PHONE_REGIONS
+
+    return PHONE_REGIONS
+
+
 class PiiConfig(_Section):
     """PII counting (pii_counts) and redaction, done at ingest: before any stage routes a record
     anywhere (rejected or refined) and before anything is written, whatever stages are enabled."""
@@ -211,7 +217,7 @@ class PiiConfig(_Section):
         "and errors' raw bytes and messages. The unredacted text is never written. Empty: no redaction.",
     )
     phone_regions: list[str] = Field(
-        default_factory=lambda: ["US", "GB", "DE", "FR", "CN", "JP", "IN"],
+        default_factory=lambda: list(_phone_regions()),
         description="Regions (ISO 3166 alpha-2) whose national phone formats are recognised, tried in order "
         "(numbers written with + and a country code are recognised whatever this says).",
     )

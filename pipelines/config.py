@@ -58,6 +58,12 @@ class IngestConfig(_Section):
         description="A .gz/.zst stream that expands to more than this many times its compressed size (past the "
         "first 64 MB) is a decompression bomb: the rest of the file is one errors/ row. Text compresses 3-10x.",
     )
+    keep_undecodable_raw: bool = Field(
+        False,
+        description="Keep errors' raw bytes that decode in no known encoding (UTF-8/16, GB18030, Big5, "
+        "Windows-1252). Off: they are dropped (raw null, the error says so), because PII in them cannot be "
+        "found and redacted. On: kept for debugging, checked byte by byte for the ASCII kinds only.",
+    )
     html_extractor: Literal["resiliparse", "resiliparse-full", "trafilatura"] = Field(
         "resiliparse",
         description="WARC HTML to text. resiliparse: main content, boilerplate (navigation, footers) removed; "
@@ -204,21 +210,45 @@ class QualityThresholds(_Section):
 PII_KIND_NAMES = ("email", "phone", "ip_address", "id_number", "payment_card")
 
 
-class PiiConfig(_Section):
-    """PII detection (counts in pii_counts) and redaction (before dedup and before anything is written)."""
+def _phone_regions() -> tuple[str, ...]:
+    from refinery.transforms.pii import PHONE_REGIONS
 
-    detect: bool = Field(True, description="Detect and count PII.")
+    return PHONE_REGIONS
+
+
+class PiiConfig(_Section):
+    """PII counting (pii_counts) and redaction, done at ingest: before any stage routes a record
+    anywhere (rejected or refined) and before anything is written, whatever stages are enabled."""
+
+    detect: bool = Field(True, description="Count PII per kind in pii_counts (counted before redaction).")
     redact: list[Literal["email", "phone", "ip_address", "id_number", "payment_card"]] = Field(
         default_factory=lambda: list(PII_KIND_NAMES),
-        description="Kinds replaced by typed placeholders (<EMAIL>, <PHONE>, ...). The unredacted text is "
-        "never written.",
+        description="Kinds replaced by typed placeholders (<EMAIL>, <PHONE>, ...) in text, meta, original_id "
+        "and errors' raw bytes and messages. The unredacted text is never written. Empty: no redaction.",
     )
+    phone_regions: list[str] = Field(
+        default_factory=lambda: list(_phone_regions()),
+        description="Regions (ISO 3166 alpha-2) whose national phone formats are recognised, tried in order "
+        "(numbers written with + and a country code are recognised whatever this says).",
+    )
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, v):
+        import phonenumbers
+
+        bad = [r for r in v if r not in phonenumbers.SUPPORTED_REGIONS]
+        if bad:
+            raise ValueError(f"unknown phone region(s) {', '.join(map(repr, bad))}: ISO 3166 alpha-2 codes "
+                             "in upper case, e.g. US, GB, DE, CN")
+        return v
 
 
 class QualityConfig(_Section):
     """Quality signals, rule presets and PII (ScoreQuality)."""
 
-    enabled: bool = Field(True, description="Compute quality signals, redact PII and apply quality rules.")
+    enabled: bool = Field(True, description="Compute quality signals and apply quality rules (PII is redacted "
+                          "at ingest, quality.pii, whether this stage runs or not).")
     rules: list[Literal["gopher_quality", "gopher_repetition", "c4", "fineweb"]] = Field(
         default_factory=lambda: ["gopher_quality", "gopher_repetition", "c4", "fineweb"],
         description="Presets that decide (signals are always computed and written). Empty: annotate only.",

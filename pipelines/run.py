@@ -29,11 +29,10 @@ from refinery.atomic import remove_success, write_atomic, write_success
 from refinery.pipelines.config import RunConfig
 from refinery.pipelines.outdir import OutputLock, OutputRefused, prepare_output
 from refinery.pipelines.refine import RUN_DIR, build_pipeline, stages_status
+from refinery.pipelines.scrub import install_log_scrubbing, scrub_options, scrub_secrets
 from refinery.schemas import SCHEMA_VERSION
 from refinery.transforms.beam.stage import WORKER_GC_THRESHOLD, usable_cpus
 from refinery.transforms.inputs import InputError, InputSet, check_output_apart, expand_inputs, is_local
-
-_SECRET_WORDS = ("token", "secret", "password", "passwd", "credential", "key", "service_account", "impersonate")
 
 
 class RunFailed(RuntimeError):
@@ -61,14 +60,10 @@ def git_commit() -> str | None:
 
 
 def redact_options(options: dict) -> dict:
-    """Pipeline options with credentials, tokens, keys and service-account details redacted."""
-    out = {}
-    for k, v in options.items():
-        if any(w in k.lower() for w in _SECRET_WORDS) and v not in (None, False, [], ""):
-            out[k] = "<redacted>"
-        else:
-            out[k] = v
-    return out
+    """Pipeline options with credentials, tokens, keys and service-account details redacted: secret-named
+    keys whole, every other value scrubbed (URL userinfo and query values, named and token-like values;
+    :mod:`refinery.pipelines.scrub`)."""
+    return scrub_options(options)
 
 
 # Beam's multi_processing DirectRunner sends each worker its half of a stage's input as one bundle over
@@ -232,7 +227,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
             "config": cfg.model_dump(mode="json"),
             "config_sha256": identity["config_sha256"],
             "stages": stages_status(cfg),
-            "input_patterns": inputs,
+            "input_patterns": scrub_secrets(inputs),
         }
         manifest_path = FileSystems.join(out_dir, "reports", "manifest.json")
         if not dry_run:
@@ -260,7 +255,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         except BaseException as exc:
             if suite is not None:
                 suite.close()
-            manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+            manifest.update(status="failed", error=scrub_secrets(f"{type(exc).__name__}: {exc}"),
                             finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat())
             _lineage("FAIL", manifest, out_dir, cfg)
             _write_json(manifest_path, manifest)
@@ -299,8 +294,9 @@ def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: Run
     if not rec["ok"]:
         bad = [f for f in rec["files"] if not f["ok"]]
         for f in bad:
-            messages.append(f"reconciliation FAILED for {f['uri']}: read {f['records']} records, wrote "
-                            f"{f['refined']} refined + {f['rejected']} rejected + {f['errors']} errors")
+            messages.append(scrub_secrets(f"reconciliation FAILED for {f['uri']}: read {f['records']} records, "
+                                          f"wrote {f['refined']} refined + {f['rejected']} rejected + "
+                                          f"{f['errors']} errors"))
         manifest["error"] = messages[0]
         code = 1
     validation = None
@@ -340,9 +336,10 @@ def _lineage(state: str, manifest: dict, out_dir: str, cfg: RunConfig, validatio
     from refinery.validators.lineage import build_event, emit
 
     try:
-        emit(build_event(state, manifest, out_dir, validation), out_dir)
+        emit(build_event(state, manifest, scrub_secrets(out_dir), validation), out_dir)
     except Exception as exc:  # noqa: BLE001 - lineage is reporting, not the data: say so in the manifest
-        manifest.setdefault("warnings", []).append(f"openlineage {state} event not delivered: {type(exc).__name__}: {exc}")
+        manifest.setdefault("warnings", []).append(
+            scrub_secrets(f"openlineage {state} event not delivered: {type(exc).__name__}: {exc}"))
 
 
 def _validate(out_dir: str, manifest: dict, cfg: RunConfig, messages: list[str], suite=None) -> tuple[int, dict]:
@@ -409,21 +406,22 @@ def summary_table(manifest: dict) -> str:
 
 
 def main_run(inputs, out_dir, cfg, beam_args, overwrite, quiet, config_path, sign_key=None) -> int:
+    install_log_scrubbing()  # Beam's own warnings echo patterns and options
     try:
         res = run(inputs, out_dir, cfg, beam_args, overwrite=overwrite, quiet=quiet, config_path=config_path,
                   validate_aside=True, sign_key=sign_key)
     except RunFailed as exc:
-        print(f"refinery: error: {exc}", file=sys.stderr)
+        print(scrub_secrets(f"refinery: error: {exc}"), file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - the manifest already records the failure
-        print(f"refinery: run FAILED: {type(exc).__name__}: {exc}\n"
-              f"(the manifest in {out_dir}/reports says so; rerun with --overwrite after fixing the cause)",
-              file=sys.stderr)
+        print(scrub_secrets(f"refinery: run FAILED: {type(exc).__name__}: {exc}\n"
+                            f"(the manifest in {out_dir}/reports says so; rerun with --overwrite after fixing "
+                            "the cause)"), file=sys.stderr)
         return 1
     for m in res.messages:
-        print(f"refinery: {m}", file=sys.stderr)
+        print(f"refinery: {scrub_secrets(m)}", file=sys.stderr)
     if not quiet and res.manifest.get("status") not in ("dry_run",):
-        print(summary_table(res.manifest), file=sys.stderr)
-        print(f"\noutput: {out_dir}  (manifest: {FileSystems.join(out_dir, 'reports', 'manifest.json')})",
+        print(scrub_secrets(summary_table(res.manifest)), file=sys.stderr)
+        print(scrub_secrets(f"\noutput: {out_dir}  (manifest: {FileSystems.join(out_dir, 'reports', 'manifest.json')})"),
               file=sys.stderr)
     return res.exit_code

@@ -25,7 +25,7 @@ _COMMON: list[tuple[str, pa.DataType, bool, str, str]] = [
      "Stable record id: first 16 bytes (hex) of sha256(source_uri, source_line). Same input, same id."),
     ("text", pa.string(), False, "ingest",
      "Document text: decoded to Unicode, NFC, control characters removed, newlines normalised; "
-     "PII redacted when configured."),
+     "PII redacted at ingest (quality.pii.redact; every kind by default)."),
     ("source_uri", pa.string(), False, "ingest", "URI of the input file the record was read from."),
     ("source_line", pa.int64(), False, "ingest",
      "0-based position in the source: line for JSONL/text, row for Parquet, record index for WARC."),
@@ -58,7 +58,8 @@ _COMMON: list[tuple[str, pa.DataType, bool, str, str]] = [
     ("opted_out", pa.bool_(), True, "licence", "An AI-training / TDM opt-out signal was found."),
     # quality
     ("quality", _QUALITY_TYPE, True, "quality", "Quality signals (see the quality table)."),
-    ("pii_counts", _PII_TYPE, True, "quality", "Number of PII spans found, per kind (before redaction)."),
+    ("pii_counts", _PII_TYPE, True, "ingest",
+     "Number of PII spans found in the text, per kind (counted at ingest, before redaction)."),
     # dedup
     ("content_hash", pa.string(), True, "dedup",
      "sha256 (hex, 32 chars) of the normalised text (NFKC, case-folded, whitespace collapsed)."),

@@ -23,6 +23,7 @@ from refinery.transforms.beam.stage import (
     relax_worker_gc,
 )
 from refinery.transforms.ingest import read_crude
+from refinery.transforms.pii import PiiScrubber
 from refinery.transforms.text import visible_chars
 
 FILES = "files"
@@ -65,6 +66,21 @@ class _ReadCrudeFn(beam.DoFn):
         self._counters = Counters(Stage.INGEST.value)
         self._progress = _Progress(self.progress)
         self._clock = BusyClock(Stage.INGEST.value)
+        self._pii = PiiScrubber.from_config(self.cfg)
+
+    def _redact_pii(self, kind: str, item: dict) -> None:
+        """PII out of every record and error (in place) before anything routes or writes it; counters
+        ``pii:<kind>`` (spans found in text) and ``pii:raw_dropped`` (undecodable raw bytes dropped)."""
+        t0 = time.perf_counter()
+        if kind == "record":
+            counts = self._pii.record(item)
+            if counts:
+                for k, n in counts.items():
+                    if n:
+                        self._counters.inc(f"pii:{k}", n)
+        elif kind == "error" and not self._pii.error(item):
+            self._counters.inc("pii:raw_dropped")
+        self._clock.add(time.perf_counter() - t0)
 
     def finish_bundle(self):
         self._clock.flush()
@@ -86,6 +102,7 @@ class _ReadCrudeFn(beam.DoFn):
         ingest = self.cfg.ingest
         n = nbytes = 0
         for kind, item in self._timed(read_crude(uri, ingest, _open_raw, size_hint=size)):
+            self._redact_pii(kind, item)
             if kind == "record":
                 n += 1
                 nbytes += len(item["text"])
@@ -156,8 +173,10 @@ class ReadCrude(beam.PTransform):
 
     Outputs (dict): ``kept`` records, ``rejected`` (empty_text), ``errors`` (unparseable lines and
     unreadable file parts, with raw bytes), ``files`` (one fact dict per input file: uri, bytes,
-    sha256, records, blank_lines, encoding, format). Counters: namespace ``ingest``.
-    Config: ``ingest.*``.
+    sha256, records, blank_lines, encoding, format). PII is redacted in every record and error before
+    it reaches any of these (``refinery.transforms.pii.PiiScrubber``; ``pii_counts`` filled).
+    Counters: namespace ``ingest`` (``pii:<kind>``, ``pii:raw_dropped`` too).
+    Config: ``ingest.*``, ``quality.pii.*``.
     """
 
     def __init__(self, patterns: list[str], cfg, progress: bool = False, spread_records: bool = True,

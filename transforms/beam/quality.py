@@ -1,10 +1,11 @@
-"""``ScoreQuality``: PII redaction, quality signals, then the rule presets.
+"""``ScoreQuality``: quality signals, then the rule presets.
 
-Annotate: ``text`` redacted (kinds in ``quality.pii.redact``), ``pii_counts``, ``quality`` (every
-signal, written for rejected records too). Decide: the first rule of ``quality.rules`` that fires,
-with per-language threshold overrides; reason named after the rule, detail = value and threshold.
+Annotate: ``quality`` (every signal, written for rejected records too), on text whose PII was
+already redacted at ingest (``refinery.transforms.pii.PiiScrubber``, which also fills
+``pii_counts``). Decide: the first rule of ``quality.rules`` that fires, with per-language threshold
+overrides; reason named after the rule, detail = value and threshold.
 Outputs: ``kept``, ``rejected``, ``errors``. Counters (namespace ``quality``): seen, kept,
-dropped:<reason>, error:<type>, pii:<kind>. Config: ``quality.*``.
+dropped:<reason>, error:<type>. Config: ``quality.*``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import apache_beam as beam
 
 from refinery.schemas.reasons import Stage
 from refinery.transforms.beam.stage import RecordStageFn, Rejection, run_record_stage
-from refinery.transforms.pii import count_kinds, find_pii, redact
 from refinery.transforms.quality import apply_rules, quality_signals, thresholds_for
 
 
@@ -26,7 +26,6 @@ class _ScoreQualityFn(RecordStageFn):
         self._base = q.thresholds.model_dump()
         self._by_lang: dict[str, dict] = {}
         self._disabled = set(q.disabled_rules)
-        self._redact = set(q.pii.redact)
 
     def _thresholds(self, lang: str | None) -> dict:
         key = lang or ""
@@ -36,20 +35,7 @@ class _ScoreQualityFn(RecordStageFn):
         return t
 
     def annotate(self, record):
-        q = self.cfg.quality
-        text = record["text"]
-        if q.pii.detect:
-            spans = find_pii(text)
-            counts = count_kinds(spans)
-            for kind, n in counts.items():
-                if n:
-                    self._counters.inc(f"pii:{kind}", n)
-            record["pii_counts"] = counts
-            if spans and self._redact:
-                text = redact(text, spans, self._redact)
-                record["text"] = text
-                record["n_chars"] = len(text)
-        record["quality"] = quality_signals(text, record.get("lang"))
+        record["quality"] = quality_signals(record["text"], record.get("lang"))
 
     def decide(self, record):
         hit = apply_rules(record["quality"], self.cfg.quality.rules, self._thresholds(record.get("lang")),
@@ -58,7 +44,7 @@ class _ScoreQualityFn(RecordStageFn):
 
 
 class ScoreQuality(beam.PTransform):
-    """Records → records with ``quality`` and ``pii_counts`` (text redacted); quality rules decide."""
+    """Records → records with ``quality``; quality rules decide."""
 
     def __init__(self, cfg):
         super().__init__()

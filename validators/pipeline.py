@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import apache_beam as beam
 import orjson
-from apache_beam.io.filesystems import FileSystems
 
 from refinery.atomic import write_atomic
 from refinery.schemas import REJECTED_SCHEMA

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import functools
 import json
 import os
 import sys
@@ -28,6 +30,25 @@ critical expectation) — the message names the file; 2 bad usage, config or inp
 output: files appear under their final names only once complete; the manifest is written last, then
 OUT/_SUCCESS (only when the run succeeded) — readers wait for _SUCCESS.
 """
+
+
+@functools.lru_cache(maxsize=1)
+def beam_flags() -> frozenset[str]:
+    """Every flag of Beam's PipelineOptions (all runners' option classes): what may pass through to Beam."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    parser = argparse.ArgumentParser(conflict_handler="resolve", add_help=False)
+    for cls in {PipelineOptions, *subclasses(PipelineOptions)}:
+        try:
+            cls._add_argparse_args(parser)
+        except Exception:  # noqa: BLE001,S112 - an options class that cannot describe itself adds no flags
+            continue
+    return frozenset(o for a in parser._actions for o in a.option_strings if o.startswith("--"))
 
 
 def _split_run_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -67,6 +88,13 @@ def _split_run_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     args, beam_args = parser.parse_known_args(rest)
     if beam_args and not beam_args[0].startswith("-"):
         parser.error(f"unexpected argument {beam_args[0]!r} (a config file must end in .yaml or .yml)")
+    for tok in beam_args:
+        name = tok.split("=", 1)[0]
+        if name.startswith("--") and name not in beam_flags():
+            ours = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+            close = difflib.get_close_matches(name, ours + sorted(beam_flags()), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else " (see `refinery run --help`; Beam's flags pass through)"
+            parser.error(f"unknown flag {name}{hint}")
     args.config = config
     return args, beam_args
 

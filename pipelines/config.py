@@ -7,8 +7,11 @@ dotted key (``dedup.threshold: Input should be less than or equal to 1``).
 
 from __future__ import annotations
 
+import difflib
+import functools
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,8 +23,69 @@ class ConfigError(ValueError):
     """A config file or override is invalid; the message names the key."""
 
 
+# ISO 639-1, all 183 codes (public standard); three-letter codes come from the detectors' tables.
+_ISO_639_1 = frozenset("""
+aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de
+dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia
+id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo
+lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl
+ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk
+tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu
+""".split())
+_SUBTAG = re.compile(r"^(?:[A-Z][a-z]{3}|[A-Z]{2}|\d{3}|[a-z\d]{5,8})$")
+
+
+@functools.lru_cache(maxsize=1)
+def _language_names() -> tuple[frozenset[str], dict[str, str]]:
+    """(ISO 639 codes the detectors know, language name -> code), from CLD2's and lingua's tables."""
+    import pycld2
+    from lingua import Language
+
+    codes, names = set(_ISO_639_1) | {"und", "mul", "zxx"}, {}
+    for name, code in pycld2.LANGUAGES:
+        primary = code.split("-")[0]
+        if 2 <= len(primary) <= 3 and primary.isalpha() and primary.islower():
+            codes.add(primary)
+            names.setdefault(name.lower().replace("_", " "), primary)
+    for lang in Language.all():
+        one = lang.iso_code_639_1.name.lower()
+        codes.add(one)
+        names.setdefault(lang.name.lower(), one)
+    return frozenset(codes), names
+
+
+@functools.lru_cache(maxsize=1)
+def _three_to_two() -> dict[str, str]:
+    from lingua import Language
+
+    return {lang.iso_code_639_3.name.lower(): lang.iso_code_639_1.name.lower() for lang in Language.all()}
+
+
+def check_language_code(code: str) -> str:
+    """A BCP-47 tag whose language subtag is a known ISO 639 code (en, zh-Hant, pt-BR); else ValueError
+    with a suggestion (``english`` -> ``en``)."""
+    codes, names = _language_names()
+    parts = code.split("-") if isinstance(code, str) else []
+    if parts and all(_SUBTAG.match(p) for p in parts[1:]):
+        if parts[0] in codes:
+            return code
+        if len(parts[0]) == 3 and parts[0].isalpha() and parts[0].islower():
+            two = _three_to_two().get(parts[0])
+            if two is None:
+                return code  # any ISO 639-3 language: the lang column uses it where 639-1 has no code
+            raise ValueError(f"{code!r}: the lang column writes this language as {two!r} (ISO 639-1 where one "
+                             "exists); use that")
+    guess = names.get(str(code).lower().replace("_", " "))
+    if guess is None:
+        close = difflib.get_close_matches(str(code).lower(), list(codes) + list(names), n=1)
+        guess = names.get(close[0], close[0]) if close else None
+    hint = f"; did you mean {guess!r}?" if guess else ""
+    raise ValueError(f"{code!r} is not a BCP-47 language tag (ISO 639 code, optionally -Script or -REGION){hint}")
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf and nan pass a ge/le bound and then break the run that uses them: refused in every section.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class IngestConfig(_Section):
@@ -43,10 +107,10 @@ class IngestConfig(_Section):
         "else GB18030 or Big5 as charset-normalizer judges.",
     )
     min_chars: int = Field(
-        1, ge=0, description="Records with fewer non-whitespace characters are rejected as empty_text."
+        1, ge=0, le=1_000_000, description="Records with fewer non-whitespace characters are rejected as empty_text."
     )
     max_error_bytes: int = Field(
-        65536, ge=0, description="Raw bytes kept per errors/ record (the rest is cut, and the cut noted)."
+        65536, ge=0, le=1 << 30, description="Raw bytes kept per errors/ record (the rest is cut, and the cut noted)."
     )
     max_record_bytes: int = Field(
         64 << 20, ge=1024, le=1 << 31,
@@ -78,6 +142,20 @@ class IngestConfig(_Section):
 
 class LanguageConfig(_Section):
     """Language identification (DetectLanguage) and the language policy."""
+
+    @field_validator("candidates", "allowed")
+    @classmethod
+    def _bcp47_list(cls, v):
+        for code in v or []:
+            check_language_code(code)
+        return v
+
+    @field_validator("min_score_per_language")
+    @classmethod
+    def _bcp47_keys(cls, v):
+        for code in v:
+            check_language_code(code)
+        return v
 
     enabled: bool = Field(True, description="Run language identification.")
     backend: Literal["auto", "langdetect", "cld2", "lingua"] = Field(
@@ -114,9 +192,9 @@ class LanguageConfig(_Section):
         default_factory=dict, description="Per-language override of min_score, e.g. {en: 0.8}."
     )
     max_chars: int = Field(
-        1500, ge=50, description="Characters the statistical model reads at most (3 evenly spaced windows)."
+        1500, ge=50, le=10_000_000, description="Characters the statistical model reads at most (3 evenly spaced windows)."
     )
-    seed: int = Field(0, description="langdetect seed (determinism).")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="langdetect seed (determinism).")
     secondary_min_share: float = Field(
         0.2, ge=0.0, le=1.0, description="Share of paragraph characters a language needs to be listed in lang_secondary."
     )
@@ -138,7 +216,7 @@ class LicenceConfig(_Section):
     )
     detect_in_text: bool = Field(True, description="Look for SPDX tags, notices, licence texts and CC links in the text.")
     text_window_chars: int = Field(
-        40_000, ge=1000, description="Text detectors read the first 4/5 and last 1/5 of this many characters.")
+        40_000, ge=1000, le=100_000_000, description="Text detectors read the first 4/5 and last 1/5 of this many characters.")
     policy: dict[str, Decision] = Field(
         default_factory=lambda: {"permissive": "allow", "public-domain": "allow", "weak-copyleft": "allow",
                                  "copyleft": "review", "no-derivatives": "review", "non-commercial": "deny",
@@ -272,6 +350,7 @@ class QualityConfig(_Section):
     def _known_thresholds(cls, v):
         known = set(QualityThresholds.model_fields)
         for lang, over in v.items():
+            check_language_code(lang)
             for key in over:
                 if key not in known:
                     raise ValueError(f"{lang}.{key}: unknown threshold (one of: {', '.join(sorted(known))})")
@@ -300,7 +379,7 @@ class DedupConfig(_Section):
         0.8, gt=0.0, le=1.0, description="Near duplicate: estimated Jaccard of the shingle sets at or above this."
     )
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations.")
-    seed: int = Field(1, description="MinHash seed (datasketch-compatible).")
+    seed: int = Field(1, ge=0, le=2**32 - 1, description="MinHash seed (datasketch-compatible, 0..2^32-1).")
     ngram: int = Field(5, ge=1, le=32, description="Shingle size (words or characters, see unit).")
     unit: Literal["auto", "word", "char"] = Field(
         "auto", description="Shingle unit. auto: characters for CJK/Thai text, words otherwise."
@@ -349,12 +428,31 @@ class OutputConfig(_Section):
 
     compression: Literal["zstd", "snappy", "gzip", "none"] = Field("zstd", description="Parquet compression.")
     target_shard_mb: float = Field(
-        128.0, gt=0, description="Target text size per Parquet file; partitions are split into this many shards."
+        128.0, ge=0.001, le=4096,
+        description="Target text size per Parquet file (MB, 0.001-4096: each file is built in memory); partitions "
+        "are split into this many shards."
     )
     write_rejected_text: bool = Field(True, description="Keep the text of rejected records.")
 
 
+class RunPolicyConfig(_Section):
+    """When a run that finished is still a failure as a whole."""
+
+    max_error_share: float = Field(
+        0.5, ge=0, le=1,
+        description="A run whose errors/ rows are more than this share of its input records ends failed (exit 1), "
+        "naming the file and the most common error — after everything is written. A file every one of whose "
+        "records is an error always fails the run (a wrong text field, JSON that is not JSON Lines ...).",
+    )
+    preflight_records: int = Field(
+        20, ge=0, le=100_000,
+        description="Records read from the start of each local input file (up to 64 files) before the pipeline is "
+        "built: a file whose first records are all errors stops the run in seconds (exit 2). 0: no pre-check.",
+    )
+
+
 class RunConfig(_Section):
+    run: RunPolicyConfig = Field(default_factory=RunPolicyConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     licence: LicenceConfig = Field(default_factory=LicenceConfig)

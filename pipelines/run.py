@@ -27,6 +27,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 import refinery
 from refinery.atomic import remove_success, write_atomic, write_success
 from refinery.pipelines.config import RunConfig
+from refinery.pipelines.failfast import error_share_failure, preflight
 from refinery.pipelines.outdir import OutputLock, OutputRefused, prepare_output
 from refinery.pipelines.refine import RUN_DIR, build_pipeline, stages_status
 from refinery.pipelines.scrub import install_log_scrubbing, scrub_options, scrub_secrets
@@ -193,6 +194,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         try:
             input_set = expand_inputs(inputs)
             check_output_apart(out_dir, inputs, input_set)
+            preflight(input_set, cfg)
             lock.acquire()
         except (InputError, OutputRefused) as exc:
             raise RunFailed(str(exc)) from None
@@ -299,6 +301,13 @@ def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: Run
                                           f"{f['errors']} errors"))
         manifest["error"] = messages[0]
         code = 1
+    if cfg is not None:
+        whole = error_share_failure(rec, outputs, cfg.run.max_error_share)
+        if whole is not None:  # everything is written: the run failed as a whole, and says where
+            messages.append(scrub_secrets(f"run FAILED: {whole}"))
+            manifest["status"] = "failed"
+            manifest.setdefault("error", messages[-1])
+            code = 1
     validation = None
     if cfg is not None and cfg.validation.enabled:
         t0 = time.monotonic()

@@ -117,3 +117,34 @@ def test_parquet_binary_decimal_timestamp_columns_are_kept_in_meta(tmp_path):
     assert meta["blob"] == "base64:AP9iaW4=" and meta["price"] == "1.50"
     assert meta["ts"].startswith("2024-01-02T03:04:05") and meta["dur"] == "0:00:03"
     assert json.loads(records[1]["meta"])["blob"] == "plain"
+
+
+def _warc_record(i, body, content_length=None):
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=windows-1252\r\n\r\n" + body
+    n = len(http) if content_length is None else content_length
+    return (b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://example.org/%d\r\n"
+            b"WARC-Record-ID: <urn:uuid:%d>\r\nContent-Type: application/http; msgtype=response\r\n"
+            b"Content-Length: %d\r\n\r\n" % (i, i, n)) + http + b"\r\n\r\n"
+
+
+def test_warc_content_length_too_large_swallows_nothing_silently(tmp_path):
+    page = b"<html><body><p>%s</p></body></html>"
+    second = _warc_record(2, page % b"The second page, swallowed by the first one.")
+    head = len(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=windows-1252\r\n\r\n")
+    first_body = page % b"The first page says enough to be a page."
+    first = _warc_record(1, first_body, content_length=head + len(first_body) + len(second))
+    p = tmp_path / "bad.warc"
+    p.write_bytes(first + second + _warc_record(3, page % b"The third page comes after both."))
+    records, errors, _f = _read(p)
+    assert [r["text"] for r in records] == ["The third page comes after both."]
+    assert len(errors) == 2 and all("WarcLengthError" in e["error"] for e in errors)
+    assert b"second page" in errors[1]["raw"]
+
+
+def test_utf8_page_declared_windows_1252_is_read_as_utf8(tmp_path):
+    text = "Überall grüßen die Menschen einander freundlich – auch heute."
+    p = tmp_path / "page.warc"
+    p.write_bytes(_warc_record(1, b"<html><body><p>" + text.encode() + b"</p></body></html>"))
+    records, errors, _f = _read(p)
+    assert errors == [] and records[0]["text"] == text
+    assert json.loads(records[0]["meta"])["charset"] == "utf-8"

@@ -43,9 +43,16 @@ def _charset_from_type(content_type: str | None) -> str | None:
 
 
 def decode_html(body: bytes, declared: str | None) -> tuple[str, str]:
-    """(text, charset used): HTTP charset, then <meta charset>, then detection."""
+    """(text, charset used): UTF-8 when the bytes are UTF-8 (a declared charset that contradicts valid
+    UTF-8 loses: such pages decoded as windows-1252 were mojibake), else the HTTP charset, then
+    <meta charset>, then detection."""
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
+    if not body.isascii():
+        try:
+            return body.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            pass
     candidates = []
     if declared:
         candidates.append(declared)
@@ -222,9 +229,23 @@ def _read_warcio(reader, stream):
             "cc_language": h.get_header("WARC-Identified-Content-Language"),
         }
         try:
-            body = rec.content_stream().read()
+            body = rec.content_stream().read(reader.max_record_bytes + 1)
         except Exception as exc:  # noqa: BLE001 - chunked-encoding or decompression error in this record
             yield reader.error(idx, None, f"{type(exc).__name__}: record {idx} ({meta['url']}): payload unreadable: {exc}")
+            continue
+        if len(body) > reader.max_record_bytes:
+            yield reader.too_long(idx, body[: reader.cfg.max_error_bytes], len(body))
+            continue
+        inner = _embedded_records(body)
+        if inner:
+            # A Content-Length too large: this record's block ran over the records after it. They are not
+            # dropped silently: the overrunning record and each one inside it become errors/ rows.
+            yield reader.error(idx, body, f"WarcLengthError: record {idx} ({meta['url']}): its Content-Length "
+                                          f"overruns {len(inner)} following WARC record(s) (first at byte "
+                                          f"{inner[0]} of its payload)")
+            for k, (a, b) in enumerate(zip(inner, inner[1:] + [len(body)])):
+                yield reader.error(None, body[a:b], f"WarcLengthError: WARC record {k + 1} inside record {idx} "
+                                                    f"({meta['url']}), swallowed by its Content-Length")
             continue
         if rtype == "conversion":  # WET: already text
             meta["content_type"] = h.get_header("Content-Type")
@@ -266,6 +287,16 @@ def _read_warcio(reader, stream):
             continue
         reject = None if text.strip() else (RejectReason.EMPTY_PAGE, "no text after HTML extraction")
         yield _page(reader, idx, text, meta, reject)
+
+
+_EMBEDDED_WARC = re.compile(rb"\nWARC/1\.[01]\r?\nWARC-[A-Za-z-]+: ")
+
+
+def _embedded_records(body: bytes) -> list[int]:
+    """Offsets of WARC record headers inside a payload (a record whose Content-Length was too large)."""
+    if b"\nWARC/1." not in body:
+        return []
+    return [m.start() + 1 for m in _EMBEDDED_WARC.finditer(body)]
 
 
 def expand_paths_list(data: bytes, prefix: str) -> list[str]:

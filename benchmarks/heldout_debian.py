@@ -1,6 +1,9 @@
 """Build the Debian held-out licence set: benchmarks/data/heldout_debian.json.
 
-    python -m benchmarks.heldout_debian [/usr/share/doc]
+    python -m benchmarks.heldout_debian [/usr/share/doc [OUT.json]]
+
+(The same script, run on the copyright files of other packages, fetched with ``apt-get download``,
+built the development set benchmarks/data/dev_debian.json that the detectors were tuned on.)
 
 Source: the machine-readable (DEP-5) ``copyright`` files that Debian packages install under
 ``/usr/share/doc/<package>/copyright``. Each ``License:`` field with a body is one case: the text is
@@ -89,6 +92,7 @@ def body(lines: list[str]) -> str:
 
 def main():
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "/usr/share/doc")
+    out = Path(sys.argv[2]) if len(sys.argv) > 2 else OUT
     licences, holders, seen, names_seen = [], [], set(), {}
     for f in sorted(root.glob("*/copyright")):
         try:
@@ -124,14 +128,14 @@ def main():
                             seen.add(key)
                             holders.append({"package": f.parent.name, "text": f"Copyright (C) {ln}",
                                             "want_holder": holder})
-    OUT.write_text(json.dumps({"about": __doc__.split("\n\n", 2)[1], "licences": licences, "holders": holders,
+    out.write_text(json.dumps({"about": __doc__.split("\n\n", 2)[1], "licences": licences, "holders": holders,
                                "names": [{"name": k, "want": v} for k, v in sorted(names_seen.items())]},
                               ensure_ascii=False, indent=0) + "\n", "utf-8")
     names = {}
     for c in licences:
         for i in c["want"]:
             names[i] = names.get(i, 0) + 1
-    print(f"{len(names_seen)} names, {len(licences)} licence cases, {len(holders)} holder cases -> {OUT} ({OUT.stat().st_size / 1e6:.2f} MB)")
+    print(f"{len(names_seen)} names, {len(licences)} licence cases, {len(holders)} holder cases -> {out} ({out.stat().st_size / 1e6:.2f} MB)")
     print(sorted(names.items(), key=lambda t: -t[1])[:40])
 
 

@@ -97,6 +97,10 @@ def _resolve(href: str, base_url: str | None) -> str:
 def html_signals(html: str, tree=None, base_url: str | None = None) -> dict:
     """robots / TDMRep / AI-preference meta values and the licence a page declares for itself.
 
+    ``robots``, ``html_tdm_reservation`` / ``html_tdm_policy`` (TDMRep ``<meta>``) and
+    ``html_content_usage`` (IETF AIPREF ``<meta name="content-usage">``); the HTTP headers of the same
+    names are kept by the reader under ``tdm_reservation``, ``tdm_policy`` and ``content_usage``.
+
     The page licence (``license``, with ``license_evidence`` saying where it came from), strongest first:
     ``rel="license"`` links (``<link>`` or ``<a>``), then ``<meta name="dc.rights|dcterms.license|license">``,
     then a licence link inside the page's footer or licence / copyright block. Relative links are resolved
@@ -116,9 +120,9 @@ def html_signals(html: str, tree=None, base_url: str | None = None) -> dict:
         if name in ("robots", "googlebot", "ccbot", "gptbot"):
             out["robots"] = (out.get("robots", "") + " " + content).strip()
         elif name in ("tdm-reservation", "tdm-policy"):
-            out[name.replace("-", "_")] = content
+            out["html_" + name.replace("-", "_")] = content
         elif name in ("content-usage", "ai-usage", "aipref"):
-            out["content_usage"] = (out.get("content_usage", "") + ", " + content).strip(", ")
+            out["html_content_usage"] = (out.get("html_content_usage", "") + ", " + content).strip(", ")
         elif name in _LICENCE_META and meta_licence is None:
             meta_licence = (name, _resolve(content, base_url) if _LICENCE_HREF.search(content) else content)
     rel_links = []

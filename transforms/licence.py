@@ -345,9 +345,9 @@ class LicenceIndex:
         order = np.argsort(hashes, kind="stable")
         return cls(ids, sizes, hashes[order], owners[order])
 
-    def match(self, text: str, min_hits: int = 12) -> list[tuple[str, float, float, int]]:
+    def match(self, text: str, min_hits: int = 12, top_n: int = 16) -> list[tuple[str, float, float, int]]:
         """[(spdx id, containment of the licence in the text, share of the text that is licence, hits)]
-        best first; only licences with at least ``min_hits`` shared shingles."""
+        best first, at most ``top_n``; only licences with at least ``min_hits`` shared shingles."""
         h = shingle_hashes(licence_normal(text), 5, "word")
         if h.size < min_hits:
             return []
@@ -361,13 +361,15 @@ class LicenceIndex:
         idx = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
         hits = np.bincount(self.owners[idx], minlength=len(self.ids))
         cand = np.flatnonzero(hits >= min_hits)
-        out = []
-        for i in cand.tolist():
-            c = hits[i] / self.sizes[i]
-            p = hits[i] / h.size
-            out.append((self.ids[i], float(c), float(p), int(hits[i])))
+        if cand.size == 0:
+            return []
+        c = hits[cand] / self.sizes[cand]
         # best: most shingles found times the share of the licence found, so a longer near-identical licence
         # (BSD-3-Clause-No-Nuclear-License-2014 around BSD-3-Clause) wins only when its extra clause is there
+        score = hits[cand] * c
+        top = np.lexsort((-c, -score))[:top_n]
+        out = [(self.ids[i], float(c[k]), float(hits[i] / h.size), int(hits[i]))
+               for k, i in ((k, int(cand[k])) for k in top.tolist())]
         out.sort(key=lambda t: (-t[3] * t[1], -t[1], t[0]))
         return out
 
@@ -397,7 +399,17 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
     if all_matches:
         spdx, contain, share, _hits = all_matches[0]
         if contain >= 0.9 and share >= 0.8:
-            # The document is that licence text (which may itself quote SPDX tags or other licences).
+            # The document is that licence text (which may itself quote SPDX tags or other licences) --
+            # unless part of it is missing (a clause that sets it apart from a near-identical licence) and
+            # a knowledge-base text that the document supports more fully names another licence.
+            if contain < 0.97:
+                kb = kb if kb is not None else LicenceKB.load()
+                better = [m for m in kb.match(text) if m.kind == "text" and m.coverage > contain and m.spdx != spdx
+                          and m.end - m.start >= 0.6 * len(text.strip())]
+                if better:
+                    m = better[0]
+                    return [TextLicence(m.spdx, "full-text", m.coverage, m.evidence() +
+                                        f" (over spdx-text:{spdx} containment {contain:.2f})", m.start, m.end)]
             return [TextLicence(spdx, "full-text", round(min(contain, share), 3),
                                 f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f}")]
     found = []
@@ -483,7 +495,7 @@ _HOLDER_JUNK = re.compile(r"^(?:the\s+)?(?:author|authors|owner|holder|copyright
 # --- copyright statements as a small grammar --------------------------------------------------------
 # statement := marker+ [years] [","] ["by"] holder [e-mail | url] ["." | ","] [all rights reserved]
 # marker    := "Copyright" | "(c)" | "©" | "Copr." ; years := year (("-" | "," | "to") year | "present")*
-_CR_ANY = re.compile(r"copyright|©|\(c\)|copr\.|&copy;|&#169;", re.IGNORECASE)
+_CR_NEEDLES = ("copyright", "©", "(c)", "copr.", "&copy;", "&#169;")
 _CR_MARKER = re.compile(r"(?<![\w\-])(?:copyright\b|copr\.|©|\(c\)|&copy;|&#169;)", re.IGNORECASE)
 _CR_YEAR = r"(?:1[89]\d\d|20\d\d)(?:\s*[-–—/]\s*(?:1[89]\d\d|20\d\d|\d\d|present|now|today)|\s*,\s*(?:1[89]\d\d|20\d\d)|\s+to\s+(?:1[89]\d\d|20\d\d))*"
 _CR_HEAD = re.compile(
@@ -548,8 +560,20 @@ class _CleanLines:
         return got
 
     def with_marker(self) -> list[int]:
-        t = self._text
-        return sorted({t.count("\n", 0, m.start()) for m in _CR_ANY.finditer(t)})
+        t, low = self._text, self._text.lower()
+        starts = []
+        for needle in _CR_NEEDLES:  # str.find runs at memory speed; a case-blind regex scan does not
+            i = low.find(needle)
+            while i >= 0:
+                starts.append(i)
+                i = low.find(needle, i + 1)
+        out, line, at = [], 0, 0
+        for pos in sorted(starts):
+            line += t.count("\n", at, pos)
+            at = pos
+            if not out or out[-1] != line:
+                out.append(line)
+        return out
 
 
 def _statement_at(lines: list[str], i: int, start: int) -> tuple[str, str, str, int] | None:
@@ -625,7 +649,8 @@ def copyright_notices(text: str) -> CopyrightNotices:
     holders: list[str] = []
     years_out: list[str] = []
     zh_statements, zh_holders = _chinese_copyrights(text)
-    if _CR_ANY.search(text):
+    low = text.lower()
+    if any(n in low for n in _CR_NEEDLES):
         lines = _CleanLines(text)
         marked = lines.with_marker()
         done_to = -1
@@ -670,7 +695,7 @@ def copyright_notices(text: str) -> CopyrightNotices:
     for h in zh_holders:
         if h not in holders:
             holders.append(h)
-    reserved = bool(_RESERVED.search(text))
+    reserved = ("reserved" in low or not text.isascii()) and bool(_RESERVED.search(text))
     return CopyrightNotices(statements, holders, years_out, reserved)
 
 
@@ -746,7 +771,7 @@ def find_opt_outs(text: str, meta: dict | None) -> list[str]:
 # IETF AIPREF vocabulary (draft-ietf-aipref-vocab: train-ai, ai-use, search; older drafts: train-genai)
 _AIPREF_CATEGORIES = ("train-ai", "train-genai", "ai-use", "search", "automated-processing", "bulk", "ai", "genai",
                       "inference", "ai-inference")
-_OPT_OUT_PREFS = ("train-ai", "train-genai", "ai-use", "genai", "ai")
+_OPT_OUT_PREFS = ("train-ai", "train-genai", "ai-use")  # the default of licence.opt_out_preferences
 _AIPREF_ITEM = re.compile(r"([a-z][a-z0-9\-]*)\s*(?:=\s*(\?[01]|[a-z]+|\"[^\"]*\"))?", re.IGNORECASE)
 # where a meta key came from: the WARC reader keeps HTTP headers under plain keys, <meta> tags under html_*
 _PREF_KEYS = {"content_usage": ("header", "content-usage"), "html_content_usage": ("html", "content-usage"),

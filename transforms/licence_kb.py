@@ -285,7 +285,8 @@ def expression_of(matches: list[KBMatch], kb: LicenceKB, text: str | None = None
             gap = text[prev.end:m.start]
             sentence = text[max(0, prev.start - 120):m.end + 60]
             if m.spdx != prev.spdx and len(gap) < 60 and re.search(r"\bor\b", gap, re.IGNORECASE) \
-                    and (_ALTERNATIVE.search(gap) or _CHOICE.search(sentence)) \
+                    and (_ALTERNATIVE.search(gap) or _CHOICE.search(sentence)
+                         or (len(gap) < 40 and not re.search(r"\.\s|\band\b(?!/)|\n\s*\n", gap))) \
                     and not kb.is_exception(m.spdx) and not kb.is_exception(prev.spdx):
                 a = prev.spdx if " AND " not in prev.spdx else f"({prev.spdx})"
                 b = m.spdx if " AND " not in m.spdx else f"({m.spdx})"

@@ -305,6 +305,7 @@ _NOTICES: list[tuple[re.Pattern, str]] = [
 ]
 
 
+_NOT_A_LICENCE = ("LicenseRef-scancode-warranty-disclaimer",)
 _UNLICENSE = re.compile(r"this is free and unencumbered software released into the public domain", re.I)
 _COMMENT_MARKS = re.compile(r"(?:\s+(?:\*+|#+|//+|;+|--)(?=\s))+")
 _SPACES = re.compile(r"\s+")
@@ -423,7 +424,16 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
     unlicense = _UNLICENSE.search(text)
     if unlicense:  # the Unlicense's own first sentence, which the public-domain rules also match
         found.append(TextLicence("Unlicense", "notice", 1.0, f"notice: {unlicense.group(0)!r}"))
-    for m in kb.match(text):
+    kb_found = [m for m in kb.match(text) if m.spdx not in _NOT_A_LICENCE]
+    partial = [m for m in all_matches if "exception" not in m[0].lower()]
+    if partial and partial[0][2] >= 0.6 and partial[0][1] >= 0.3 and kb_found \
+            and all(m.kind in ("reference", "tag") for m in kb_found):
+        # the text is mostly one licence's own text (its title and first clauses): the names it mentions
+        # are that licence's, not other licences
+        spdx, contain, share, _hits = partial[0]
+        return [TextLicence(spdx, "full-text", round(max(contain, share), 3),
+                            f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f} (partial)")]
+    for m in kb_found:
         if unlicense and "public-domain" in m.spdx:
             continue
         if not any(f.spdx == m.spdx for f in found):

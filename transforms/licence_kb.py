@@ -107,8 +107,11 @@ class LicenceKB:
         self.relevance = np.array([r[3] for r in rules], dtype=np.int16)
         toks = [r[5].split(" ") for r in rules]
         self.ntok = np.array([len(t) for t in toks], dtype=np.int32)
+        # references and tags are names, not prose: matched nearly word for word, or not at all
+        self._exactish = np.array([r[2] in ("reference", "tag") for r in rules], dtype=bool)
         self.min_cov = np.array([max(r[4] / 100, _MIN_COVERAGE if len(t) < 100 else _MIN_COVERAGE_LONG)
                                  for r, t in zip(rules, toks)])
+        self._versioned = np.array([any(c.isdigit() for c in r[5]) for r in rules], dtype=bool)
         self._auto = ahocorasick.Automaton()
         vocab: dict[str, int] = {}
         long_ids, long_owner = [], []
@@ -178,6 +181,8 @@ class LicenceKB:
             bounds = np.cumsum([len(t) + 1 for t in toks])  # index just past each token's trailing space
             for end, (rule, k) in self._auto.iter(joined):
                 t_end = int(np.searchsorted(bounds, end, side="left")) + 1
+                if not self._versioned[rule] and _VERSION_AFTER.match(" ".join(toks[t_end:t_end + 3])):
+                    continue  # "Academic Free License" + "v1.1": a version-less rule says too little here
                 cands.append((float(k), k, 1.0, rule, t_end - k, t_end))
         if n >= _NGRAM and self._hashes.size:
             ids = np.array([self.vocab.get(t, 0) for t in toks], dtype=np.uint64)
@@ -194,7 +199,8 @@ class LicenceKB:
                 pos = np.repeat(first[sel], c)
                 hits = np.bincount(owner, minlength=len(self.rule_names))
                 cov = hits / np.maximum(self._sizes, 1)
-                ok = np.flatnonzero((cov >= self.min_cov) & (hits >= 3) & (self._sizes > 0))
+                ok = np.flatnonzero((cov >= np.where(self._exactish, np.maximum(self.min_cov, 0.95), self.min_cov))
+                                    & (hits >= 3) & (self._sizes > 0))
                 if ok.size:
                     ok = ok[np.argsort(-(hits[ok] * cov[ok]), kind="stable")][:64]
                     for r in ok.tolist():
@@ -244,6 +250,7 @@ _ALTERNATIVE = re.compile(r"^[\s,;:()\-]*(?:or|and/or)\b", re.IGNORECASE)
 _CHOICE = re.compile(r"dual[\s\-]*licen[cs]|\bat\s+your\s+(?:option|choice)(?!\)?\s*any\s+later)|your\s+choice|"
                      r"choose\s+(?:between|either|one|any)|\bor\s+alternatively\b", re.IGNORECASE)
 _NOT_A_LICENCE = ("LicenseRef-scancode-warranty-disclaimer",)
+_VERSION_AFTER = re.compile(r"^(?:v|version|ver|rev)?\s*\d")
 
 
 def _family(spdx: str) -> str:
@@ -260,7 +267,7 @@ def _subsumed(matches: list[KBMatch], text: str | None) -> list[KBMatch]:
     for m in matches:
         if m.spdx.endswith("-only") and m.spdx[:-5] + "-or-later" in ids:
             continue
-        if m.spdx in _NOT_A_LICENCE and len(ids) > 1:
+        if m.spdx in _NOT_A_LICENCE:
             continue
         if text is not None and m.end > m.start and " " not in m.spdx and not re.search(r"\d", text[m.start:m.end]):
             fam = _family(m.spdx)

@@ -226,6 +226,10 @@ class LicenceConfig(_Section):
     ids: dict[str, Decision] = Field(
         default_factory=dict, description="Decision per SPDX id, overriding its category, e.g. {GPL-3.0-only: allow}.")
     opt_out: Decision = Field("deny", description="Decision when an AI-training / TDM opt-out is found.")
+    opt_out_preferences: list[str] = Field(
+        default_factory=lambda: ["train-ai", "train-genai", "ai-use"],
+        description="IETF AIPREF Content-Usage categories whose 'n' (header, HTML meta or text) counts as an "
+        "opt-out (train-ai, train-genai, ai-use, search, ...).")
     reserved_without_licence: Decision = Field(
         "review", description="Decision for 'All rights reserved' (or equivalent) with no licence found.")
     no_licence: Decision = Field("review", description="Decision when nothing about licensing is known.")

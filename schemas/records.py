@@ -56,6 +56,14 @@ _COMMON: list[tuple[str, pa.DataType, bool, str, str]] = [
     ("copyright_holders", pa.list_(pa.string()), True, "licence", "Holders named in the statements."),
     ("rights_reserved", pa.bool_(), True, "licence", "'All rights reserved' or an equivalent was found."),
     ("opted_out", pa.bool_(), True, "licence", "An AI-training / TDM opt-out signal was found."),
+    ("licence_evidence", pa.list_(pa.string()), True, "licence",
+     "What gave licence_spdx, and where: metadata field (for a web page: html:rel=license | html:meta:<name> | "
+     "html:footer-link | html:body-link (weak)), spdx-tag, kb:<ScanCode rule> (kind) chars <span> coverage <0-1>, "
+     "gnu-notice, creative-commons, spdx-text:<id> containment / share."),
+    ("copyright_years", pa.list_(pa.string()), True, "licence", "Years of the copyright statements, as written."),
+    ("ai_preferences", pa.list_(pa.string()), True, "licence",
+     "AI-usage preferences with their source: <header|html|text>:content-usage:<train-ai|ai-use|search|train-genai>"
+     "=<y|n> (IETF AIPREF), <source>:tdm-reservation=<0|1>, <source>:tdm-policy=<url> (TDMRep)."),
     # quality
     ("quality", _QUALITY_TYPE, True, "quality", "Quality signals (see the quality table)."),
     ("pii_counts", _PII_TYPE, True, "ingest",

@@ -168,3 +168,58 @@ def test_paths_list_expands_and_unreachable_files_are_errors(tmp_path, crafted):
     assert by_uri[str(lst)]["records"] == 0 and by_uri[str(crafted)]["records"] == 7
     assert by_uri[str(tmp_path / "crawl-data/missing.warc.gz")]["records"] == 1  # the error
     assert m["totals"]["errors"] == 1 and m["totals"]["refined"] + m["totals"]["rejected"] == 7
+
+
+# --- the licence of the page, not of any link on it -------------------------------------------------
+
+def _signals(body: str, head: str = "", url: str = "https://creativecommons.org/"):
+    from refinery.transforms.webcrawl import html_signals
+
+    return html_signals(f"<html><head>{head}</head><body>{body}</body></html>", base_url=url)
+
+
+def test_footer_licence_beats_an_example_link_in_the_body():
+    # creativecommons.org's home page: an example licence in the body, the site's own in the footer
+    s = _signals("<main><p>Try <a href='/licenses/by-nc-sa/4.0/'>BY-NC-SA</a> for your work.</p></main>"
+                 "<footer><p>Except where noted, content on this site is licensed under a "
+                 "<a href='/licenses/by/4.0/'>CC BY 4.0</a> licence.</p></footer>")
+    assert s["license"] == "https://creativecommons.org/licenses/by/4.0/"
+    assert s["license_evidence"] == "html:footer-link"
+    assert s["body_licence_links"] == ["https://creativecommons.org/licenses/by-nc-sa/4.0/"]
+
+
+def test_rel_license_first_then_meta_then_footer():
+    s = _signals("<p><a rel='license' href='https://creativecommons.org/licenses/by-sa/4.0/'>cc</a></p>"
+                 "<footer><a href='https://creativecommons.org/licenses/by/3.0/'>x</a></footer>",
+                 "<meta name='dc.rights' content='https://creativecommons.org/licenses/by-nd/4.0/'>")
+    assert (s["license"], s["license_evidence"]) == ("https://creativecommons.org/licenses/by-sa/4.0/", "html:rel=license")
+    s = _signals("<footer><a href='https://creativecommons.org/licenses/by/3.0/'>x</a></footer>",
+                 "<meta name='dcterms.license' content='https://creativecommons.org/licenses/by-nd/4.0/'>")
+    assert (s["license"], s["license_evidence"]) == ("https://creativecommons.org/licenses/by-nd/4.0/",
+                                                     "html:meta:dcterms.license")
+
+
+def test_relative_footer_link_is_resolved_against_the_page_url():
+    s = _signals("<div id='site-footer'><a href='/licenses/by/4.0/'>CC BY 4.0</a></div>",
+                 url="https://creativecommons.org/about/")
+    assert s["license"] == "https://creativecommons.org/licenses/by/4.0/"
+
+
+def test_body_link_alone_is_not_the_page_licence():
+    s = _signals("<p>This photo is <a href='https://creativecommons.org/licenses/by-nc/2.0/'>CC BY-NC</a>.</p>")
+    assert "license" not in s and s["body_licence_links"] == ["https://creativecommons.org/licenses/by-nc/2.0/"]
+
+
+def test_aipref_and_tdmrep_from_header_and_meta(tmp_path):
+    page = _html(ARTICLE, '<meta name="content-usage" content="train-ai=n"><meta name="tdm-reservation" content="1">')
+    path = tmp_path / "p.warc.gz"
+    _write_warc(path, [("http://example.org/p", "200 OK", "text/html", page.encode(),
+                        [("Content-Usage", "train-genai=n, search=y")])])
+    recs, _errs, _facts = _read(path)
+    meta = json.loads(recs[0]["meta"]) if isinstance(recs[0]["meta"], str) else recs[0]["meta"]
+    assert meta["content_usage"] == "train-genai=n, search=y"
+    assert meta["html_content_usage"] == "train-ai=n" and meta["html_tdm_reservation"] == "1"
+    from refinery.transforms.licence import find_ai_preferences
+
+    assert find_ai_preferences(meta) == ["header:content-usage:train-genai=n", "header:content-usage:search=y",
+                                         "html:content-usage:train-ai=n", "html:tdm-reservation=1"]

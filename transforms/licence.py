@@ -30,6 +30,7 @@ from importlib import resources
 
 import numpy as np
 
+from refinery.transforms.licence_kb import KBMatch, LicenceKB, expression_of
 from refinery.transforms.minhash import shingle_hashes
 
 UNKNOWN = "LicenseRef-unknown"
@@ -226,7 +227,26 @@ def normalise_licence(raw) -> str | None:
                 return expr.render()
         except Exception:  # noqa: BLE001
             pass
-    return UNKNOWN
+    return _kb_name(s) or UNKNOWN
+
+
+def _kb_name(s: str) -> str | None:
+    """A licence name, URL or notice the knowledge base knows: ScanCode's licence keys and names, licence
+    page URLs, then its rules, when they explain the whole string."""
+    kb = LicenceKB.load()
+    got = kb.name_licence(s)
+    if got:
+        return got
+    if re.match(r"(?:https?://)?[\w.\-]+\.[a-z]{2,}/", s.strip(), re.IGNORECASE):
+        got = kb.url_licence(s)
+        if got:
+            return got
+    matches = kb.match(s)
+    if matches:
+        covered = sum(m.end - m.start for m in matches)
+        if covered >= 0.6 * len(s.strip()):
+            return expression_of(matches, kb)
+    return None
 
 
 # --- categories ---------------------------------------------------------------------------------
@@ -242,12 +262,17 @@ _RESTRICTIVENESS = ["public-domain", "permissive", "weak-copyleft", "copyleft", 
 
 
 def category_of_id(spdx_id: str) -> str:
+    """The project's table (``schemas/licence_categories.json``) first, then ScanCode's category for
+    the ids it knows, else unknown."""
     ids, patterns = _categories()
     if spdx_id in ids:
         return ids[spdx_id]
     for rx, cat in patterns:
-        if rx.fullmatch(spdx_id):
+        if cat != "unknown" and rx.fullmatch(spdx_id):
             return cat
+    info = LicenceKB.load().licences.get(spdx_id)
+    if info and info["category"] != "unknown":
+        return info["category"]
     return "unknown"
 
 
@@ -266,7 +291,8 @@ def category_of(expression: str | None) -> str:
 
 # --- licence texts ------------------------------------------------------------------------------
 
-_SPDX_TAG = re.compile(r"SPDX-License-Identifier:\s*([^\n\r*]+?)\s*(?:\*/|-->|$)", re.IGNORECASE | re.MULTILINE)
+_SPDX_TAG = re.compile(r"SPDX[\s\-‐_]*License[\s\-‐_]*Identifier\s*[:=]\s*[\"']?([^\n\r*\"'#]+?)[\"']?\s*"
+                       r"(?:\*/|-->|\*|$)", re.IGNORECASE | re.MULTILINE)
 _NOTICES: list[tuple[re.Pattern, str]] = [
     (re.compile(r"licensed under the apache license,? version 2\.0", re.I), "Apache-2.0"),
     (re.compile(r"apache license,? version 2\.0", re.I), "Apache-2.0"),
@@ -276,11 +302,11 @@ _NOTICES: list[tuple[re.Pattern, str]] = [
     (re.compile(r"eclipse public license,? v(?:ersion|\.)?\s*2\.0", re.I), "EPL-2.0"),
     (re.compile(r"boost software license,? version 1\.0", re.I), "BSL-1.0"),
     (re.compile(r"this is free and unencumbered software released into the public domain", re.I), "Unlicense"),
-    (re.compile(r"(?:released|dedicated|placed) (?:in)?to the public domain|is in the public domain", re.I),
-     PUBLIC_DOMAIN),
 ]
 
 
+_NOT_A_LICENCE = ("LicenseRef-scancode-warranty-disclaimer",)
+_UNLICENSE = re.compile(r"this is free and unencumbered software released into the public domain", re.I)
 _COMMENT_MARKS = re.compile(r"(?:\s+(?:\*+|#+|//+|;+|--)(?=\s))+")
 _SPACES = re.compile(r"\s+")
 
@@ -288,8 +314,11 @@ _SPACES = re.compile(r"\s+")
 @dataclasses.dataclass
 class TextLicence:
     spdx: str
-    how: str  # tag | notice | creative-commons | full-text
+    how: str  # tag | notice | rule | creative-commons | full-text
     score: float = 1.0
+    evidence: str = ""
+    start: int = 0  # character span of the evidence in the text (0, 0: the whole text or unknown)
+    end: int = 0
 
 
 class LicenceIndex:
@@ -300,6 +329,10 @@ class LicenceIndex:
         self.sizes = sizes
         self.hashes = hashes  # sorted
         self.owners = owners  # licence index per hash
+        # distinct hashes and where each one's run starts in ``hashes``: one binary search per shingle
+        first = np.concatenate(([True], hashes[1:] != hashes[:-1])) if hashes.size else np.zeros(0, dtype=bool)
+        self._uniq = hashes[first]
+        self._starts = np.append(np.flatnonzero(first), hashes.size)
 
     @classmethod
     @functools.lru_cache(maxsize=1)
@@ -313,59 +346,102 @@ class LicenceIndex:
         order = np.argsort(hashes, kind="stable")
         return cls(ids, sizes, hashes[order], owners[order])
 
-    def match(self, text: str, min_hits: int = 12) -> list[tuple[str, float, float, int]]:
+    def match(self, text: str, min_hits: int = 12, top_n: int = 16) -> list[tuple[str, float, float, int]]:
         """[(spdx id, containment of the licence in the text, share of the text that is licence, hits)]
-        best first; only licences with at least ``min_hits`` shared shingles."""
+        best first, at most ``top_n``; only licences with at least ``min_hits`` shared shingles."""
         h = shingle_hashes(licence_normal(text), 5, "word")
         if h.size < min_hits:
             return []
-        lo = np.searchsorted(self.hashes, h, side="left")
-        hi = np.searchsorted(self.hashes, h, side="right")
-        counts = hi - lo
+        u = np.searchsorted(self._uniq, h, side="left")
+        u = np.minimum(u, self._uniq.size - 1)
+        found = self._uniq[u] == h
+        lo = np.where(found, self._starts[u], 0)
+        counts = np.where(found, self._starts[u + 1] - self._starts[u], 0)
         if not counts.any():
             return []
         idx = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
         hits = np.bincount(self.owners[idx], minlength=len(self.ids))
         cand = np.flatnonzero(hits >= min_hits)
-        out = []
-        for i in cand.tolist():
-            c = hits[i] / self.sizes[i]
-            p = hits[i] / h.size
-            out.append((self.ids[i], float(c), float(p), int(hits[i])))
-        # best: the licence text most completely present, then the one that explains most of the text
-        out.sort(key=lambda t: (-(t[1] * t[2]) ** 0.5, -t[3], t[0]))
+        if cand.size == 0:
+            return []
+        c = hits[cand] / self.sizes[cand]
+        # best: most shingles found times the share of the licence found, so a longer near-identical licence
+        # (BSD-3-Clause-No-Nuclear-License-2014 around BSD-3-Clause) wins only when its extra clause is there
+        score = hits[cand] * c
+        top = np.lexsort((-c, -score))[:top_n]
+        out = [(self.ids[i], float(c[k]), float(hits[i] / h.size), int(hits[i]))
+               for k, i in ((k, int(cand[k])) for k in top.tolist())]
+        out.sort(key=lambda t: (-t[3] * t[1], -t[1], t[0]))
         return out
+
+
+_PUNCT = re.compile(r"[^\w\s]+")
 
 
 def licence_normal(text: str) -> str:
     """Lower-case, punctuation and SPDX template markers removed, whitespace collapsed."""
-    text = text.lower()
-    text = re.sub(r"[^\w\s]", " ", text)
-    return re.sub(r"\s+", " ", text).strip()
+    return " ".join(_PUNCT.sub(" ", text.lower()).split())
 
 
-def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float = 0.5) -> list[TextLicence]:
+def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float = 0.5,
+                     kb: LicenceKB | None = None) -> list[TextLicence]:
     """Licences declared in the text, strongest evidence first:
 
-    1. the document *is* a licence text (≥ 90 % of the licence present, ≥ 80 % of the document);
-    2. ``SPDX-License-Identifier`` tags;
-    3. standard notices (Apache, GNU "either version N ... or any later version", MPL, MIT, public
-       domain ...) and Creative Commons links, badges and names;
+    1. the document *is* a licence text (≥ 90 % of an SPDX licence present, ≥ 80 % of the document);
+    2. ``SPDX-License-Identifier`` tags (any spacing, quoted or in a comment);
+    3. the licence knowledge base (:mod:`refinery.transforms.licence_kb`: ScanCode's notices,
+       references, tags, URLs and short texts), chosen like a scanner; then GNU "either version N ... or
+       any later version" notices, standard notices and Creative Commons links, badges and names that
+       the rules did not already cover;
     4. a partial licence text (a header, a quoted licence) matched against the SPDX list.
-    Exceptions (``*-exception``) are never a licence on their own.
+    Exceptions (``*-exception``) are never a licence on their own. ``evidence`` says what matched where.
     """
     all_matches = index.match(text) if index is not None else []
     if all_matches:
         spdx, contain, share, _hits = all_matches[0]
         if contain >= 0.9 and share >= 0.8:
-            # The document is that licence text (which may itself quote SPDX tags or other licences).
-            return [TextLicence(spdx, "full-text", round(min(contain, share), 3))]
-    found = [TextLicence(spdx, "tag") for spdx in (normalise_licence(m.group(1).strip())
-                                                   for m in _SPDX_TAG.finditer(text)) if spdx]
+            # The document is that licence text (which may itself quote SPDX tags or other licences) --
+            # unless part of it is missing (a clause that sets it apart from a near-identical licence) and
+            # a knowledge-base text that the document supports more fully names another licence.
+            if contain < 0.97:
+                kb = kb if kb is not None else LicenceKB.load()
+                better = [m for m in kb.match(text) if m.kind == "text" and m.coverage > contain and m.spdx != spdx
+                          and m.end - m.start >= 0.6 * len(text.strip())]
+                if better:
+                    m = better[0]
+                    return [TextLicence(m.spdx, "full-text", m.coverage, m.evidence() +
+                                        f" (over spdx-text:{spdx} containment {contain:.2f})", m.start, m.end)]
+            return [TextLicence(spdx, "full-text", round(min(contain, share), 3),
+                                f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f}")]
+    found = []
+    for m in _SPDX_TAG.finditer(text):
+        spdx = normalise_licence(m.group(1).strip())
+        if spdx and spdx != UNKNOWN and not any(f.spdx == spdx for f in found):
+            found.append(TextLicence(spdx, "tag", 1.0, f"spdx-tag chars {m.start()}-{m.end()}"))
     if found:
         return found
+    kb = kb if kb is not None else LicenceKB.load()
+    unlicense = _UNLICENSE.search(text)
+    if unlicense:  # the Unlicense's own first sentence, which the public-domain rules also match
+        found.append(TextLicence("Unlicense", "notice", 1.0, f"notice: {unlicense.group(0)!r}"))
+    kb_found = [m for m in kb.match(text) if m.spdx not in _NOT_A_LICENCE]
+    partial = [m for m in all_matches if "exception" not in m[0].lower()]
+    if partial and partial[0][2] >= 0.6 and partial[0][1] >= 0.3 and kb_found \
+            and all(m.kind in ("reference", "tag") for m in kb_found):
+        # the text is mostly one licence's own text (its title and first clauses): the names it mentions
+        # are that licence's, not other licences
+        spdx, contain, share, _hits = partial[0]
+        return [TextLicence(spdx, "full-text", round(max(contain, share), 3),
+                            f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f} (partial)")]
+    for m in kb_found:
+        if unlicense and "public-domain" in m.spdx:
+            continue
+        if not any(f.spdx == m.spdx for f in found):
+            found.append(TextLicence(m.spdx, "full-text" if m.kind == "text" else "rule", m.coverage, m.evidence(),
+                                     m.start, m.end))
     # notices are matched on the text without comment markers and line breaks ("# ", " * ", "// ")
     flat = _SPACES.sub(" ", _COMMENT_MARKS.sub(" ", text))
+    known = {t for f in found for t in re.split(r"[\s()]+", f.spdx)}
     gnu_notice = re.search(r"(?:either )?version (\d(?:\.\d)?) of the license,? or \(?at your option\)? any later"
                            r" version", flat, re.I)
     if gnu_notice:
@@ -373,23 +449,36 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
             "AGPL" if re.search(r"affero general public", flat, re.I) else "GPL"
         ver = gnu_notice.group(1)
         ver = ver if "." in ver else ver + ".0"
-        found.append(TextLicence(f"{fam}-{ver}-or-later", "notice"))
-    else:
+        spdx = f"{fam}-{ver}-or-later"
+        if not any(k.startswith(f"{fam}-{ver}") for k in known):
+            found.append(TextLicence(spdx, "notice", 1.0, f"gnu-notice: {gnu_notice.group(0)!r}"))
+    elif not found:
         for rx, spdx in _NOTICES:
-            if rx.search(flat):
-                found.append(TextLicence(spdx, "notice"))
+            nm = rx.search(flat)
+            if nm:
+                found.append(TextLicence(spdx, "notice", 1.0, f"notice: {nm.group(0)!r}"))
                 break
     cc = creative_commons(text)
-    if cc and not any(f.spdx == cc for f in found):
-        found.append(TextLicence(cc, "creative-commons"))
+    if cc and cc not in known and not any(f.spdx == cc for f in found):
+        found.append(TextLicence(cc, "creative-commons", 1.0, "creative-commons name or link"))
     if found:
         return found
     matches = [m for m in all_matches if "exception" not in m[0].lower()]
     if matches:
         spdx, contain, share, _hits = matches[0]
         if contain >= full_text_min or share >= 0.6:
-            return [TextLicence(spdx, "full-text", round(max(contain, share), 3))]
+            return [TextLicence(spdx, "full-text", round(max(contain, share), 3),
+                                f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f} (partial)")]
     return []
+
+
+def expression_from(found: list[TextLicence], kb: LicenceKB | None = None, text: str | None = None) -> str | None:
+    """One SPDX expression for the licences found in one document (AND / WITH / OR, see
+    :func:`refinery.transforms.licence_kb.expression_of`)."""
+    if not found:
+        return None
+    kb = kb if kb is not None else LicenceKB.load()
+    return expression_of([KBMatch(f.spdx, "", f.how, f.start, f.end, f.score, 0) for f in found], kb, text)
 
 
 # --- copyright ----------------------------------------------------------------------------------
@@ -405,26 +494,231 @@ _COPYRIGHT_ZH = re.compile(
     r"|著作权归(?P<holder2>[^。，,；;\n]{1,30}?)所有|著作權歸(?P<holder3>[^。，,；;\n]{1,30}?)所有",
 )
 _RESERVED = re.compile(
-    r"all rights reserved|版权所有|版權所有|保留所有权利|保留一切权利|未经(?:本\w{0,6})?(?:许可|授权|同意|允许)[，,、]?\s*(?:任何\w{0,4})?"
-    r"(?:不得|禁止|严禁)|禁止转载|不得转载|严禁转载|未經(?:許可|授權|同意)[，,]?\s*(?:不得|禁止)",
+    r"all rights reserved|版权所有|版權所有|保留所有权利|保留一切权利"
+    r"|(?:未经|未經)(?:本\w{0,6}|作者|原作者|版权\w{0,3}|版權\w{0,3})?(?:书面|書面)?(?:许可|授权|同意|允许|許可|授權)[，,、]?\s*"
+    r"(?:任何\w{0,6})?(?:不得|禁止|严禁|嚴禁)(?:以任何(?:形式|方式))?(?:转载|轉載|复制|複製|摘编|镜像|转贴|传播|刊登|翻印|抄袭|使用本)"
+    r"|禁止转载|不得转载|严禁转载|禁止轉載|不得轉載",
     re.IGNORECASE,
 )
-_HOLDER_TRIM = re.compile(r"^[\s,:;\-–—]+|[\s,:;\-–—]+$")
-_HOLDER_JUNK = re.compile(r"^(?:the\s+)?(?:author|authors|owner|holder)s?$|^\W*$", re.IGNORECASE)
+_HOLDER_JUNK = re.compile(r"^(?:the\s+)?(?:author|authors|owner|holder|copyright holder)s?$|^\W*$", re.IGNORECASE)
+
+# --- copyright statements as a small grammar --------------------------------------------------------
+# statement := marker+ [years] [","] ["by"] holder [e-mail | url] ["." | ","] [all rights reserved]
+# marker    := "Copyright" | "(c)" | "©" | "Copr." ; years := year (("-" | "," | "to") year | "present")*
+_CR_NEEDLES = ("copyright", "©", "(c)", "copr.", "&copy;", "&#169;")
+_CR_MARKER = re.compile(r"(?<![\w\-])(?:copyright\b|copr\.|©|\(c\)|&copy;|&#169;)", re.IGNORECASE)
+_CR_YEAR = r"(?:1[89]\d\d|20\d\d)(?:\s*[-–—/]\s*(?:1[89]\d\d|20\d\d|\d\d|present|now|today)|\s*,\s*(?:1[89]\d\d|20\d\d)|\s+to\s+(?:1[89]\d\d|20\d\d))*"
+_CR_HEAD = re.compile(
+    rf"(?P<marks>(?:(?:copyright\b|copr\.|©|\(c\)|&copy;|&#169;)[\s:]*)+)(?P<years>{_CR_YEAR}(?:\s*[,;]?\s*{_CR_YEAR})*)?"
+    r"[\s,:]*(?:by\s+)?", re.IGNORECASE)
+_COMMENT_LINE = re.compile(r"^\s*(?:#+!?|//+|/\*+!?|\*+/?|;+|--+|%+|\.\.|rem\s|!+|'|\"{3}|dnl\s)?\s?")
+_COMMENT_END = re.compile(r"\s*(?:\*+/|-->|\"{3}|'{3})\s*$")
+# the holder ends at: another statement, "all rights reserved", licence text, code, a sentence end
+_HOLDER_STOP = re.compile(
+    r"\s*(?:[-–—|,.;]\s*)?all\s+rights\s+reserved"
+    r"|\s+(?:licen[cs]ed|permission\s+is|redistribution|this\s+(?:program|file|library|software|code|work|module|package|"
+    r"project|header|source)|see\s+(?:the\s+)?(?:file|licen|copying|readme|http|below|\")|use\s+of\s+this|released\s+under|"
+    r"distributed\s+under|is\s+(?:free|licen|distributed|released|part)|under\s+the\s+(?:terms|licen|mit|apache|gnu|bsd)|"
+    r"you\s+(?:may|can)|for\s+(?:details|more|licen)|version\s+\d|\ball\s+right)\b"
+    r"|\s*[\"`{};=]|\s*\*/|\s*-->|\s*<(?!(?:[\w.+\-]+@|https?:))|\s{3,}|\s+-\s+(?=[A-Z])|\t"
+    r"|(?<=\s)(?=(?:copyright\b|\(c\)\s*\d|©))|\s*\(\s*(?:the\s+)?\"|\s+and\s+licen|\s*版[权權]所有|[。，；]",
+    re.IGNORECASE)
+_ABBREVIATIONS = {"inc", "ltd", "llc", "co", "corp", "jr", "sr", "st", "bros", "dr", "mr", "ms", "mrs", "no", "vs", "ag",
+                  "plc", "pty", "gmbh", "univ", "dept", "assoc", "intl", "prof", "et", "al", "etc", "u.s", "ph.d"}
+_PLACEHOLDER = re.compile(r"%[-\d.]*[sdif]\b|\{\d*\}|\{\{|<\s*(?:year|name|owner|author|copyright|holder)[^>]*>|"
+                          r"\[\s*(?:year|yyyy|name|fullname|owner)[^\]]*\]|\$\{|\byyyy\b|\bYEAR\b|\b(?:19|20)xx\b|"
+                          r"\[(?:\w+\s){0,3}name", re.IGNORECASE)
+_PROSE_AFTER = re.compile(r"(?:notice|notices|law|laws|holder|holders|owner|owners|act|office|infringement|protection|"
+                          r"statement|statements|and\b|or\b|of\b|in\b|to\b|for\b|is\b|are\b|the\b|this\b|information|"
+                          r"license|licence|licensing|disclaimer|date|year|years|line|text|terms|status|free|\()",
+                          re.IGNORECASE)
+_EMAIL = re.compile(r"\s*(?:<[^<>\s]+@[^<>\s]+>|\(?[\w.+\-]+(?:@|\s+-?at-?\s+)[\w\-]+(?:\.|\s+-?dot-?\s+)[\w.\-]+\)?|"
+                    r"<https?://[^>]+>|\(?https?://\S+\)?)")
 
 
-def find_copyrights(text: str) -> tuple[list[str], list[str], bool]:
-    """(statements as written, holders, rights reserved)."""
+@dataclasses.dataclass
+class CopyrightNotices:
+    statements: list[str]
+    holders: list[str]
+    years: list[str]
+    reserved: bool
+
+
+def _clean_line(line: str) -> str:
+    """A line without comment markers (``#``, ``//``, `` * ``, ``/*``, ``--``, ``;``) and markup tags."""
+    line = _COMMENT_END.sub("", _COMMENT_LINE.sub("", line, count=1))
+    if "<" in line and ">" in line:
+        line = re.sub(r"</?(?:[a-z][a-z0-9]*)(?:\s[^<>]*)?/?>", " ", line, flags=re.IGNORECASE)
+    return line.replace("&copy;", "©").replace("&#169;", "©").replace("&nbsp;", " ").replace("&amp;", "&")
+
+
+class _CleanLines:
+    """The text's lines, cleaned on first access (only lines near a copyright marker are ever read)."""
+
+    def __init__(self, text: str):
+        self._text = text
+        self._raw = text.split("\n")
+        self._done: dict[int, str] = {}
+
+    def __len__(self):
+        return len(self._raw)
+
+    def __getitem__(self, i: int) -> str:
+        got = self._done.get(i)
+        if got is None:
+            got = self._done[i] = _clean_line(self._raw[i].rstrip("\r"))
+        return got
+
+    def with_marker(self) -> list[int]:
+        t, low = self._text, self._text.lower()
+        starts = []
+        for needle in _CR_NEEDLES:  # str.find runs at memory speed; a case-blind regex scan does not
+            i = low.find(needle)
+            while i >= 0:
+                starts.append(i)
+                i = low.find(needle, i + 1)
+        out, line, at = [], 0, 0
+        for pos in sorted(starts):
+            line += t.count("\n", at, pos)
+            at = pos
+            if not out or out[-1] != line:
+                out.append(line)
+        return out
+
+
+def _statement_at(lines: list[str], i: int, start: int) -> tuple[str, str, str, int] | None:
+    """(statement, holder, years, last line index) of the statement whose marker starts at lines[i][start]."""
+    line = lines[i]
+    head = _CR_HEAD.match(line, start)
+    if head is None:
+        return None
+    marks, years = head.group("marks"), (head.group("years") or "").strip()
+    bare = marks.strip().lower().rstrip(":") in ("copyright", "copr.")
+    rest = line[head.end():]
+    j = i
+    # continuation: a marker and years with the holder on the next line, or a holder list ending in "," / "and"
+    while (not rest.strip() or re.search(r"(?:,|\band|&)\s*$", rest)) and j + 1 < len(lines) and j - i < 3:
+        nxt = lines[j + 1].strip()
+        if not nxt or _CR_MARKER.match(nxt) or re.match(r"(?:all rights|licen|permission|redistribution|this )", nxt, re.I):
+            break
+        if not years and not rest.strip():
+            ym = re.match(rf"({_CR_YEAR})[\s,]*", nxt)
+            if ym:
+                years, nxt = ym.group(1), nxt[ym.end():]
+        rest = (rest.rstrip() + " " + nxt).strip()
+        j += 1
+    if bare and not years:
+        # "Copyright" with neither (c) nor a year: a statement only in the form of one
+        if re.match(r"\s*(?:by\s)", line[start + len(marks.rstrip()):], re.I):
+            pass
+        elif start > 0 and not re.fullmatch(r"[\s\"'(\[:_*#]*|.*(?:__copyright__|copyright)\s*[:=]\s*[\"']?\s*", line[:start], re.I):
+            return None
+        elif not rest[:1].isupper() or _PROSE_AFTER.match(rest):
+            return None
+    if not years and re.match(r"\s*(?:\(c\)|©)", marks, re.I) and not (rest[:1].isupper() or not rest[:1].isascii()):
+        return None
+    stop = _HOLDER_STOP.search(rest)
+    holder_raw = rest[:stop.start()] if stop else rest
+    for dot in re.finditer(r"\.(?=\s|$)", holder_raw):  # a sentence ends the holder, an abbreviation does not
+        word = re.search(r"(\S+)$", holder_raw[:dot.start()])
+        w = word.group(1).lower() if word else ""
+        if not (w in _ABBREVIATIONS or len(w) == 1 or ("." in w and not w.endswith((">", ")")))):
+            holder_raw = holder_raw[:dot.start()]
+            break
+    kept_dot = ""
+    holder_raw = holder_raw.rstrip()
+    if re.search(r"\b(?:inc|ltd|llc|co|corp|jr|sr|plc|bros|e\.v|b\.v|s\.a|n\.v)$", holder_raw, re.I) and \
+            rest[len(holder_raw):len(holder_raw) + 1] == ".":
+        kept_dot = "."
+    holder_raw = re.sub(r"[\s,:;\-–—]+$", "", holder_raw) + kept_dot
+    stmt = (marks + (years + " " if years else "")).strip()
+    between = ""
+    if re.search(r"\bby\s*$", head.group(0), re.I):
+        stmt += " by"
+    if years and re.match(r"\s*,", line[head.start("years") + len(head.group("years") or ""):] if head.group("years")
+                          else ""):
+        stmt = stmt.rstrip() + ","
+    stmt = (stmt + " " + between + holder_raw).strip()
+    stmt = re.sub(r"\s+", " ", stmt)
+    if _PLACEHOLDER.search(stmt):
+        return None
+    holder = _EMAIL.sub(" ", holder_raw)
+    holder = re.sub(r"\s+", " ", holder).strip(" ,;:-–—")
+    holder = re.sub(r"^(?:by|the copyright holders?:?)\s+", "", holder, flags=re.I)
+    if not years and not holder:
+        return None
+    if holder and (len(holder) > 150 or len(holder.split()) > 20 or not re.search(r"[^\W\d_]", holder)):
+        return None
+    return stmt, holder, years, j
+
+
+def copyright_notices(text: str) -> CopyrightNotices:
+    """Copyright statements (as written, comment markers and tags dropped, continuation lines joined;
+    without "All rights reserved"), holders, years and the rights-reserved flag, English and Chinese."""
     statements: list[str] = []
     holders: list[str] = []
-    spans: list[tuple[int, int]] = []
-    en_ends = [m.end() for m in _COPYRIGHT_EN.finditer(text)]
+    years_out: list[str] = []
+    zh_statements, zh_holders = _chinese_copyrights(text)
+    low = text.lower()
+    if any(n in low for n in _CR_NEEDLES):
+        lines = _CleanLines(text)
+        marked = lines.with_marker()
+        done_to = -1
+        for i in marked:
+            if i <= done_to:
+                continue
+            line = lines[i]
+            last = i
+            pos = 0
+            while True:
+                m = _CR_MARKER.search(line, pos)
+                if m is None:
+                    break
+                got = _statement_at(lines, i, m.start())
+                if got is None:
+                    pos = m.end()
+                    continue
+                stmt, holder, years, last_line = got
+                if any(stmt in z or z in stmt for z in zh_statements):
+                    pos = m.end()
+                    continue
+                if stmt not in statements:
+                    statements.append(stmt)
+                if holder and not _HOLDER_JUNK.match(holder) and holder not in holders:
+                    holders.append(holder)
+                if years and years not in years_out:
+                    years_out.append(years)
+                last = max(last, last_line)
+                if last_line > i:
+                    break
+                # several statements on one line: go on after the marker's own statement
+                nxt = _CR_MARKER.search(line, m.start() + len(stmt.split(" ", 1)[0]))
+                pos = nxt.start() if nxt and nxt.start() > m.start() else len(line)
+                if nxt is None:
+                    break
+                # skip markers that are part of this statement ("Copyright (c)")
+                head = _CR_HEAD.match(line, m.start())
+                pos = max(pos, head.end() if head else m.end())
+            done_to = last
+    for z in zh_statements:
+        statements.append(z)
+    for h in zh_holders:
+        if h not in holders:
+            holders.append(h)
+    reserved = ("reserved" in low or not text.isascii()) and bool(_RESERVED.search(text))
+    return CopyrightNotices(statements, holders, years_out, reserved)
+
+
+def _chinese_copyrights(text: str) -> tuple[list[str], list[str]]:
+    statements: list[str] = []
+    holders: list[str] = []
+    if text.isascii():
+        return statements, holders
     for m in _COPYRIGHT_ZH.finditer(text):
         stmt = m.group(0).strip()
         bare = not (m.group("holder") or m.group("years") or m.group("holder2") or m.group("holder3"))
-        if bare and any(0 <= m.start() - e <= 2 for e in en_ends):
+        if bare and re.search(r"(?:copyright|©|\(c\))[^\n]{0,80}$", text[max(0, m.start() - 80):m.start()], re.I):
             continue  # "Copyright (c) 2018 X 版权所有": the 版权所有 is its "all rights reserved"
-        spans.append((m.start(), m.end()))
         end = m.end()
         tail = re.match(r"[。，,]?\s*(?:未经\w{0,8}(?:许可|授权|同意)[，,]?\s*(?:不得|禁止)\w{0,6}[。]?)", text[end:end + 30])
         if tail:
@@ -435,32 +729,13 @@ def find_copyrights(text: str) -> tuple[list[str], list[str], bool]:
             holder = holder.strip("：: ")
             if holder and holder not in holders and not re.fullmatch(r"[\d\s\-–]+", holder):
                 holders.append(holder)
-    for m in _COPYRIGHT_EN.finditer(text):
-        if any(s <= m.start() < e or m.start() <= s < m.end() for s, e in spans):
-            continue  # inside a Chinese statement already taken ("版权所有 © 2020 ...")
-        holder = _HOLDER_TRIM.sub("", m.group("holder") or "")
-        years = m.group("years")
-        # a bare "copyright" word in prose ("copyright law") is not a statement
-        if not years and not re.match(r"\s*(?:\(c\)|©)", text[m.start() + 9:m.start() + 14] or "") \
-                and m.group(0).lower().startswith("copyright") and "©" not in m.group(0) and "(c)" not in m.group(0).lower():
-            continue
-        if not years and not holder:
-            continue
-        stmt = text[m.start():m.end()].strip()
-        after = text[m.end():m.end() + 30]
-        rr = re.match(r"\s*(?:[-–—|]\s*)?all rights reserved\.?", after, re.IGNORECASE)
-        if rr:
-            stmt = (stmt + after[:rr.end()]).strip()
-        elif text[m.end():m.end() + 1] == ".":
-            stmt += "."
-        if holder and holder.lower().endswith((" inc", " ltd", " co", " corp", " llc", " gmbh", " s.a", " b.v")) \
-                and text[m.end():m.end() + 1] == ".":
-            holder += "."
-        statements.append(stmt)
-        if holder and not _HOLDER_JUNK.match(holder) and holder not in holders:
-            holders.append(holder)
-    reserved = bool(_RESERVED.search(text))
-    return statements, holders, reserved
+    return statements, holders
+
+
+def find_copyrights(text: str) -> tuple[list[str], list[str], bool]:
+    """(statements as written, holders, rights reserved) — see :func:`copyright_notices`."""
+    c = copyright_notices(text)
+    return c.statements, c.holders, c.reserved
 
 
 # --- opt-outs -------------------------------------------------------------------------------------
@@ -481,6 +756,9 @@ _OPT_OUT_TEXT = re.compile(
 )
 
 
+_OPT_OUT_WORDS = ("noai", "noimageai", "tdm", "training", "text and data mining", "训练", "訓練")
+
+
 def find_opt_outs(text: str, meta: dict | None) -> list[str]:
     """Opt-out signals found: 'robots:noai', 'tdm-reservation', 'statement' (text), from text and meta."""
     signals: list[str] = []
@@ -492,11 +770,65 @@ def find_opt_outs(text: str, meta: dict | None) -> list[str]:
                 signals.append(f"meta:{k}:noai")
             elif "tdm-reservation" in k and v.strip() in ("1", "true", "yes"):
                 signals.append("meta:tdm-reservation")
-    m = _OPT_OUT_TEXT.search(text)
+    low = text.lower()
+    m = _OPT_OUT_TEXT.search(text) if any(w in low for w in _OPT_OUT_WORDS) else None
     if m:
         signals.append("text:" + ("robots-noai" if "meta" in m.group(0).lower() else
                                   "tdm-reservation" if "tdm-reservation" in m.group(0).lower() else "statement"))
     return signals
+
+
+# IETF AIPREF vocabulary (draft-ietf-aipref-vocab: train-ai, ai-use, search; older drafts: train-genai)
+_AIPREF_CATEGORIES = ("train-ai", "train-genai", "ai-use", "search", "automated-processing", "bulk", "ai", "genai",
+                      "inference", "ai-inference")
+_OPT_OUT_PREFS = ("train-ai", "train-genai", "ai-use")  # the default of licence.opt_out_preferences
+_AIPREF_ITEM = re.compile(r"([a-z][a-z0-9\-]*)\s*(?:=\s*(\?[01]|[a-z]+|\"[^\"]*\"))?", re.IGNORECASE)
+# where a meta key came from: the WARC reader keeps HTTP headers under plain keys, <meta> tags under html_*
+_PREF_KEYS = {"content_usage": ("header", "content-usage"), "html_content_usage": ("html", "content-usage"),
+              "content-usage": ("header", "content-usage"),
+              "tdm_reservation": ("header", "tdm-reservation"), "tdm-reservation": ("header", "tdm-reservation"),
+              "html_tdm_reservation": ("html", "tdm-reservation"), "tdm_policy": ("header", "tdm-policy"),
+              "tdm-policy": ("header", "tdm-policy"), "html_tdm_policy": ("html", "tdm-policy")}
+_CONTENT_USAGE_TEXT = re.compile(r"content-usage[\"']?\s*(?:[:=]|content=)\s*[\"']?([^\"'>\n]{1,200})", re.IGNORECASE)
+
+
+def parse_content_usage(value: str) -> list[tuple[str, str]]:
+    """``Content-Usage`` value (an HTTP structured-field dictionary: ``train-ai=n, search=y``) →
+    [(category, y | n)] for the AIPREF categories; unknown keys and odd values are left out."""
+    out = []
+    for item in re.split(r"[,;]", value or ""):
+        m = _AIPREF_ITEM.fullmatch(item.strip())
+        if not m or m.group(1).lower() not in _AIPREF_CATEGORIES:
+            continue
+        v = (m.group(2) or "?1").strip('"').lower()
+        v = {"?1": "y", "?0": "n", "yes": "y", "no": "n", "allow": "y", "disallow": "n", "deny": "n"}.get(v, v)
+        if v in ("y", "n"):
+            out.append((m.group(1).lower(), v))
+    return out
+
+
+def find_ai_preferences(meta: dict | None, text: str = "") -> list[str]:
+    """AI-usage preferences with their source: ``<source>:content-usage:<category>=<y|n>`` (IETF AIPREF,
+    from the HTTP ``Content-Usage`` header or an HTML ``<meta name="content-usage">``) and
+    ``<source>:tdm-reservation=<0|1>`` / ``<source>:tdm-policy=<url>`` (W3C TDMRep); source is
+    ``header``, ``html`` or ``text`` (a ``Content-Usage`` line in the text itself)."""
+    out: list[str] = []
+    if meta:
+        for key, value in _flatten(meta):
+            leaf = key.rsplit(".", 1)[-1].lower()
+            if leaf not in _PREF_KEYS:
+                continue
+            src, what = _PREF_KEYS[leaf]
+            if what == "content-usage":
+                out += [f"{src}:content-usage:{c}={v}" for c, v in parse_content_usage(str(value))]
+            else:
+                v = str(value).strip()
+                if v:
+                    out.append(f"{src}:{what}={v[:200]}")
+    if text and "content-usage" in text.lower():
+        for m in _CONTENT_USAGE_TEXT.finditer(text):
+            out += [f"text:content-usage:{c}={v}" for c, v in parse_content_usage(m.group(1))]
+    return list(dict.fromkeys(out))
 
 
 def _flatten(d, prefix=""):
@@ -538,15 +870,37 @@ class LicenceFindings:
     holders: list[str]
     reserved: bool
     opt_outs: list[str]
+    evidence: list[str] = dataclasses.field(default_factory=list)
+    ai_preferences: list[str] = dataclasses.field(default_factory=list)
+    years: list[str] = dataclasses.field(default_factory=list)
+
+
+def _link_licence(url: str) -> str | None:
+    """SPDX id of a licence link (Creative Commons deed, or a licence page the knowledge base lists)."""
+    cc = creative_commons(url) if "creativecommons.org" in url.lower() else None
+    return cc or LicenceKB.load().url_licence(url)
 
 
 def analyse(text: str, meta: dict | None, cfg, index: LicenceIndex | None) -> LicenceFindings:
-    """Every licence fact about one document (``cfg``: the ``licence`` config section)."""
+    """Every licence fact about one document (``cfg``: the ``licence`` config section).
+
+    Order: the licence metadata (for a web page: the licence the page declares for itself, see
+    :func:`refinery.transforms.webcrawl.html_signals`), then the text (:func:`licences_in_text`), then
+    licence links in a page's body text (weak, ``source = text``). ``evidence`` says which signal gave
+    the licence, and where; ``ai_preferences`` lists AIPREF / TDMRep signals with their source.
+    """
     field, raw = metadata_licence(meta, cfg.metadata_fields)
     spdx = normalise_licence(raw) if raw is not None else None
+    if spdx == UNKNOWN and isinstance(raw, str) and re.match(r"https?://", raw.strip()):
+        spdx = _link_licence(raw) or UNKNOWN
     source = "metadata" if spdx else "none"
+    evidence: list[str] = []
+    if spdx:
+        how = meta.get("license_evidence") if isinstance(meta, dict) and field == "license" else None
+        evidence.append(f"metadata:{field}" + (f" ({how})" if how else "") + f" = {str(raw)[:200]!r}")
     statements: list[str] = []
     holders: list[str] = []
+    years: list[str] = []
     reserved = False
     window = cfg.text_window_chars
     if len(text) > window:
@@ -554,18 +908,29 @@ def analyse(text: str, meta: dict | None, cfg, index: LicenceIndex | None) -> Li
         text = text[:head] + "\n" + text[-(window - head):]
     signal = has_signal(text)
     opt_outs = find_opt_outs(text if signal else "", meta) if (meta or signal) else []
+    prefs = find_ai_preferences(meta, text if signal else "") if (meta or signal) else []
+    for p in prefs:
+        if p.endswith("=n") and p.split(":")[-1].split("=")[0] in getattr(cfg, "opt_out_preferences", _OPT_OUT_PREFS) \
+                and p not in opt_outs:
+            opt_outs.append(p)
     if cfg.detect_in_text and signal:
-        statements, holders, reserved = find_copyrights(text)
+        cr = copyright_notices(text)
+        statements, holders, years, reserved = cr.statements, cr.holders, cr.years, cr.reserved
         if spdx in (None, UNKNOWN):
             found = licences_in_text(text, index)
             if found:
-                ids = sorted({f.spdx for f in found})
-                spdx = ids[0] if len(ids) == 1 else " AND ".join(ids)
+                spdx = expression_from(found, text=text)
                 source = "text"
+                evidence += [f.evidence for f in found]
+    if spdx in (None, UNKNOWN) and isinstance(meta, dict) and meta.get("body_licence_links"):
+        ids = {i for i in (_link_licence(u) for u in meta["body_licence_links"]) if i}
+        if len(ids) == 1:
+            spdx, source = ids.pop(), "text"
+            evidence.append(f"html:body-link (weak) = {meta['body_licence_links'][0][:200]!r}")
     if spdx == PROPRIETARY:
         reserved = True
     category = category_of(spdx) if spdx else "unknown"
-    return LicenceFindings(spdx, source, category, statements, holders, reserved, opt_outs)
+    return LicenceFindings(spdx, source, category, statements, holders, reserved, opt_outs, evidence, prefs, years)
 
 
 def decide(f: LicenceFindings, cfg) -> tuple[str, str]:

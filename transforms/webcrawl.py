@@ -13,7 +13,9 @@ Pure core, called by :func:`refinery.transforms.ingest.read_crude` for ``warc`` 
 - ``meta`` keeps: url, warc_date, warc_record_id, warc_type, content_type, http_status,
   cc_language (``WARC-Identified-Content-Language``), charset, and the signals the licence stage reads:
   ``x_robots_tag`` (HTTP), ``robots`` (``<meta name="robots">``), ``tdm_reservation`` / ``tdm_policy``
-  (TDMRep header or meta), ``license`` (``<link rel="license">``) and ``cc_links``.
+  (TDMRep header or meta), ``content_usage`` (IETF AIPREF ``Content-Usage`` header or meta), ``license``
+  and ``license_evidence`` (the page's own licence: see :func:`html_signals`), ``body_licence_links`` and
+  ``cc_links``.
 - Decisions at ingest: non-text payloads (images, PDFs, ...) → ``non_text_payload``; pages whose text
   is empty after extraction (redirects, empty bodies) → ``empty_page``; non-2xx HTTP status →
   ``http_status_not_ok``. A malformed record or a truncated gzip member ends the readable part of the
@@ -75,24 +77,88 @@ def parse_html(html: str):
     return HTMLTree.parse(html)
 
 
-def html_signals(html: str, tree=None) -> dict:
-    """robots / TDMRep meta values, <link rel=license> and Creative Commons links of a page."""
+_LICENCE_META = ("dc.rights", "dcterms.rights", "dc.license", "dcterms.license", "license", "licence", "rights",
+                 "dc.rights.license", "dcterms.accessrights")
+# an href that names a licence (Creative Commons deeds, GNU / OSI / SPDX licence pages, a LICENSE file)
+_LICENCE_HREF = re.compile(r"creativecommons\.org/(?:licenses|publicdomain)/|gnu\.org/(?:licenses|copyleft)/"
+                           r"|opensource\.org/licen[cs]es?/|spdx\.org/licenses/|/licen[cs]es?/[a-z]|/LICEN[CS]E(?:\.\w+)?$"
+                           r"|/COPYING$|/licen[cs]e(?:\.html?)?$", re.IGNORECASE)
+# where a page says its own licence: the footer, a licence or copyright block
+_BLOCK_LINKS = ", ".join(f"{sel} a[href]" for sel in (
+    "footer", "[role=contentinfo]", "[id*=footer]", "[class*=footer]", "[id*=licen]", "[class*=licen]",
+    "[id*=copyright]", "[class*=copyright]", "[id*=rights]", "[class*=rights]"))
+
+
+def _resolve(href: str, base_url: str | None) -> str:
+    href = href.strip()
+    if base_url and not re.match(r"[a-z][a-z0-9+.\-]*:", href, re.IGNORECASE):
+        from urllib.parse import urljoin
+
+        try:
+            return urljoin(base_url, href)
+        except ValueError:
+            return href
+    return href
+
+
+def html_signals(html: str, tree=None, base_url: str | None = None) -> dict:
+    """robots / TDMRep / AI-preference meta values and the licence a page declares for itself.
+
+    ``robots``, ``html_tdm_reservation`` / ``html_tdm_policy`` (TDMRep ``<meta>``) and
+    ``html_content_usage`` (IETF AIPREF ``<meta name="content-usage">``); the HTTP headers of the same
+    names are kept by the reader under ``tdm_reservation``, ``tdm_policy`` and ``content_usage``.
+
+    The page licence (``license``, with ``license_evidence`` saying where it came from), strongest first:
+    ``rel="license"`` links (``<link>`` or ``<a>``), then ``<meta name="dc.rights|dcterms.license|license">``,
+    then a licence link inside the page's footer or licence / copyright block. Relative links are resolved
+    against ``base_url`` (the page URL). Licence links anywhere else in the body (an example, a citation)
+    are not the page's licence: they are kept in ``body_licence_links``, a weak signal. ``cc_links``: every
+    Creative Commons link on the page, sorted (for inspection).
+    """
     out: dict = {}
     tree = tree if tree is not None else parse_html(html)
-    for el in tree.document.query_selector_all("meta[name]"):
-        name = (el.getattr("name") or "").lower()
-        content = el.getattr("content") or ""
+    doc = tree.document
+    meta_licence = None
+    for el in doc.query_selector_all("meta[name], meta[property], meta[http-equiv]"):
+        name = (el.getattr("name") or el.getattr("property") or el.getattr("http-equiv") or "").strip().lower()
+        content = (el.getattr("content") or "").strip()
+        if not content:
+            continue
         if name in ("robots", "googlebot", "ccbot", "gptbot"):
             out["robots"] = (out.get("robots", "") + " " + content).strip()
         elif name in ("tdm-reservation", "tdm-policy"):
-            out[name.replace("-", "_")] = content
-    for el in tree.document.query_selector_all("link[rel]"):
-        if "license" in (el.getattr("rel") or "").lower() and el.getattr("href"):
-            out.setdefault("license", el.getattr("href"))
+            out["html_" + name.replace("-", "_")] = content
+        elif name in ("content-usage", "ai-usage", "aipref"):
+            out["html_content_usage"] = (out.get("html_content_usage", "") + ", " + content).strip(", ")
+        elif name in _LICENCE_META and meta_licence is None:
+            meta_licence = (name, _resolve(content, base_url) if _LICENCE_HREF.search(content) else content)
+    rel_links = []
+    for el in doc.query_selector_all("link[rel], a[rel]"):
+        href = el.getattr("href")
+        if href and "license" in (el.getattr("rel") or "").lower().split():
+            rel_links.append(_resolve(href, base_url))
+    block_links = []
+    for el in doc.query_selector_all(_BLOCK_LINKS):
+        href = _resolve(el.getattr("href") or "", base_url)
+        if _LICENCE_HREF.search(href) and href not in block_links:
+            block_links.append(href)
+    if rel_links:
+        out["license"], out["license_evidence"] = rel_links[0], "html:rel=license"
+    elif meta_licence:
+        out["license"], out["license_evidence"] = meta_licence[1], f"html:meta:{meta_licence[0]}"
+    elif block_links:
+        out["license"], out["license_evidence"] = block_links[-1], "html:footer-link"
+    taken = set(rel_links) | set(block_links)
+    body = []
+    for el in doc.query_selector_all("a[href]"):
+        href = _resolve(el.getattr("href") or "", base_url)
+        if href not in taken and _LICENCE_HREF.search(href) and href not in body:
+            body.append(href)
+    if body:
+        out["body_licence_links"] = body[:20]
     links = sorted({m.group(0) for m in _CC_LINK.finditer(html)})
     if links:
         out["cc_links"] = links
-        out.setdefault("license", links[0])
     return out
 
 
@@ -260,7 +326,7 @@ def _read_warcio(reader, stream):
             status = http.get_statuscode()
             meta["http_status"] = int(status) if status and status.isdigit() else status
             for name, key in (("X-Robots-Tag", "x_robots_tag"), ("tdm-reservation", "tdm_reservation"),
-                              ("tdm-policy", "tdm_policy")):
+                              ("tdm-policy", "tdm_policy"), ("Content-Usage", "content_usage")):
                 v = http.get_header(name)
                 if v:
                     meta[key] = v
@@ -279,7 +345,7 @@ def _read_warcio(reader, stream):
             else:
                 html, charset = decode_html(body, _charset_from_type(content_type))
                 tree = parse_html(html)  # parsed once: meta signals and extraction share it
-                meta.update(html_signals(html, tree))
+                meta.update(html_signals(html, tree, meta.get("url")))
                 text = extract_text(tree if extractor != "trafilatura" else html, extractor)
             meta["charset"] = charset
         except Exception as exc:  # noqa: BLE001 - a page the parser cannot handle is an error, not a crash

@@ -1,7 +1,7 @@
 """``TagLicences``: licence (SPDX), copyright statements, opt-outs, then the allow/review/deny policy.
 
 Annotate: licence_spdx, licence_source, licence_category, licence_decision, copyright_statements,
-copyright_holders, rights_reserved, opted_out. Decide: ``deny`` → rejected (``opted_out`` or
+copyright_holders, copyright_years, rights_reserved, opted_out, licence_evidence, ai_preferences. Decide: ``deny`` → rejected (``opted_out`` or
 ``licence_denied``); ``review`` → kept and flagged, or rejected (``licence_review``) when
 ``licence.review_action: reject``. Outputs: ``kept``, ``rejected``, ``errors``. Counters (namespace
 ``licence``): seen, kept, dropped:<reason>, error:<type>, decision:<allow|review|deny>,
@@ -38,7 +38,8 @@ class _TagLicencesFn(RecordStageFn):
         record.update(
             licence_spdx=f.spdx, licence_source=f.source, licence_category=f.category, licence_decision=decision,
             copyright_statements=f.statements, copyright_holders=f.holders, rights_reserved=f.reserved,
-            opted_out=bool(f.opt_outs),
+            opted_out=bool(f.opt_outs), licence_evidence=f.evidence, copyright_years=f.years,
+            ai_preferences=f.ai_preferences,
         )
         record["_licence_why"] = why
         self._counters.inc(f"decision:{decision}")

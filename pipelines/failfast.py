@@ -74,12 +74,14 @@ def _kind(error: str) -> str:
 
 
 def most_common_error(outputs: list[dict], uri: str | None = None) -> tuple[str, int] | None:
-    """(error kind, rows) most frequent in errors/ — of one input file when ``uri`` is given."""
+    """(an error of the most frequent kind, rows of that kind) in errors/ — of one input file when ``uri`` is
+    given. Errors of one kind differ only in their numbers (line, byte, size)."""
     import pyarrow.parquet as pq
 
     from refinery.validators.integrity import _open
 
     counts: Counter = Counter()
+    example: dict[str, str] = {}
     for o in outputs:
         if o["kind"] != "errors" or not o["rows"]:
             continue
@@ -88,8 +90,13 @@ def most_common_error(outputs: list[dict], uri: str | None = None) -> tuple[str,
             for batch in pf.iter_batches(columns=["source_uri", "error"], batch_size=8192):
                 for src, err in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
                     if uri is None or src == uri:
-                        counts[_kind(err or "")] += 1
-    return counts.most_common(1)[0] if counts else None
+                        kind = _kind(err or "")
+                        counts[kind] += 1
+                        example.setdefault(kind, (err or "").split("\n", 1)[0][:300])
+    if not counts:
+        return None
+    kind, n = counts.most_common(1)[0]
+    return example[kind], n
 
 
 def error_share_failure(reconciliation: dict, outputs: list[dict], max_share: float) -> str | None:

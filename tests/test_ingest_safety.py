@@ -148,3 +148,20 @@ def test_utf8_page_declared_windows_1252_is_read_as_utf8(tmp_path):
     records, errors, _f = _read(p)
     assert errors == [] and records[0]["text"] == text
     assert json.loads(records[0]["meta"])["charset"] == "utf-8"
+
+
+def test_a_text_file_over_64_kb_is_read_whole(tmp_path):
+    text = "\n".join(f"Line {i} of a long plain-text document." for i in range(10_000))
+    p = tmp_path / "long.txt"
+    p.write_text(text)
+    records, errors, _f = _read(p)
+    assert errors == [] and records[0]["text"] == text
+
+
+def test_a_text_file_bomb_is_an_error(tmp_path):
+    p = tmp_path / "bomb.txt.gz"
+    with gzip.open(p, "wb", compresslevel=9) as f:
+        for _ in range(80):
+            f.write(b"\0" * (1 << 20))
+    records, errors, _f = _read(p)
+    assert records == [] and len(errors) == 1 and "DecompressionBomb" in errors[0]["error"]

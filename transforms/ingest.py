@@ -554,7 +554,7 @@ def _text_of(reader: _Reader, raw: bytes, encoding: str) -> tuple[str | None, st
 
 def _read_text(reader: _Reader, stream: IO[bytes], encoding: str, mode: str) -> Iterator[Item]:
     if mode == "file":
-        data = stream.read(reader.max_record_bytes + 1)
+        data = _read_exact(stream, reader.max_record_bytes + 1)
         if len(data) > reader.max_record_bytes:
             size = len(data)
             head = data[: reader.cfg.max_error_bytes]

@@ -183,7 +183,8 @@ def test_hmac_and_openssh_keys_sign_and_verify(capsys, tmp_path, keys):
     for sign, verify, wrong in (("run.hmac", "run.hmac", "run.pub"), ("other.key", "other.pub", "run.pub")):
         out = tmp_path / sign
         code, text = _cli(capsys, "run", "--input", SAMPLE / "malformed.jsonl", "--output", out, "--quiet",
-                          "--set", "dedup.enabled=false", "--sign-key", keys / sign)
+                          "--set", "dedup.enabled=false", "--set", "run.max_error_share=0.8",
+                          "--sign-key", keys / sign)
         assert code == 0, text
         code, text = _cli(capsys, "validate", out, "--verify-key", keys / verify)
         assert code == 0, text

@@ -109,7 +109,8 @@ def test_openlineage_events_sent_over_http(tmp_path, monkeypatch):
     _Recorder.received = []
     try:
         monkeypatch.setenv("OPENLINEAGE_URL", f"http://127.0.0.1:{server.server_address[1]}")
-        res = run_refinery([SAMPLE / "malformed.jsonl"], tmp_path / "o")
+        res = run_refinery([SAMPLE / "malformed.jsonl"], tmp_path / "o",
+                           load_config(overrides=["run.max_error_share=0.8"]))  # 5 errors in 7 records
         assert res.exit_code == 0
     finally:
         server.shutdown()

@@ -163,7 +163,8 @@ def test_paths_list_expands_and_unreachable_files_are_errors(tmp_path, crafted):
                              "dedup.enabled=false", "language.enabled=false", "licence.enabled=false"])
     res = run_refinery([lst], out, cfg)
     m = res.manifest
-    assert res.exit_code == 0 and m["reconciliation"]["ok"]
+    # the missing file is one error row, every record of that file: the run fails as a whole, naming it
+    assert res.exit_code == 1 and "missing.warc.gz is an error" in m["error"] and m["reconciliation"]["ok"]
     by_uri = {i["uri"]: i for i in m["inputs"]}
     assert by_uri[str(lst)]["records"] == 0 and by_uri[str(crafted)]["records"] == 7
     assert by_uri[str(tmp_path / "crawl-data/missing.warc.gz")]["records"] == 1  # the error

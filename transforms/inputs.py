@@ -118,8 +118,8 @@ def _size(path: str) -> int | None:
         return None
 
 
-def expand_inputs(patterns: list[str]) -> InputSet:
-    """Match every local pattern (an error if one matches nothing or names a folder)."""
+def expand_inputs(patterns: list[str], strict: bool = True) -> InputSet:
+    """Match every local pattern (``strict``: an error if one matches nothing or names a folder)."""
     result = InputSet()
     seen: set[str] = set()
     for pat in patterns:
@@ -127,11 +127,11 @@ def expand_inputs(patterns: list[str]) -> InputSet:
             result.remote_patterns.append(pat)
             continue
         pat = os.path.abspath(pat)
-        if os.path.isdir(pat) and not glob.has_magic(pat):
+        if strict and os.path.isdir(pat) and not glob.has_magic(pat):
             raise InputError(f"--input {pat}: is a folder; give its files as a pattern, e.g. "
                              f"'{os.path.join(pat, '*')}' or '{os.path.join(pat, '**')}' for every sub-folder")
         files = match_local(pat)
-        if not files:
+        if not files and strict:
             raise InputError(f"--input {pat}: matches no file")
         result.matched_by[pat] = len(files)
         for f in files:

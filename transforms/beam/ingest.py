@@ -188,7 +188,7 @@ class ReadCrude(beam.PTransform):
         self.spread_records = spread_records
         # Local patterns are matched once, here (refinery.pipelines.inputs): the files read are exactly
         # the files the run's checks saw. Remote patterns are matched by Beam when the pipeline runs.
-        self.inputs = inputs if inputs is not None else expand_inputs(self.patterns)
+        self.inputs = inputs if inputs is not None else expand_inputs(self.patterns, strict=False)
 
     def expand(self, pbegin):
         parts = []

@@ -40,15 +40,19 @@ import pyarrow.parquet as pq
 
 import refinery
 from refinery.pipelines.release import (
+    BufferedWriter,
     ReleaseError,
     ReleaseFile,
     available,
+    check_folder,
     iter_batches,
+    iter_rows_at,
     open_parquet,
+    prepare_folder,
     quality_bands,
     read_manifest,
     release_files,
-    source_name,
+    sources_of,
     text_digest,
 )
 from refinery.schemas import REFINED_SCHEMA
@@ -114,11 +118,14 @@ def _file_stream(rf: ReleaseFile, fi: int, batch_size: int) -> Iterator[tuple[st
     prev = None
     row = 0
     for batch in iter_batches(pf, cols, batch_size):
-        d = batch.to_pydict()
         n = batch.num_rows
+        # Only the text's hash is kept: the batch (and its text) is released before the rows are yielded.
+        shas = [text_digest(t) for t in batch.column("text").to_pylist()] if "text" in cols else [None] * n
+        d = {c: batch.column(c).to_pylist() for c in cols if c != "text"}
+        del batch
         ids = d["doc_id"]
-        texts = d.get("text", [None] * n)
         langs = d.get("lang") or [rf.lang] * n
+        none = [None] * n
         for i in range(n):
             doc_id = ids[i]
             if prev is not None and doc_id <= prev:
@@ -127,11 +134,11 @@ def _file_stream(rf: ReleaseFile, fi: int, batch_size: int) -> Iterator[tuple[st
                                    "sorted by unique doc_id; was this file written by refinery?)")
             prev = doc_id
             if rf.kind == "refined":
-                side = Side("refined", fi, row + i, langs[i], text_digest(texts[i]))
+                side = Side("refined", fi, row + i, langs[i], shas[i])
             else:
-                side = Side("rejected", fi, row + i, langs[i], text_digest(texts[i]), d["reject_stage"][i],
-                            d["reject_reason"][i], d.get("reject_detail", [None] * n)[i],
-                            d.get("dup_of", [None] * n)[i])
+                side = Side("rejected", fi, row + i, langs[i], shas[i], d.get("reject_stage", none)[i],
+                            d.get("reject_reason", none)[i], d.get("reject_detail", none)[i],
+                            d.get("dup_of", none)[i])
             yield doc_id, side
         row += n
 
@@ -156,7 +163,7 @@ def _errors_stream(files: list[ReleaseFile]) -> Iterator[tuple[str, Side]]:
 def release_stream(files: list[ReleaseFile]) -> Iterator[tuple[str, Side]]:
     """Every doc_id of a release once, in doc_id order (a doc_id in two outputs is an error)."""
     data = [(fi, rf) for fi, rf in enumerate(files) if rf.kind in ("refined", "rejected")]
-    batch_size = max(256, min(8192, 4_000_000 // max(1, len(data))))
+    batch_size = max(256, min(1024, 4_000_000 // max(1, len(data))))
     streams = [_file_stream(rf, fi, batch_size) for fi, rf in data]
     streams.append(_errors_stream([rf for rf in files if rf.kind == "errors"]))
     prev = None
@@ -232,6 +239,8 @@ def _identity(path: str, m: dict) -> dict:
 def diff_releases(old_dir: str, new_dir: str, output: str | None = None, overwrite: bool = False) -> dict:
     """Compare two releases; write ``changes.parquet``, ``to_label.parquet`` and ``summary.json`` into
     ``output`` when given. Returns the summary."""
+    if output is not None:
+        check_folder(output, overwrite, (old_dir, new_dir))
     old_m, new_m = read_manifest(old_dir), read_manifest(new_dir)
     for d, m in ((old_dir, old_m), (new_dir, new_m)):
         if m.get("status") != "succeeded":
@@ -245,10 +254,8 @@ def diff_releases(old_dir: str, new_dir: str, output: str | None = None, overwri
     writer = None
     buffer: list[dict] = []
     if output is not None:
-        from refinery.pipelines.sample import _prepare
-
-        _prepare(output, overwrite)
-        writer = pq.ParquetWriter(os.path.join(output, "changes.parquet"), CHANGES_SCHEMA, compression="zstd")
+        prepare_folder(output, overwrite, (old_dir, new_dir))
+        writer = BufferedWriter(os.path.join(output, "changes.parquet"), CHANGES_SCHEMA)
     try:
         for doc_id, old, new in _joined(release_stream(old_files), release_stream(new_files)):
             cls, detail = classify(old, new)
@@ -267,10 +274,10 @@ def diff_releases(old_dir: str, new_dir: str, output: str | None = None, overwri
             if writer is not None and cls in ("added", "removed", "changed"):
                 buffer.append(_change_row(doc_id, cls, detail, old, new))
                 if len(buffer) >= 8192:
-                    writer.write_table(pa.Table.from_pylist(buffer, schema=CHANGES_SCHEMA))
+                    writer.write(pa.Table.from_pylist(buffer, schema=CHANGES_SCHEMA))
                     buffer = []
         if writer is not None and buffer:
-            writer.write_table(pa.Table.from_pylist(buffer, schema=CHANGES_SCHEMA))
+            writer.write(pa.Table.from_pylist(buffer, schema=CHANGES_SCHEMA))
     finally:
         if writer is not None:
             writer.close()
@@ -317,21 +324,15 @@ def _write_to_label(files: list[ReleaseFile], rows: dict[int, array], details: d
                                             "refinery.release_run_id": str(manifest.get("run_id"))})
     written = 0
     cache: dict[str, str] = {}
-    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+    with BufferedWriter(path, schema) as writer:
         for fi in sorted(rows):
             rf = files[fi]
             want = dict(zip(rows[fi], details[fi]))
             positions = sorted(want)
             pf = open_parquet(rf.path)
-            offset = 0
-            for batch in iter_batches(pf, None, 4096):
-                local = [p - offset for p in positions if offset <= p < offset + batch.num_rows]
-                if local:
-                    picked = batch.take(pa.array(local, pa.int64()))
-                    writer.write_table(_to_label_table(picked, rf, [want[offset + p] for p in local], cache,
-                                                       schema))
-                    written += len(local)
-                offset += batch.num_rows
+            for picked, got in iter_rows_at(pf, positions):
+                writer.write(_to_label_table(picked, rf, [want[p] for p in got], cache, schema))
+                written += len(got)
     return written
 
 
@@ -341,7 +342,7 @@ def _to_label_table(rows: pa.RecordBatch, rf: ReleaseFile, details: list[str], c
     names = rows.schema.names
     cols = {f.name: rows.column(f.name) for f in schema if f.name in names}
     cols.setdefault("lang", pa.array([rf.lang] * n, pa.string()))
-    cols["source"] = pa.array([cache.setdefault(u, source_name(u)) for u in rows.column("source_uri").to_pylist()])
+    cols["source"] = pa.array(sources_of(rows.column("source_uri"), cache), pa.string())
     cols["quality_band"] = pa.array(quality_bands(rows.column("quality") if "quality" in names else None, n))
     cols["change"] = pa.array([d.split(":", 1)[0] for d in details], pa.string())
     cols["change_detail"] = pa.array([d.split(":", 1)[1] for d in details], pa.string())

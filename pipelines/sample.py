@@ -42,15 +42,19 @@ from refinery.pipelines.release import (
     QUALITY_BAND_COLUMNS,
     QUALITY_BAND_CUTS,
     QUALITY_BAND_SIGNALS,
+    BufferedWriter,
     ReleaseError,
     ReleaseFile,
     available,
+    check_folder,
     iter_batches,
+    iter_rows_at,
     open_parquet,
+    prepare_folder,
     quality_bands,
     read_manifest,
     release_files,
-    source_name,
+    sources_of,
 )
 from refinery.schemas import REFINED_SCHEMA
 
@@ -200,8 +204,7 @@ def strata_of(batch: pa.RecordBatch, rf: ReleaseFile, by: tuple[str, ...], cache
             else:
                 cols.append([_label(lang)] * n)
         elif name == "source":
-            uris = batch.column("source_uri").to_pylist()
-            cols.append([cache.setdefault(u, source_name(u)) for u in uris])
+            cols.append(sources_of(batch.column("source_uri"), cache))
         elif name == "source_file":
             cols.append([_label(u) for u in batch.column("source_uri").to_pylist()])
         elif name == "quality_band":
@@ -218,18 +221,10 @@ def stratum_text(by: tuple[str, ...], key: tuple) -> str:
     return "|".join(f"{b}={v}" for b, v in zip(by, key))
 
 
-def _prepare(out_dir: str, overwrite: bool) -> None:
-    from refinery.pipelines.run import RunFailed, prepare_output
-
-    try:
-        prepare_output(out_dir, overwrite)
-    except RunFailed as exc:
-        raise SampleError(str(exc)) from None
-
-
 def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool = False) -> SampleResult:
     """Draw the sample of ``release`` described by ``req`` into the folder ``output``."""
     check_strata(req.by)
+    check_folder(output, overwrite, (release,))
     manifest = read_manifest(release)
     if manifest.get("status") != "succeeded":
         raise ReleaseError(f"{release}: the run's status is {manifest.get('status')!r}, not 'succeeded': "
@@ -278,33 +273,22 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
 
     # pass 3: read the row groups that hold chosen records, write them
     out_dir = output
-    _prepare(out_dir, overwrite)
+    prepare_folder(out_dir, overwrite, (release,))
     path = os.path.join(out_dir, "sample.parquet")
     weight = {k: sizes[k] / q for k, q in quota.items() if q > 0}
     got: Counter = Counter()
     schema = SAMPLE_SCHEMA.with_metadata({
         "refinery.kind": "sample", "refinery.release_run_id": str(manifest.get("run_id")),
         "refinery.seed": str(req.seed), "refinery.refinery_version": refinery.__version__})
-    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+    with BufferedWriter(path, schema) as writer:
         for fi in sorted(chosen):
             rf = files[fi]
             picks = chosen[fi]
             pf = open_parquet(rf.path)
-            start = 0
-            for g in range(pf.metadata.num_row_groups):
-                nrows = pf.metadata.row_group(g).num_rows
-                positions = sorted(p - start for p in picks if start <= p < start + nrows)
-                if positions:
-                    offset = 0
-                    for batch in iter_batches(pf, None, 4096, row_groups=[g]):
-                        local = [p - offset for p in positions if offset <= p < offset + batch.num_rows]
-                        if local:
-                            rows = batch.take(pa.array(local, pa.int64()))
-                            meta = [picks[start + offset + p] for p in local]
-                            writer.write_table(_sample_table(rows, rf, req, meta, weight, cache, schema))
-                            got.update(m[0] for m in meta)
-                        offset += batch.num_rows
-                start += nrows
+            for rows, positions in iter_rows_at(pf, sorted(picks)):
+                meta = [picks[p] for p in positions]
+                writer.write(_sample_table(rows, rf, req, meta, weight, cache, schema))
+                got.update(m[0] for m in meta)
     with open(path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     total = sum(sizes.values())
@@ -360,8 +344,7 @@ def _sample_table(rows: pa.RecordBatch, rf: ReleaseFile, req: SampleRequest, met
             cols[f.name] = rows.column(f.name)
     if "lang" not in names:
         cols["lang"] = pa.array([rf.lang] * n, pa.string())
-    uris = rows.column("source_uri").to_pylist()
-    cols["source"] = pa.array([cache.setdefault(u, source_name(u)) for u in uris], pa.string())
+    cols["source"] = pa.array(sources_of(rows.column("source_uri"), cache), pa.string())
     cols["quality_band"] = pa.array(quality_bands(rows.column("quality") if "quality" in names else None, n),
                                     pa.string())
     cols["stratum"] = pa.array([stratum_text(req.by, s) for s, _k in meta], pa.string())

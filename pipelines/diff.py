@@ -30,6 +30,7 @@ import datetime as _dt
 import heapq
 import json
 import os
+import tempfile
 from array import array
 from collections import Counter
 from collections.abc import Iterator
@@ -160,11 +161,55 @@ def _errors_stream(files: list[ReleaseFile]) -> Iterator[tuple[str, Side]]:
     return iter(rows)
 
 
-def release_stream(files: list[ReleaseFile]) -> Iterator[tuple[str, Side]]:
-    """Every doc_id of a release once, in doc_id order (a doc_id in two outputs is an error)."""
+# At most this many files are merged at once: a release with more is merged in rounds, each group of
+# files into one sorted run of narrow rows (doc_id, hashes, reasons) in a temporary folder. Each open
+# file holds a decoded page of its text column (~1-2 MB), so this bounds the memory of a release with
+# thousands of files.
+MERGE_FAN_IN = 64
+
+_RUN_SCHEMA = pa.schema([
+    pa.field("doc_id", pa.string()), pa.field("output", pa.string()), pa.field("file", pa.int64()),
+    pa.field("row", pa.int64()), pa.field("lang", pa.string()), pa.field("text_sha256", pa.string()),
+    pa.field("reject_stage", pa.string()), pa.field("reject_reason", pa.string()),
+    pa.field("reject_detail", pa.string()), pa.field("dup_of", pa.string()), pa.field("error", pa.string()),
+])
+_SIDE_FIELDS = _RUN_SCHEMA.names[1:]
+
+
+def _write_run(stream: Iterator[tuple[str, Side]], path: str) -> None:
+    with BufferedWriter(path, _RUN_SCHEMA) as w:
+        rows: list[dict] = []
+        for doc_id, side in stream:
+            rows.append({"doc_id": doc_id, **{f: getattr(side, f) for f in _SIDE_FIELDS}})
+            if len(rows) == 8192:
+                w.write(pa.Table.from_pylist(rows, schema=_RUN_SCHEMA))
+                rows = []
+        if rows:
+            w.write(pa.Table.from_pylist(rows, schema=_RUN_SCHEMA))
+
+
+def _read_run(path: str) -> Iterator[tuple[str, Side]]:
+    for batch in iter_batches(open_parquet(path), None, 1024):
+        for r in batch.to_pylist():
+            yield r.pop("doc_id"), Side(**r)
+
+
+def release_stream(files: list[ReleaseFile], workdir: str | None = None) -> Iterator[tuple[str, Side]]:
+    """Every doc_id of a release once, in doc_id order (a doc_id in two outputs is an error). With more
+    than :data:`MERGE_FAN_IN` files, sorted runs are written under ``workdir`` first."""
     data = [(fi, rf) for fi, rf in enumerate(files) if rf.kind in ("refined", "rejected")]
-    batch_size = max(256, min(1024, 4_000_000 // max(1, len(data))))
-    streams = [_file_stream(rf, fi, batch_size) for fi, rf in data]
+    streams = [_file_stream(rf, fi, 1024) for fi, rf in data]  # a file opens when its stream starts
+    level = 0
+    while len(streams) > MERGE_FAN_IN:
+        if workdir is None:
+            raise ValueError("release_stream: a release with this many files needs a workdir")
+        runs = []
+        for g in range(0, len(streams), MERGE_FAN_IN):
+            path = os.path.join(workdir, f"run-{id(files)}-{level}-{g // MERGE_FAN_IN}.parquet")
+            _write_run(heapq.merge(*streams[g:g + MERGE_FAN_IN], key=lambda t: t[0]), path)
+            runs.append(_read_run(path))
+        streams = runs
+        level += 1
     streams.append(_errors_stream([rf for rf in files if rf.kind == "errors"]))
     prev = None
     for doc_id, side in heapq.merge(*streams, key=lambda t: t[0]):
@@ -256,8 +301,10 @@ def diff_releases(old_dir: str, new_dir: str, output: str | None = None, overwri
     if output is not None:
         prepare_folder(output, overwrite, (old_dir, new_dir))
         writer = BufferedWriter(os.path.join(output, "changes.parquet"), CHANGES_SCHEMA)
+    workdir = tempfile.TemporaryDirectory(prefix="refinery-diff-")
     try:
-        for doc_id, old, new in _joined(release_stream(old_files), release_stream(new_files)):
+        joined = _joined(release_stream(old_files, workdir.name), release_stream(new_files, workdir.name))
+        for doc_id, old, new in joined:
             cls, detail = classify(old, new)
             counts[cls] += 1
             if cls == "removed":
@@ -281,6 +328,7 @@ def diff_releases(old_dir: str, new_dir: str, output: str | None = None, overwri
     finally:
         if writer is not None:
             writer.close()
+        workdir.cleanup()
     summary = {
         "kind": "refinery-diff",
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),

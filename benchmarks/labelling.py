@@ -28,6 +28,9 @@ from benchmarks._timing import benchmark_parser
 from benchmarks.run import ROOT, corpus_dir, run_refinery
 
 
+ALLOCATIONS = (("proportional", 1), ("proportional", 0), ("equal", 0))
+
+
 def measure(argv: list[str]) -> dict:
     """Run a refinery command in a fresh process; its wall time and peak memory."""
     t0 = time.perf_counter()
@@ -48,10 +51,10 @@ def share_gaps(manifest: dict) -> dict:
     gap_target = max(abs(s["sample_rows"] / n - s["target_rows"] / targets) for s in strata) * 100
     uncapped = [s for s in strata if s["target_rows"] < s["release_rows"]]
     equal = (max(abs(s["sample_share"] - s["target_rows"] / targets) for s in uncapped) * 100) if uncapped else 0.0
-    boosted = sum(1 for s in strata if s["target_rows"] > round(s["release_share"] * n) + 1)
+    under_one = sum(1 for s in strata if s["release_share"] * n < 1)
     return {"strata": len(strata), "sample_rows": n, "max_gap_vs_release_pp": round(gap_release, 3),
             "max_gap_vs_target_pp": round(gap_target, 3), "max_gap_equal_pp": round(equal, 3),
-            "strata_raised_to_minimum": boosted}
+            "strata_under_one_record": under_one}
 
 
 def main() -> None:
@@ -80,14 +83,15 @@ def main() -> None:
             refine = {"seconds": r["cli_seconds"], "what": "refinery run, CLI wall", "peak_rss_mb": r["peak_rss_mb"]}
             m = json.loads(manifest.read_text())
         entry = {"mb": mb, "docs": facts["docs"], "refined_rows": m["totals"]["refined"], "refine": refine}
-        for alloc in ("proportional", "equal"):
-            print(f"[{mb:g} MB] sample, {alloc} ...", file=sys.stderr, flush=True)
-            dest = work / f"sample-{mb:g}mb-{alloc}"
+        for alloc, minimum in ALLOCATIONS:
+            print(f"[{mb:g} MB] sample, {alloc}, min {minimum} ...", file=sys.stderr, flush=True)
+            dest = work / f"sample-{mb:g}mb-{alloc}-min{minimum}"
             run = measure(["sample", str(out), "--n", str(args.n), "--by", args.by, "--seed", str(args.seed),
-                           "--allocation", alloc, "--output", str(dest), "--overwrite", "--json"])
+                           "--allocation", alloc, "--min-per-stratum", str(minimum), "--output", str(dest),
+                           "--overwrite", "--json"])
             run.update(share_gaps(json.loads((dest / "manifest.json").read_text())))
             run["share_of_refine_pct"] = round(100 * run["seconds"] / refine["seconds"], 2)
-            entry[f"sample_{alloc}"] = run
+            entry[f"sample_{alloc}_min{minimum}"] = run
         print(f"[{mb:g} MB] diff (release against itself) ...", file=sys.stderr, flush=True)
         entry["diff"] = measure(["diff", str(out), str(out), "--output", str(work / f"diff-{mb:g}mb"),
                                  "--overwrite", "--json"])
@@ -101,14 +105,18 @@ def main() -> None:
 def report(results: list[dict], args) -> None:
     print(f"\n== refinery sample --n {args.n} --by {args.by} (fresh process each; machine shared: noisy) ==")
     print(f"{'MB':>5} {'refined':>8} {'refine s':>9} {'alloc':>12} {'strata':>6} {'sample s':>8} {'% refine':>8} "
-          f"{'peak MB':>8} {'gap vs release pp':>17} {'gap vs target pp':>16} {'raised to min':>13}")
+          f"{'peak MB':>8} {'gap vs release pp':>17} {'gap vs target pp':>16} {'strata < 1 rec':>14}")
+    print("(gap vs release: proportional, largest |sample share - release share|; equal: largest gap from an "
+          "equal share among strata not capped by their size. strata < 1 rec: strata whose proportional share "
+          "of the sample is under one record, which a minimum per stratum raises)")
     for e in results:
-        for alloc in ("proportional", "equal"):
-            s = e[f"sample_{alloc}"]
+        for alloc, minimum in ALLOCATIONS:
+            s = e[f"sample_{alloc}_min{minimum}"]
             gap = s["max_gap_vs_release_pp"] if alloc == "proportional" else s["max_gap_equal_pp"]
-            print(f"{e['mb']:>5g} {e['refined_rows']:>8,} {e['refine']['seconds']:>9.1f} {alloc:>12} {s['strata']:>6} "
+            name = f"{alloc[:4]}, min {minimum}"
+            print(f"{e['mb']:>5g} {e['refined_rows']:>8,} {e['refine']['seconds']:>9.1f} {name:>12} {s['strata']:>6} "
                   f"{s['seconds']:>8.2f} {s['share_of_refine_pct']:>7.2f}% {s['peak_rss_mb']:>8,.0f} "
-                  f"{gap:>17.3f} {s['max_gap_vs_target_pp']:>16.3f} {s['strata_raised_to_minimum']:>13}")
+                  f"{gap:>17.3f} {s['max_gap_vs_target_pp']:>16.3f} {s['strata_under_one_record']:>14}")
         d = e["diff"]
         print(f"{e['mb']:>5g} diff against itself: {d['seconds']:.2f} s ({d['share_of_refine_pct']:.2f}% of refine), "
               f"peak {d['peak_rss_mb']:,.0f} MB")

@@ -61,7 +61,8 @@ def main() -> None:
     ap = benchmark_parser(__doc__)
     ap.add_argument("--mb", default="50,200", help="corpus sizes in MB, comma-separated (default 50,200)")
     ap.add_argument("--n", type=int, default=2000, help="sample size (default 2000)")
-    ap.add_argument("--by", default="lang,licence_category,source", help="strata (default lang,licence_category,source)")
+    ap.add_argument("--by", default="lang,licence_category,source",
+                    help="strata (default lang,licence_category,source)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "refinery-bench"),
                     help="where corpora and outputs go (shared with benchmarks/run.py)")

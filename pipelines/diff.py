@@ -37,7 +37,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 import refinery
 from refinery.pipelines.release import (

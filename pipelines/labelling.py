@@ -44,7 +44,6 @@ import pyarrow.parquet as pq
 
 from refinery.pipelines.release import (
     BufferedWriter,
-    ReleaseError,
     available,
     iter_batches,
     iter_rows_at,
@@ -413,5 +412,5 @@ def open_output(path: str | None):
     return open(path, "w", encoding="utf-8", newline="")
 
 
-__all__ = ["FORMATS", "Label", "LabellingError", "ReleaseError", "attach_labels", "export", "format_report",
+__all__ = ["FORMATS", "Label", "LabellingError", "attach_labels", "export", "format_report",
            "open_output", "read_labels"]

@@ -34,7 +34,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 import refinery
 from refinery.pipelines.release import (
@@ -74,7 +73,8 @@ SAMPLE_EXTRA = [
     pa.field("stratum", pa.string(), metadata={"description": "The record's stratum: key=value|key=value."}),
     pa.field("sample_key", pa.string(), metadata={"description": "blake2b(seed, doc_id), hex: smallest first."}),
     pa.field("sample_weight", pa.float64(),
-             metadata={"description": "Release records of the stratum per sampled record (1 / inclusion probability)."}),
+             metadata={"description": "Release records of the stratum per sampled record "
+                                      "(1 / inclusion probability)."}),
 ]
 SAMPLE_SCHEMA = pa.schema(list(REFINED_SCHEMA) + SAMPLE_EXTRA)
 
@@ -197,12 +197,11 @@ def strata_of(batch: pa.RecordBatch, rf: ReleaseFile, by: tuple[str, ...], cache
     names = batch.schema.names
     cols = []
     for name in by:
-        if name == "lang":
-            lang = rf.lang if rf.lang is not None else None
-            if lang is None and "lang" in names:
+        if name == "lang":  # the partition of a refined/ file; a column in any other Parquet
+            if rf.lang is None and "lang" in names:
                 cols.append([_label(v) for v in batch.column("lang").to_pylist()])
             else:
-                cols.append([_label(lang)] * n)
+                cols.append([_label(rf.lang)] * n)
         elif name == "source":
             cols.append(sources_of(batch.column("source_uri"), cache))
         elif name == "source_file":
@@ -289,8 +288,10 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
                 meta = [picks[p] for p in positions]
                 writer.write(_sample_table(rows, rf, req, meta, weight, cache, schema))
                 got.update(m[0] for m in meta)
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
     total = sum(sizes.values())
     n_sample = sum(got.values())
     strata = []
@@ -318,7 +319,8 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
         "allocation": req.allocation,
         "min_per_stratum": req.min_per_stratum,
         "sample_rows": n_sample,
-        "file": {"path": "sample.parquet", "rows": n_sample, "bytes": os.path.getsize(path), "sha256": digest},
+        "file": {"path": "sample.parquet", "rows": n_sample, "bytes": os.path.getsize(path),
+                 "sha256": digest.hexdigest()},
         "definitions": {
             **{k: v for k, v in DERIVED_STRATA.items() if k in req.by},
             **({"quality_band_signals": [f"{n} ({'higher' if up else 'lower'} is better)"

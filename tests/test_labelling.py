@@ -108,7 +108,8 @@ REF = Side("refined", 0, 0, "en", "aaa")
     (REF, Side("errors", -1, -1, None, None, error="boom"), ("removed", "error")),
     (REF, None, ("removed", "gone")),
     (None, REF, ("added", "new")),
-    (Side("rejected", 0, 0, "en", "a", "quality", "c4_lorem_ipsum"), REF, ("added", "was_rejected:quality/c4_lorem_ipsum")),
+    (Side("rejected", 0, 0, "en", "a", "quality", "c4_lorem_ipsum"), REF,
+     ("added", "was_rejected:quality/c4_lorem_ipsum")),
     (Side("errors", -1, -1, None, None), REF, ("added", "was_error")),
     (Side("rejected", 0, 0, "en", "a", "quality", "c4_lorem_ipsum"), None, ("not_refined", "")),
 ])
@@ -186,7 +187,8 @@ def test_sample_is_deterministic_and_stratified(demo_run, tmp_path):
 
 def test_proportional_sample_keeps_language_shares(demo_run, tmp_path):
     out, _res = demo_run
-    m = draw_sample(str(out), SampleRequest(n=100, by=("lang",), seed=1, min_per_stratum=0), str(tmp_path / "s")).manifest
+    req = SampleRequest(n=100, by=("lang",), seed=1, min_per_stratum=0)
+    m = draw_sample(str(out), req, str(tmp_path / "s")).manifest
     assert max(abs(s["sample_share"] - s["release_share"]) for s in m["strata"]) < 0.01
 
 
@@ -232,15 +234,16 @@ def releases(tmp_path_factory):
     make_release1_corpus(crude)
     r1 = run_refinery([crude / "*"], base / "r1")
     assert r1.exit_code == 0
+    cols = ["doc_id", "source_uri", "source_line"]
     before = {(r["source_uri"], r["source_line"]): r["doc_id"]
               for kind in ("refined", "rejected")
-              for r in read_output(str(base / "r1" / kind), columns=["doc_id", "source_uri", "source_line"]).to_pylist()}
+              for r in read_output(str(base / "r1" / kind), columns=cols).to_pylist()}
     lines = edit_into_release2_corpus(crude)
     r2 = run_refinery([crude / "*"], base / "r2")
     assert r2.exit_code == 0
     udhr = str(crude / "udhr.jsonl")
     after = {(r["source_uri"], r["source_line"]): r["doc_id"]
-             for r in read_output(str(base / "r2" / "refined"), columns=["doc_id", "source_uri", "source_line"]).to_pylist()}
+             for r in read_output(str(base / "r2" / "refined"), columns=cols).to_pylist()}
     ids = {role: before.get((udhr, line)) or after.get((udhr, line)) for role, line in lines.items()}
     ids["was_rejected"] = before[(str(crude / "web_notices.jsonl"), lines["was_rejected"])]
     ids["gone"] = before[(str(crude / "gb18030_poems.txt"), 0)]
@@ -279,7 +282,8 @@ def test_workflow_refine_sample_export_attach_diff_carry(releases, tmp_path):
     assert rep1["counts"]["attached"] == 65 and rep1["counts"]["record_missing"] == 1
     assert [o["doc_id"] for o in rep1["not_attached"]] == ["0" * 32]
     lab1 = pq.read_table(tmp_path / "labels_r1.parquet").to_pylist()
-    assert {r["doc_id"] for r in lab1 if r["label"] == '"L0"'} and all(r["text"] for r in lab1 if r["status"] == "attached")
+    assert {r["doc_id"] for r in lab1 if r["label"] == '"L0"'}
+    assert all(r["text"] for r in lab1 if r["status"] == "attached")
 
     # release 2: the diff names every planted edit
     assert main(["diff", r1, r2, "--output", str(tmp_path / "diff")]) == 0

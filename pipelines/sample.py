@@ -100,8 +100,10 @@ class SampleResult:
 
 
 def check_strata(by: tuple[str, ...]) -> None:
-    """Every ``--by`` name is a derived stratum or a scalar refined column."""
-    scalar = {f.name for f in REFINED_SCHEMA if not pa.types.is_nested(f.type) and f.name not in _NOT_STRATA}
+    """Every ``--by`` name is a derived stratum or a string or boolean refined column (not an id, a hash
+    or the text)."""
+    scalar = {f.name for f in REFINED_SCHEMA if (pa.types.is_string(f.type) or pa.types.is_boolean(f.type))
+              and f.name not in _NOT_STRATA}
     known = sorted(set(DERIVED_STRATA) | scalar)
     for name in by:
         if name not in DERIVED_STRATA and name not in scalar:

@@ -64,6 +64,9 @@ def test_unknown_stratum_is_an_error_naming_it():
         check_strata(("lang", "colour"))
     with pytest.raises(SampleError, match="--by text"):
         check_strata(("text",))
+    with pytest.raises(SampleError, match="--by lang_score"):  # a score is not a stratum
+        check_strata(("lang_score",))
+    check_strata(("lang", "source", "quality_band", "licence_category", "opted_out"))
 
 
 # ------------------------------------------------------------------------------------------ derived strata

@@ -11,6 +11,13 @@ Every doc_id of either release falls in one class:
 - ``unchanged`` refined in both, same text;
 - ``not_refined`` in neither release's refined/ (rejected or an error in both): counted only.
 
+doc_ids come from the input file's path and the record's line, so a record whose file moved (a new
+folder, a renamed file) or whose line shifted comes out as one removed and one added doc_id. An added
+record with exactly the text of a removed one is listed as *moved* (``moved.parquet``: old and new
+doc_id): it needs no new label, and ``refinery labels attach --moves DIFF`` follows it. Finding moves
+holds the text hashes of the added and removed records; past :data:`MOVE_LIMIT` of either, it is
+skipped and the summary says so.
+
 It works from the two folders alone (manifests and Parquet files) and never loads a release: refined/
 and rejected/ files are sorted by doc_id (the output contract), so a k-way merge of a release's files,
 one small record batch per file, is one stream sorted by doc_id, and the two streams are joined in a
@@ -58,6 +65,14 @@ from refinery.pipelines.release import (
 from refinery.schemas import REFINED_SCHEMA
 
 CLASSES = ("added", "removed", "changed", "unchanged", "not_refined")
+MOVE_LIMIT = 2_000_000  # added or removed records whose text hashes are held to find moves (~200 B each)
+MOVED_SCHEMA = pa.schema([
+    pa.field("old_doc_id", pa.string(), nullable=False, metadata={"description": "doc_id in the old release"}),
+    pa.field("new_doc_id", pa.string(), nullable=False, metadata={"description": "doc_id in the new release"}),
+    pa.field("text_sha256", pa.string(), metadata={"description": "the text both have"}),
+    pa.field("old_lang", pa.string()),
+    pa.field("new_lang", pa.string()),
+])
 
 
 @dataclass(frozen=True)
@@ -295,6 +310,9 @@ def diff_releases(old_dir: str, new_dir: str, output: str | None = None, overwri
     by_detail: dict[str, Counter] = {c: Counter() for c in CLASSES}
     to_label: dict[int, array] = {}
     label_detail: dict[int, list[str]] = {}
+    removed_text: dict[str, tuple[str, str | None]] = {}   # text hash → (old doc_id, lang)
+    added_text: list[tuple[str, str, str | None, int, int]] = []  # (hash, new doc_id, lang, file, row)
+    moves_possible = True
     writer = None
     buffer: list[dict] = []
     if output is not None:
@@ -317,6 +335,12 @@ def diff_releases(old_dir: str, new_dir: str, output: str | None = None, overwri
             if cls in ("added", "changed"):
                 to_label.setdefault(new.file, array("q")).append(new.row)
                 label_detail.setdefault(new.file, []).append(f"{cls}:{detail}")
+            if moves_possible and cls == "removed" and old.text_sha256:
+                removed_text.setdefault(old.text_sha256, (doc_id, old.lang))
+                moves_possible = len(removed_text) <= MOVE_LIMIT
+            elif moves_possible and cls == "added" and new.text_sha256:
+                added_text.append((new.text_sha256, doc_id, new.lang, new.file, new.row))
+                moves_possible = len(added_text) <= MOVE_LIMIT
             if writer is not None and cls in ("added", "removed", "changed"):
                 buffer.append(_change_row(doc_id, cls, detail, old, new))
                 if len(buffer) >= 8192:
@@ -328,6 +352,14 @@ def diff_releases(old_dir: str, new_dir: str, output: str | None = None, overwri
         if writer is not None:
             writer.close()
         workdir.cleanup()
+    moves = []
+    if moves_possible:
+        for sha, new_id, new_lang, fi, row in added_text:
+            hit = removed_text.pop(sha, None)  # one removed record moves to at most one added record
+            if hit is not None:
+                moves.append({"old_doc_id": hit[0], "new_doc_id": new_id, "text_sha256": sha, "old_lang": hit[1],
+                              "new_lang": new_lang, "_at": (fi, row)})
+    del removed_text, added_text
     summary = {
         "kind": "refinery-diff",
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
@@ -338,11 +370,17 @@ def diff_releases(old_dir: str, new_dir: str, output: str | None = None, overwri
         "counts": {c: counts.get(c, 0) for c in CLASSES},
         "by_lang": {c: dict(sorted(v.items())) for c, v in by_lang.items() if v},
         "by_reason": {c: dict(v.most_common()) for c, v in by_detail.items() if v and c != "not_refined"},
+        "moved": len(moves) if moves_possible else None,
+        "moves_found": "yes" if moves_possible else f"skipped: more than {MOVE_LIMIT:,} added or removed records",
     }
     if output is not None:
+        moved_at = {m.pop("_at") for m in moves}
         summary["to_label_rows"] = _write_to_label(new_files, to_label, label_detail,
-                                                   os.path.join(output, "to_label.parquet"), new_m)
-        summary["files"] = ["changes.parquet", "to_label.parquet", "summary.json"]
+                                                   os.path.join(output, "to_label.parquet"), new_m, moved_at)
+        with BufferedWriter(os.path.join(output, "moved.parquet"), MOVED_SCHEMA) as w:
+            if moves:
+                w.write(pa.Table.from_pylist(moves, schema=MOVED_SCHEMA))
+        summary["files"] = ["changes.parquet", "to_label.parquet", "moved.parquet", "summary.json"]
         with open(os.path.join(output, "summary.json"), "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2, ensure_ascii=False)
     return summary
@@ -365,8 +403,9 @@ def _change_row(doc_id: str, cls: str, detail: str, old: Side | None, new: Side 
 
 
 def _write_to_label(files: list[ReleaseFile], rows: dict[int, array], details: dict[int, list[str]],
-                    path: str, manifest: dict) -> int:
-    """The new release's full rows at the recorded positions, file by file, batch by batch."""
+                    path: str, manifest: dict, skip: set[tuple[int, int]]) -> int:
+    """The new release's full rows at the recorded positions (less the moved records in ``skip``: their
+    text is labelled already), file by file, batch by batch."""
     schema = TO_LABEL_SCHEMA.with_metadata({"refinery.kind": "diff-to-label",
                                             "refinery.release_run_id": str(manifest.get("run_id"))})
     written = 0
@@ -374,7 +413,7 @@ def _write_to_label(files: list[ReleaseFile], rows: dict[int, array], details: d
     with BufferedWriter(path, schema) as writer:
         for fi in sorted(rows):
             rf = files[fi]
-            want = dict(zip(rows[fi], details[fi]))
+            want = {r: d for r, d in zip(rows[fi], details[fi]) if (fi, r) not in skip}
             positions = sorted(want)
             pf = open_parquet(rf.path)
             for picked, got in iter_rows_at(pf, positions):
@@ -417,6 +456,11 @@ def format_summary(s: dict) -> str:
     if s["config_changes"]:
         lines.append("\nconfig keys that differ (old → new):")
         lines += [f"  {k}: {a!r} → {b!r}" for k, (a, b) in s["config_changes"].items()]
+    if s.get("moved"):
+        lines.append(f"\nmoved (a removed doc_id's exact text under an added doc_id): {s['moved']:,}")
+    elif s.get("moved") is None:
+        lines.append(f"\nmoves not looked for ({s['moves_found']})")
     if "to_label_rows" in s:
-        lines.append(f"\nto label: {s['to_label_rows']:,} added or changed records in to_label.parquet")
+        lines.append(f"to label: {s['to_label_rows']:,} added or changed records in to_label.parquet "
+                     "(moved ones need no new label)")
     return "\n".join(lines)

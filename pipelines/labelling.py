@@ -20,6 +20,8 @@ joins them onto a release by doc_id, reading the release's doc_ids and then only
 hold labelled records, and writes one row per label with its status:
 
 - ``attached``         the record is refined, with the text it was labelled on (or no hash to compare);
+- ``moved``            (with ``--moves DIFF``) the labelled doc_id is gone, but ``refinery diff`` found its
+                       exact text under a new doc_id (a renamed file, a shifted line): attached there;
 - ``text_changed``     the record is refined but its text differs from the labelled one: relabel;
 - ``record_rejected``  the record is in rejected/ now (``reject_reason`` says why);
 - ``record_error``     the record is in errors/ now;
@@ -63,7 +65,7 @@ FLAT_FIELDS = ["doc_id", "text", "lang", "licence_category", "source", "quality_
                "source_uri", "source_line", "source_sha256", "original_id", "run_id", "config_sha256",
                "stratum", "sample_weight"]
 DERIVED = ("text_sha256", "source", "quality_band")
-STATUSES = ("attached", "text_changed", "record_rejected", "record_error", "record_missing")
+STATUSES = ("attached", "moved", "text_changed", "record_rejected", "record_error", "record_missing")
 
 
 class LabellingError(ValueError):
@@ -299,7 +301,10 @@ def read_labels(path: str) -> list[Label]:
 
 
 ATTACHED_SCHEMA = pa.schema([
-    pa.field("doc_id", pa.string(), nullable=False),
+    pa.field("doc_id", pa.string(), nullable=False,
+             metadata={"description": "The record's doc_id in this release (the labelled one, or where "
+                                      "it moved)."}),
+    pa.field("labelled_doc_id", pa.string(), metadata={"description": "The doc_id the label was given to."}),
     pa.field("label", pa.string(), metadata={"description": "The label, as JSON."}),
     pa.field("label_origin", pa.string(), metadata={"description": "Labels file and line / task."}),
     pa.field("status", pa.string(), metadata={"description": " | ".join(STATUSES)}),
@@ -320,14 +325,26 @@ _RECORD_COLUMNS = ["doc_id", "text", "lang", "licence_category", "source_uri", "
                    "run_id"]
 
 
-def attach_labels(release: str, label_files: list[str], output: str) -> dict:
-    """Join the labels onto ``release`` by doc_id; write ``output`` (Parquet, one row per label) and
-    return the report (counts per status and every label whose record is not refined)."""
+def read_moves(path: str) -> dict[str, str]:
+    """old doc_id → new doc_id from a diff folder's ``moved.parquet`` (or that file)."""
+    src = os.path.join(path, "moved.parquet") if os.path.isdir(path) else path
+    if not os.path.isfile(src):
+        raise LabellingError(f"--moves {path}: no moved.parquet (pass the folder `refinery diff --output` wrote)")
+    t = pq.read_table(src, columns=["old_doc_id", "new_doc_id"], use_threads=False)
+    return dict(zip(t.column("old_doc_id").to_pylist(), t.column("new_doc_id").to_pylist()))
+
+
+def attach_labels(release: str, label_files: list[str], output: str, moves_from: str | None = None) -> dict:
+    """Join the labels onto ``release`` by doc_id (following ``refinery diff``'s moves when
+    ``moves_from`` names a diff folder); write ``output`` (Parquet, one row per label) and return the
+    report (counts per status and every label not attached as given)."""
     manifest = read_manifest(release)
     labels: list[Label] = []
     for path in label_files:
         labels.extend(read_labels(path))
-    wanted = pa.array(sorted({lab.doc_id for lab in labels}), pa.string())
+    moves = read_moves(moves_from) if moves_from else {}
+    ids = {lab.doc_id for lab in labels}
+    wanted = pa.array(sorted(ids | {moves[i] for i in ids if i in moves}), pa.string())
     found: dict[str, dict] = {}
     for rf in release_files(release):
         pf = open_parquet(rf.path)
@@ -353,6 +370,12 @@ def attach_labels(release: str, label_files: list[str], output: str) -> dict:
     rows = []
     for lab in labels:
         rec = found.get(lab.doc_id)
+        target = lab.doc_id
+        moved = False
+        if (rec is None or rec["output"] != "refined") and lab.doc_id in moves:
+            there = found.get(moves[lab.doc_id])
+            if there is not None and there["output"] == "refined":
+                rec, target, moved = there, moves[lab.doc_id], True
         if rec is None:
             status = "record_missing"
         elif rec["output"] == "rejected":
@@ -362,14 +385,15 @@ def attach_labels(release: str, label_files: list[str], output: str) -> dict:
         elif lab.text_sha256 and lab.text_sha256 != rec["text_sha256"]:
             status = "text_changed"
         else:
-            status = "attached"
+            status = "moved" if moved else "attached"
         status_counts[status] += 1
-        if status not in ("attached",):
-            orphans.append({"doc_id": lab.doc_id, "status": status, "origin": lab.origin,
+        if status not in ("attached", "moved"):
+            orphans.append({"doc_id": lab.doc_id, "status": status, "origin": lab.origin, "now": target,
                             "reject_reason": (rec or {}).get("reject_reason")})
         refined = rec is not None and rec["output"] == "refined"
         rows.append({
-            "doc_id": lab.doc_id, "label": json.dumps(lab.label, ensure_ascii=False, sort_keys=True),
+            "doc_id": target, "labelled_doc_id": lab.doc_id,
+            "label": json.dumps(lab.label, ensure_ascii=False, sort_keys=True),
             "label_origin": lab.origin, "status": status,
             "labelled_text_sha256": lab.text_sha256 or (rec["text_sha256"] if refined else None),
             "text_sha256": (rec or {}).get("text_sha256"),
@@ -383,7 +407,7 @@ def attach_labels(release: str, label_files: list[str], output: str) -> dict:
         for i in range(0, len(rows), 8192):
             w.write(pa.Table.from_pylist(rows[i:i + 8192], schema=schema))
     return {"release": release, "release_run_id": manifest.get("run_id"), "labels": len(labels),
-            "records_labelled": len(wanted), "counts": {s: status_counts.get(s, 0) for s in STATUSES},
+            "records_labelled": len(ids), "moves_from": moves_from, "counts": {s: status_counts.get(s, 0) for s in STATUSES},
             "not_attached": orphans, "output": output}
 
 

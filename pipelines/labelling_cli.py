@@ -133,6 +133,8 @@ def cmd_labels(argv: list[str]) -> int:
     att.add_argument("release", metavar="OUT", help="output folder of a run")
     att.add_argument("labels", nargs="+", metavar="LABELS", help="labels file(s)")
     att.add_argument("--output", "-o", required=True, metavar="FILE.parquet", help="labelled records (Parquet)")
+    att.add_argument("--moves", metavar="DIFF", help="a `refinery diff --output` folder: a label whose doc_id is "
+                                                     "gone follows its text to the record's new doc_id")
     att.add_argument("--report", metavar="FILE.json", help="also write the report as JSON")
     att.add_argument("--strict", action="store_true", help="exit 1 when any label could not be attached")
     att.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -141,7 +143,7 @@ def cmd_labels(argv: list[str]) -> int:
     from refinery.pipelines.release import ReleaseError
 
     try:
-        report = attach_labels(args.release, args.labels, args.output)
+        report = attach_labels(args.release, args.labels, args.output, args.moves)
     except (LabellingError, ReleaseError) as exc:
         return _fail(exc)
     if args.report:

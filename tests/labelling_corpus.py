@@ -8,10 +8,12 @@ Edits between release 1 and release 2, and what ``refinery diff`` must call each
 - ``udhr.jsonl`` line 4: text replaced by "Hi."                  → removed, rejected:quality/gopher_short_doc
 - ``udhr.jsonl`` line 7: text replaced by line 6's text          → one of the two removed as an exact
                                                                    duplicate of the other (dup_of)
-- ``udhr.jsonl``: a new English record appended (line 76)        → added, new
+- ``udhr.jsonl``: the last line (75) deleted                     → removed, gone
 - ``web_notices.jsonl`` line 8 (lorem ipsum, rejected before):
   replaced by prose                                              → added, was_rejected:quality/...
-- ``gb18030_poems.txt`` deleted                                  → removed, gone
+- ``web_notices.jsonl``: a new English record appended (line 15) → added, new
+- ``gb18030_poems.txt`` renamed ``gb18030_poems_v2.txt``          → its doc_id removed (gone) and a new
+                                                                   one added with the same text: moved
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ NEW_PROSE = (
 )
 
 
-def _rewrite(path: Path, edits: dict[int, str], append: list[dict] | None = None) -> None:
+def _rewrite(path: Path, edits: dict[int, str], append: list[dict] | None = None, drop_last: bool = False) -> None:
     lines = path.read_text(encoding="utf-8").splitlines()
+    if drop_last:
+        lines.pop()
     for i, text in edits.items():
         rec = json.loads(lines[i])
         rec["text"] = text
@@ -59,11 +63,17 @@ def make_release1_corpus(crude: Path) -> None:
 
 
 def edit_into_release2_corpus(crude: Path) -> dict[str, int]:
-    """Apply the edits above in place; returns the edited line numbers by role."""
+    """Apply the edits above in place; returns (file, line) by role, the line in release 1 (release 2 for
+    ``appended`` and ``moved``)."""
     udhr = crude / "udhr.jsonl"
     texts = [json.loads(line)["text"] for line in udhr.read_text(encoding="utf-8").splitlines()]
     _rewrite(udhr, {0: texts[0] + "\nThis sentence was added for the second release.", 4: "Hi.", 7: texts[6]},
-             append=[{"id": "udhr-eng-new", "text": NEW_ENGLISH, "license": "public domain"}])
-    _rewrite(crude / "web_notices.jsonl", {8: NEW_PROSE})
-    (crude / "gb18030_poems.txt").unlink()
-    return {"changed": 0, "short": 4, "dup_a": 6, "dup_b": 7, "appended": len(texts), "was_rejected": 8}
+             drop_last=True)
+    notices = crude / "web_notices.jsonl"
+    n_notices = len(notices.read_text(encoding="utf-8").splitlines())
+    _rewrite(notices, {8: NEW_PROSE}, append=[{"id": "new-english", "text": NEW_ENGLISH, "license": "CC0-1.0"}])
+    (crude / "gb18030_poems.txt").rename(crude / "gb18030_poems_v2.txt")
+    u, w = "udhr.jsonl", "web_notices.jsonl"
+    return {"changed": (u, 0), "short": (u, 4), "dup_a": (u, 6), "dup_b": (u, 7), "gone": (u, len(texts) - 1),
+            "was_rejected": (w, 8), "appended": (w, n_notices), "moved_from": ("gb18030_poems.txt", 0),
+            "moved": ("gb18030_poems_v2.txt", 0)}

@@ -241,15 +241,15 @@ def releases(tmp_path_factory):
     before = {(r["source_uri"], r["source_line"]): r["doc_id"]
               for kind in ("refined", "rejected")
               for r in read_output(str(base / "r1" / kind), columns=cols).to_pylist()}
-    lines = edit_into_release2_corpus(crude)
+    places = edit_into_release2_corpus(crude)
     r2 = run_refinery([crude / "*"], base / "r2")
     assert r2.exit_code == 0
-    udhr = str(crude / "udhr.jsonl")
     after = {(r["source_uri"], r["source_line"]): r["doc_id"]
              for r in read_output(str(base / "r2" / "refined"), columns=cols).to_pylist()}
-    ids = {role: before.get((udhr, line)) or after.get((udhr, line)) for role, line in lines.items()}
-    ids["was_rejected"] = before[(str(crude / "web_notices.jsonl"), lines["was_rejected"])]
-    ids["gone"] = before[(str(crude / "gb18030_poems.txt"), 0)]
+    ids = {}
+    for role, (name, line) in places.items():
+        key = (str(crude / name), line)
+        ids[role] = after[key] if role in ("appended", "moved") else before[key]
     return base, ids
 
 
@@ -276,13 +276,13 @@ def test_workflow_refine_sample_export_attach_diff_carry(releases, tmp_path):
             {"from_name": "ok", "to_name": "text", "type": "choices", "value": {"choices": [f"L{i % 3}"]}}]}]
     (tmp_path / "ls_export.json").write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")
     # ... and labels some chosen records by hand, as JSONL
-    chosen = [ids[r] for r in ("changed", "short", "dup_a", "dup_b", "gone")]
+    chosen = [ids[r] for r in ("changed", "short", "dup_a", "dup_b", "gone", "moved_from")]
     (tmp_path / "extra.jsonl").write_text("".join(json.dumps({"doc_id": d, "label": "hand"}) + "\n" for d in chosen))
     (tmp_path / "extra.jsonl").open("a").write(json.dumps({"doc_id": "0" * 32, "label": "stray"}) + "\n")
     assert main(["labels", "attach", r1, str(tmp_path / "ls_export.json"), str(tmp_path / "extra.jsonl"),
                  "--output", str(tmp_path / "labels_r1.parquet"), "--report", str(tmp_path / "r1.json")]) == 0
     rep1 = json.loads((tmp_path / "r1.json").read_text())
-    assert rep1["counts"]["attached"] == 65 and rep1["counts"]["record_missing"] == 1
+    assert rep1["counts"]["attached"] == 66 and rep1["counts"]["record_missing"] == 1
     assert [o["doc_id"] for o in rep1["not_attached"]] == ["0" * 32]
     lab1 = pq.read_table(tmp_path / "labels_r1.parquet").to_pylist()
     assert {r["doc_id"] for r in lab1 if r["label"] == '"L0"'}
@@ -298,20 +298,25 @@ def test_workflow_refine_sample_export_attach_diff_carry(releases, tmp_path):
     assert changes[ids["was_rejected"]]["change"] == "added"
     assert changes[ids["was_rejected"]]["detail"].startswith("was_rejected:quality/")
     assert changes[ids["gone"]]["detail"] == "gone"
+    assert changes[ids["moved_from"]]["detail"] == "gone" and changes[ids["moved"]]["detail"] == "new"
+    moved = pq.read_table(tmp_path / "diff" / "moved.parquet").to_pylist()
+    assert [(m["old_doc_id"], m["new_doc_id"]) for m in moved] == [(ids["moved_from"], ids["moved"])]
+    assert summary["moved"] == 1
     dups = [changes[ids[k]] for k in ("dup_a", "dup_b") if ids[k] in changes and changes[ids[k]]["change"] == "removed"]
     assert len(dups) == 1 and dups[0]["detail"] == "rejected:dedup/exact_duplicate"
     assert dups[0]["dup_of"] in (ids["dup_a"], ids["dup_b"])
     c = summary["counts"]
-    assert c["added"] == 2 and c["removed"] == 3
+    assert c["added"] == 3 and c["removed"] == 4
     assert summary["by_reason"]["removed"] == {"rejected:quality/gopher_short_doc": 1,
-                                               "rejected:dedup/exact_duplicate": 1, "gone": 1}
+                                               "rejected:dedup/exact_duplicate": 1, "gone": 2}
     assert summary["by_lang"]["removed"]["fr"] == 1
     r1m = json.loads((base / "r1" / "reports" / "manifest.json").read_text())
     assert c["added"] + c["removed"] + c["changed"] + c["unchanged"] + c["not_refined"] >= r1m["totals"]["refined"]
     assert c["unchanged"] + c["changed"] + c["removed"] == r1m["totals"]["refined"]
-    # only the added and changed records need labels; they export like a sample
+    # only the added and changed records need labels (not the moved one); they export like a sample
     to_label = pq.read_table(tmp_path / "diff" / "to_label.parquet")
-    assert to_label.num_rows == c["added"] + c["changed"] == summary["to_label_rows"]
+    assert to_label.num_rows == c["added"] + c["changed"] - 1 == summary["to_label_rows"]
+    assert ids["moved"] not in to_label.column("doc_id").to_pylist()
     assert main(["export", str(tmp_path / "diff"), "--format", "jsonl", "--field", "doc_id",
                  "--field", "content=text", "--output", str(tmp_path / "to_label.jsonl")]) == 0
     rows = [json.loads(line) for line in (tmp_path / "to_label.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -326,12 +331,19 @@ def test_workflow_refine_sample_export_attach_diff_carry(releases, tmp_path):
         by_id.setdefault(r["doc_id"], set()).add(r["status"])
     assert by_id[ids["changed"]] == {"text_changed"}
     assert by_id[ids["short"]] == {"record_rejected"}
-    assert by_id[ids["gone"]] == {"record_missing"}
+    assert by_id[ids["gone"]] == by_id[ids["moved_from"]] == {"record_missing"}
     assert by_id["0" * 32] == {"record_missing"}
     unchanged = [d for d in by_id if d not in changes and d != "0" * 32]
     assert unchanged and all(by_id[d] == {"attached"} for d in unchanged)
     rep2 = json.loads((tmp_path / "r2.json").read_text())
     assert sum(rep2["counts"].values()) == len(lab1)
+    # ... and with the diff's moves, the label on the renamed file's record follows it
+    assert main(["labels", "attach", r2, str(tmp_path / "labels_r1.parquet"), "--moves", str(tmp_path / "diff"),
+                 "--output", str(tmp_path / "labels_r2m.parquet")]) == 0
+    followed = [r for r in pq.read_table(tmp_path / "labels_r2m.parquet").to_pylist()
+                if r["labelled_doc_id"] == ids["moved_from"]]
+    assert followed and {(r["doc_id"], r["status"]) for r in followed} == {(ids["moved"], "moved")}
+    assert all(r["text"] for r in followed) and '"hand"' in {r["label"] for r in followed}
     assert main(["labels", "attach", r2, str(tmp_path / "labels_r1.parquet"), "--strict",
                  "--output", str(tmp_path / "labels_r2b.parquet")]) == 1
 

@@ -204,7 +204,8 @@ QUALITY_BAND_SIGNALS: tuple[tuple[str, bool], ...] = (
     ("dup_5gram_char_frac", False),
     ("short_line_ratio", False),
 )
-QUALITY_BAND_CUTS: tuple[tuple[str, float], ...] = (("high", 0.9), ("medium", 0.75), ("low", float("-inf")))
+# Refined records passed the quality rules already, so their scores crowd the top; the cuts sit there.
+QUALITY_BAND_CUTS: tuple[tuple[str, float], ...] = (("high", 0.97), ("medium", 0.9), ("low", float("-inf")))
 QUALITY_BAND_COLUMNS = [f"quality.{name}" for name, _ in QUALITY_BAND_SIGNALS]
 
 

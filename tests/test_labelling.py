@@ -90,7 +90,7 @@ def test_quality_band_from_signals_and_none_without_them():
               "short_line_ratio"]
     typ = pa.struct([pa.field(f, pa.float32()) for f in fields])
     rows = [dict(zip(fields, (1.0, 1.0, 0.0, 0.0, 0.0))),     # clean prose: score 1.0
-            dict(zip(fields, (0.9, 0.6, 0.1, 0.1, 0.3))),     # 0.80
+            dict(zip(fields, (1.0, 0.9, 0.05, 0.05, 0.15))),  # 0.93
             dict(zip(fields, (0.7, 0.2, 0.3, 0.2, 0.8))),     # 0.52
             None]
     assert quality_bands(pa.array(rows, typ), 4) == ["high", "medium", "low", "none"]

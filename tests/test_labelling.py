@@ -385,3 +385,23 @@ def test_diff_merged_in_rounds_gives_the_same_answer(releases, monkeypatch):
     for s in (direct, in_rounds):
         s.pop("created_at")
     assert in_rounds == direct and direct["counts"]["unchanged"] > 300
+
+
+@pytest.mark.parametrize("batch_size", [3, 4096])
+def test_rows_at_positions_across_row_groups(tmp_path, batch_size):
+    from refinery.pipelines.release import BufferedWriter, iter_rows_at, open_parquet
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"i": list(range(35))}), path, row_group_size=10)
+    wanted = [0, 9, 10, 11, 25, 34]
+    got, where = [], []
+    for rows, positions in iter_rows_at(open_parquet(str(path)), wanted, batch_size=batch_size):
+        got += rows.column("i").to_pylist()
+        where += positions
+    assert got == where == wanted
+    assert list(iter_rows_at(open_parquet(str(path)), [])) == []
+    with BufferedWriter(str(tmp_path / "b.parquet"), pa.schema([("i", pa.int64())]), rows=4) as w:
+        for i in range(10):
+            w.write(pa.table({"i": [i]}))
+    f = pq.ParquetFile(tmp_path / "b.parquet")
+    assert f.metadata.num_rows == 10 and f.metadata.num_row_groups == 3

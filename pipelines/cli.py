@@ -277,6 +277,10 @@ COMMANDS = {
     "validate": (cmd_validate, "re-check a finished output against its manifest"),
     "config": (cmd_config, "print the default config or check a config file"),
 }
+# For labelling teams: sample, diff, export, labels (refinery.pipelines.labelling_cli).
+from refinery.pipelines.labelling_cli import COMMANDS as _LABELLING_COMMANDS  # noqa: E402
+
+COMMANDS.update(_LABELLING_COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

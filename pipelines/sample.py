@@ -1,0 +1,374 @@
+"""``refinery sample``: a deterministic stratified sample of a release's refined records, for annotation.
+
+What goes in: a finished output folder (``refined/``), the strata (``--by``: any of ``lang``,
+``source``, ``source_file``, ``quality_band`` or a scalar column of the refined schema such as
+``licence_category``), the sample size, a seed and an allocation. What comes out, in a new folder:
+
+- ``sample.parquet``: the selected records with every refined column (``lang`` included), plus
+  ``source``, ``quality_band``, ``stratum`` (``lang=en|licence_category=permissive``), ``sample_key``
+  (the selection hash) and ``sample_weight`` (records in the release's stratum per sampled record:
+  the inverse inclusion probability, so that estimates from labels can be weighted back to the release);
+- ``manifest.json``: the release's run id and config hash, the seed, the allocation, and per stratum
+  its size in the release and in the sample, with both shares.
+
+How it selects, without loading the release into one process (three passes over the files, each
+reading only what it needs, one record batch at a time):
+
+1. count the records of every stratum (only the stratum columns are read);
+2. allocate the sample size to strata (:func:`allocate`) and keep, per stratum, the records with the
+   smallest ``sample_key`` = blake2b(seed, doc_id) — a bounded heap per stratum, holding the sample's
+   ids and positions only. A record's key depends on nothing but the seed and its doc_id, so the same
+   release and seed give the same sample whatever the file layout, and a record sampled from one
+   release is sampled from the next one too if its stratum's quota allows;
+3. read, file by file, only the row groups that hold selected records, and write them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import heapq
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+import refinery
+from refinery.pipelines.release import (
+    NULL_VALUE,
+    QUALITY_BAND_COLUMNS,
+    QUALITY_BAND_CUTS,
+    QUALITY_BAND_SIGNALS,
+    BufferedWriter,
+    ReleaseError,
+    ReleaseFile,
+    available,
+    check_folder,
+    iter_batches,
+    iter_rows_at,
+    open_parquet,
+    prepare_folder,
+    quality_bands,
+    read_manifest,
+    release_files,
+    sources_of,
+)
+from refinery.schemas import REFINED_SCHEMA
+
+ALLOCATIONS = ("proportional", "equal")
+DERIVED_STRATA = {
+    "lang": "the record's language (the refined/ partition)",
+    "source": "the input dataset: base name of source_uri without extensions and shard number",
+    "source_file": "the exact input file (source_uri)",
+    "quality_band": "high / medium / low from the stored quality signals",
+}
+_NOT_STRATA = {"doc_id", "text", "meta", "source_line", "original_id", "content_hash", "dup_cluster_id",
+               "dup_of", "source_sha256"}
+
+SAMPLE_EXTRA = [
+    pa.field("source", pa.string(), metadata={"description": DERIVED_STRATA["source"]}),
+    pa.field("quality_band", pa.string(), metadata={"description": DERIVED_STRATA["quality_band"]}),
+    pa.field("stratum", pa.string(), metadata={"description": "The record's stratum: key=value|key=value."}),
+    pa.field("sample_key", pa.string(), metadata={"description": "blake2b(seed, doc_id), hex: smallest first."}),
+    pa.field("sample_weight", pa.float64(),
+             metadata={"description": "Release records of the stratum per sampled record "
+                                      "(1 / inclusion probability)."}),
+]
+SAMPLE_SCHEMA = pa.schema(list(REFINED_SCHEMA) + SAMPLE_EXTRA)
+
+
+class SampleError(ValueError):
+    """Bad sample request (unknown stratum column, impossible allocation); the message says which."""
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    n: int
+    by: tuple[str, ...] = ("lang",)
+    seed: int = 0
+    allocation: str = "proportional"
+    min_per_stratum: int = 1
+
+
+@dataclass
+class SampleResult:
+    manifest: dict
+    path: str
+    strata: list[dict] = field(default_factory=list)
+
+
+def check_strata(by: tuple[str, ...]) -> None:
+    """Every ``--by`` name is a derived stratum or a string or boolean refined column (not an id, a hash
+    or the text)."""
+    scalar = {f.name for f in REFINED_SCHEMA if (pa.types.is_string(f.type) or pa.types.is_boolean(f.type))
+              and f.name not in _NOT_STRATA}
+    known = sorted(set(DERIVED_STRATA) | scalar)
+    for name in by:
+        if name not in DERIVED_STRATA and name not in scalar:
+            raise SampleError(f"--by {name}: not a stratum; one of {', '.join(known)}")
+    if len(set(by)) != len(by):
+        raise SampleError(f"--by {','.join(by)}: a name repeats")
+
+
+def _hamilton(weights: dict[tuple, float], budget: int) -> dict[tuple, int]:
+    """``budget`` split in proportion to ``weights`` (largest remainders; ties by stratum key)."""
+    total = sum(weights.values())
+    if budget <= 0 or total <= 0:
+        return {k: 0 for k in weights}
+    exact = {k: budget * w / total for k, w in weights.items()}
+    out = {k: int(v) for k, v in exact.items()}
+    rest = budget - sum(out.values())
+    for k in sorted(weights, key=lambda k: (-(exact[k] - out[k]), k))[:rest]:
+        out[k] += 1
+    return out
+
+
+def allocate(sizes: dict[tuple, int], n: int, allocation: str = "proportional",
+             min_per_stratum: int = 1) -> dict[tuple, int]:
+    """Records to draw from each stratum: ``n`` in all (or every record when the release has fewer).
+
+    ``proportional``: in proportion to the stratum's size, but at least ``min_per_stratum`` (or all of
+    a smaller stratum); ``equal``: the same number from every stratum. Either way no stratum gives more
+    than it has, and what a small stratum cannot give goes to the others in the same proportion."""
+    if allocation not in ALLOCATIONS:
+        raise SampleError(f"--allocation {allocation}: one of {', '.join(ALLOCATIONS)}")
+    if n < 1:
+        raise SampleError(f"--n {n}: must be at least 1")
+    if min_per_stratum < 0:
+        raise SampleError(f"--min-per-stratum {min_per_stratum}: must be 0 or more")
+    sizes = {k: v for k, v in sizes.items() if v > 0}
+    if n >= sum(sizes.values()):
+        return dict(sizes)
+    floor_need = sum(min(min_per_stratum, v) for v in sizes.values())
+    if floor_need > n:
+        raise SampleError(f"--n {n} cannot give each of the {len(sizes)} strata {min_per_stratum} record(s) "
+                          f"({floor_need} needed): raise --n, lower --min-per-stratum or use fewer --by columns")
+    fixed: dict[tuple, int] = {}
+    free = dict(sizes)
+    budget = n
+    while free:
+        weights = {k: (float(v) if allocation == "proportional" else 1.0) for k, v in free.items()}
+        shares = _hamilton(weights, budget)
+        adjust = {}
+        for k, share in shares.items():
+            if share > free[k]:
+                adjust[k] = free[k]
+            elif share < min(min_per_stratum, free[k]):
+                adjust[k] = min(min_per_stratum, free[k])
+        if not adjust:
+            fixed.update(shares)
+            break
+        fixed.update(adjust)
+        budget -= sum(adjust.values())
+        for k in adjust:
+            del free[k]
+    return fixed
+
+
+def sample_key(seed: int, doc_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(f"{seed}:{doc_id}".encode(), digest_size=16).digest(), "big")
+
+
+def _columns_for(by: tuple[str, ...]) -> list[str]:
+    cols: list[str] = []
+    for name in by:
+        if name == "lang":
+            continue
+        if name in ("source", "source_file"):
+            cols.append("source_uri")
+        elif name == "quality_band":
+            cols.extend(QUALITY_BAND_COLUMNS)
+        else:
+            cols.append(name)
+    return list(dict.fromkeys(cols))
+
+
+def _label(v) -> str:
+    if v is None:
+        return NULL_VALUE
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def strata_of(batch: pa.RecordBatch, rf: ReleaseFile, by: tuple[str, ...], cache: dict) -> list[tuple]:
+    """The stratum key (one string per ``by`` name) of every row of the batch."""
+    n = batch.num_rows
+    names = batch.schema.names
+    cols = []
+    for name in by:
+        if name == "lang":  # the partition of a refined/ file; a column in any other Parquet
+            if rf.lang is None and "lang" in names:
+                cols.append([_label(v) for v in batch.column("lang").to_pylist()])
+            else:
+                cols.append([_label(rf.lang)] * n)
+        elif name == "source":
+            cols.append(sources_of(batch.column("source_uri"), cache))
+        elif name == "source_file":
+            cols.append([_label(u) for u in batch.column("source_uri").to_pylist()])
+        elif name == "quality_band":
+            q = batch.column("quality") if "quality" in names else None
+            cols.append(quality_bands(q, n))
+        elif name in names:
+            cols.append([_label(v) for v in batch.column(name).to_pylist()])
+        else:  # a column this file does not have (stage disabled in an older layout)
+            cols.append([NULL_VALUE] * n)
+    return list(zip(*cols)) if cols else [()] * n
+
+
+def stratum_text(by: tuple[str, ...], key: tuple) -> str:
+    return "|".join(f"{b}={v}" for b, v in zip(by, key))
+
+
+def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool = False) -> SampleResult:
+    """Draw the sample of ``release`` described by ``req`` into the folder ``output``."""
+    check_strata(req.by)
+    check_folder(output, overwrite, (release,))
+    manifest = read_manifest(release)
+    if manifest.get("status") != "succeeded":
+        raise ReleaseError(f"{release}: the run's status is {manifest.get('status')!r}, not 'succeeded': "
+                           "sample a release whose run finished and passed its checks")
+    files = release_files(release, ("refined",))
+    if not files:
+        raise ReleaseError(f"{release}/refined: no Parquet files (an empty release has nothing to sample)")
+    want = _columns_for(req.by)
+    cache: dict[str, str] = {}
+
+    # pass 1: stratum sizes
+    sizes: Counter = Counter()
+    for rf in files:
+        pf = open_parquet(rf.path)
+        cols = available(pf, want)
+        if not cols:  # strata from the path alone: the footer has the row count
+            one_row = pa.record_batch({"_": pa.array([0])})
+            sizes[strata_of(one_row, rf, req.by, cache)[0]] += pf.metadata.num_rows
+            continue
+        for batch in iter_batches(pf, cols, 65536):
+            sizes.update(strata_of(batch, rf, req.by, cache))
+    quota = allocate(dict(sizes), req.n, req.allocation, req.min_per_stratum)
+
+    # pass 2: per stratum, the quota smallest keys (a max-heap of negated keys)
+    heaps: dict[tuple, list] = {k: [] for k, q in quota.items() if q > 0}
+    for fi, rf in enumerate(files):
+        pf = open_parquet(rf.path)
+        cols = ["doc_id"] + available(pf, want)
+        row = 0
+        for batch in iter_batches(pf, cols, 65536):
+            keys = strata_of(batch, rf, req.by, cache)
+            for i, doc_id in enumerate(batch.column("doc_id").to_pylist()):
+                h = heaps.get(keys[i])
+                if h is None:
+                    continue
+                k = sample_key(req.seed, doc_id)
+                if len(h) < quota[keys[i]]:
+                    heapq.heappush(h, (-k, fi, row + i))
+                elif -h[0][0] > k:
+                    heapq.heapreplace(h, (-k, fi, row + i))
+            row += batch.num_rows
+    chosen: dict[int, dict[int, tuple[tuple, int]]] = {}
+    for stratum, h in heaps.items():
+        for negk, fi, pos in h:
+            chosen.setdefault(fi, {})[pos] = (stratum, -negk)
+
+    # pass 3: read the row groups that hold chosen records, write them
+    out_dir = output
+    prepare_folder(out_dir, overwrite, (release,))
+    path = os.path.join(out_dir, "sample.parquet")
+    weight = {k: sizes[k] / q for k, q in quota.items() if q > 0}
+    got: Counter = Counter()
+    schema = SAMPLE_SCHEMA.with_metadata({
+        "refinery.kind": "sample", "refinery.release_run_id": str(manifest.get("run_id")),
+        "refinery.seed": str(req.seed), "refinery.refinery_version": refinery.__version__})
+    with BufferedWriter(path, schema) as writer:
+        for fi in sorted(chosen):
+            rf = files[fi]
+            picks = chosen[fi]
+            pf = open_parquet(rf.path)
+            for rows, positions in iter_rows_at(pf, sorted(picks)):
+                meta = [picks[p] for p in positions]
+                writer.write(_sample_table(rows, rf, req, meta, weight, cache, schema))
+                got.update(m[0] for m in meta)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    total = sum(sizes.values())
+    n_sample = sum(got.values())
+    strata = []
+    for k in sorted(sizes):
+        strata.append({
+            "stratum": dict(zip(req.by, k)),
+            "key": stratum_text(req.by, k),
+            "release_rows": sizes[k],
+            "release_share": round(sizes[k] / total, 6),
+            "target_rows": quota.get(k, 0),
+            "sample_rows": got.get(k, 0),
+            "sample_share": round(got.get(k, 0) / n_sample, 6) if n_sample else 0.0,
+            "sample_weight": round(weight[k], 6) if k in weight else None,
+        })
+    out_manifest = {
+        "kind": "refinery-sample",
+        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+        "refinery_version": refinery.__version__,
+        "release": {"path": os.path.abspath(release) if "://" not in release else release,
+                    "run_id": manifest.get("run_id"), "config_sha256": manifest.get("config_sha256"),
+                    "refinery_version": manifest.get("refinery_version"), "refined_rows": total},
+        "seed": req.seed,
+        "n_requested": req.n,
+        "by": list(req.by),
+        "allocation": req.allocation,
+        "min_per_stratum": req.min_per_stratum,
+        "sample_rows": n_sample,
+        "file": {"path": "sample.parquet", "rows": n_sample, "bytes": os.path.getsize(path),
+                 "sha256": digest.hexdigest()},
+        "definitions": {
+            **{k: v for k, v in DERIVED_STRATA.items() if k in req.by},
+            **({"quality_band_signals": [f"{n} ({'higher' if up else 'lower'} is better)"
+                                         for n, up in QUALITY_BAND_SIGNALS],
+                "quality_band_cuts": {b: c for b, c in QUALITY_BAND_CUTS if c != float("-inf")}}
+               if "quality_band" in req.by else {}),
+            "sample_key": "blake2b-128 of '<seed>:<doc_id>'; per stratum the smallest keys are drawn",
+        },
+        "strata": strata,
+    }
+    with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as f:
+        json.dump(out_manifest, f, indent=2, ensure_ascii=False)
+    return SampleResult(manifest=out_manifest, path=path, strata=strata)
+
+
+def _sample_table(rows: pa.RecordBatch, rf: ReleaseFile, req: SampleRequest, meta: list[tuple[tuple, int]],
+                  weight: dict, cache: dict, schema: pa.Schema) -> pa.Table:
+    n = rows.num_rows
+    names = rows.schema.names
+    cols = {}
+    for f in schema:
+        if f.name in names:
+            cols[f.name] = rows.column(f.name)
+    if "lang" not in names:
+        cols["lang"] = pa.array([rf.lang] * n, pa.string())
+    cols["source"] = pa.array(sources_of(rows.column("source_uri"), cache), pa.string())
+    cols["quality_band"] = pa.array(quality_bands(rows.column("quality") if "quality" in names else None, n),
+                                    pa.string())
+    cols["stratum"] = pa.array([stratum_text(req.by, s) for s, _k in meta], pa.string())
+    cols["sample_key"] = pa.array([f"{k:032x}" for _s, k in meta], pa.string())
+    cols["sample_weight"] = pa.array([weight[s] for s, _k in meta], pa.float64())
+    arrays = []
+    for f in schema:
+        a = cols.get(f.name)
+        arrays.append(pa.nulls(n, f.type) if a is None else a.cast(f.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def format_summary(result: SampleResult) -> str:
+    m = result.manifest
+    lines = [f"sample of {m['release']['path']} (run {m['release']['run_id']}): {m['sample_rows']:,} of "
+             f"{m['release']['refined_rows']:,} refined records, seed {m['seed']}, {m['allocation']} "
+             f"by {','.join(m['by'])} (min {m['min_per_stratum']} per stratum)",
+             f"{'release':>9} {'share':>7} {'sample':>7} {'share':>7}  stratum"]
+    for s in sorted(result.strata, key=lambda s: -s["release_rows"]):
+        lines.append(f"{s['release_rows']:>9,} {100 * s['release_share']:>6.2f}% {s['sample_rows']:>7,} "
+                     f"{100 * s['sample_share']:>6.2f}%  {s['key']}")
+    lines.append(f"\nwrote {result.path} and manifest.json")
+    return "\n".join(lines)

@@ -27,6 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 import refinery
+from refinery.pipelines import engines
 from refinery.pipelines.config import RunConfig
 from refinery.pipelines.refine import RUN_DIR, build_pipeline, stages_status
 from refinery.schemas import SCHEMA_VERSION
@@ -258,9 +259,14 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         _write_json(manifest_path, manifest)
         _lineage("START", manifest, out_dir, cfg)
     t0 = time.monotonic()
+    engine = _start_engine(runner, beam_args, manifest, manifest_path, quiet) if not dry_run else None
+    if engine is not None:
+        options = PipelineOptions(engine.beam_args)
     try:
         p = beam.Pipeline(options=options)
     except ValueError as exc:  # Beam's own option validation (e.g. a malformed Dataflow project id)
+        if engine is not None:
+            engine.close()
         raise RunFailed(f"pipeline options: {exc}") from None
     in_process = single_process(runner, all_opts)
     suite = _suite_process(cfg, in_process) if validate_aside and not dry_run else None
@@ -280,8 +286,24 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         _lineage("FAIL", manifest, out_dir, cfg)
         _write_json(manifest_path, manifest)
         raise
+    finally:
+        if engine is not None:
+            engine.close()
     wall = time.monotonic() - t0
     return finish(out_dir, manifest, _counters(result), wall, cfg, suite)
+
+
+def _start_engine(runner: str, beam_args: list[str], manifest: dict, manifest_path: str, quiet: bool):
+    """Flink or Spark: job server + worker pool started (:mod:`refinery.pipelines.engines`); else None."""
+    try:
+        engine = engines.prepare(runner, beam_args, quiet=quiet)
+    except engines.EngineError as exc:
+        manifest.update(status="failed", error=str(exc), finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat())
+        _write_json(manifest_path, manifest)
+        raise RunFailed(str(exc)) from None
+    if engine is not None:
+        manifest["engine"] = engine.facts
+    return engine
 
 
 def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: RunConfig | None = None,

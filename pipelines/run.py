@@ -262,6 +262,8 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
     engine = _start_engine(runner, beam_args, manifest, manifest_path, quiet) if not dry_run else None
     if engine is not None:
         options = PipelineOptions(engine.beam_args)
+        manifest["pipeline_options"] = redact_options(
+            options.get_all_options(drop_default=True, retain_unknown_options=True))
     try:
         p = beam.Pipeline(options=options)
     except ValueError as exc:  # Beam's own option validation (e.g. a malformed Dataflow project id)

@@ -135,6 +135,8 @@ def _counters(result) -> dict[str, dict[str, int]]:
         return out
     for c in counters:
         ns, name = c.key.metric.namespace, c.key.metric.name
+        if ns == "beam":  # a portable runner's own system metrics (execution times, element counts)
+            continue
         value = c.committed if c.committed is not None else c.attempted
         out.setdefault(ns, {})
         out[ns][name] = out[ns].get(name, 0) + int(value or 0)
@@ -280,6 +282,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
             return RunResult(manifest={**manifest, "status": "dry_run"}, exit_code=0,
                              messages=["dry run: the complete job was built and translated; nothing was submitted"])
         result.wait_until_finish()
+        counters = _counters(result)  # a portable job's metrics live in its job server: ask before it stops
     except BaseException as exc:
         if suite is not None:
             suite.close()
@@ -292,7 +295,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         if engine is not None:
             engine.close()
     wall = time.monotonic() - t0
-    return finish(out_dir, manifest, _counters(result), wall, cfg, suite)
+    return finish(out_dir, manifest, counters, wall, cfg, suite)
 
 
 def _start_engine(runner: str, beam_args: list[str], manifest: dict, manifest_path: str, quiet: bool):

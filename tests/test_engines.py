@@ -91,6 +91,8 @@ def test_flink_runs_reconcile_and_record_the_engine(three_runs):
         assert m["engine"]["environment"].startswith("EXTERNAL")
         assert int(m["pipeline_options"]["sdk_worker_parallelism"]) == parallelism
         assert m["totals"] == three_runs["direct"][1]["totals"]
+        # The stages' counters come back from the job server too, and agree with the DirectRunner's.
+        assert m["counters"] == three_runs["direct"][1]["counters"], name
     assert "engine" not in three_runs["direct"][1]
 
 

@@ -63,15 +63,19 @@ def runner_args(runner: str, workers: int) -> list[str]:
     return [f"--runner={runner}", f"--parallelism={workers}"]
 
 
+def run_sampled(cmd: list[str]) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """Run ``cmd`` (output captured) while sampling the peak RSS of every process in its tree."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    sampler = TreeSampler(proc.pid)
+    stdout, stderr = proc.communicate()
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), sampler.stop()
+
+
 def run_refinery(corpus: Path, out: Path, workers: int, runner: str = "DirectRunner") -> dict:
     cmd = [sys.executable, "-m", "benchmarks._measure", "--", "run", "--input", str(corpus / "shard-*.jsonl"),
            "--output", str(out), "--overwrite", "--quiet", *runner_args(runner, workers)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    sampler = TreeSampler(proc.pid)
-    stdout, stderr = proc.communicate()
-    processes = sampler.stop()
-    res = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+    res, processes = run_sampled(cmd)
     wall = time.perf_counter() - t0
     manifest = out / "reports" / "manifest.json"
     m = json.loads(manifest.read_text()) if manifest.exists() else {}

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import os
 import shutil
 import socket
@@ -79,7 +80,12 @@ ENGINES: dict[str, Engine] = {
         name="SparkRunner",
         artifacts=("org.apache.beam:beam-runners-spark-3:{beam}",
                    "org.apache.spark:spark-core_2.12:3.5.0",
-                   "org.apache.spark:spark-streaming_2.12:3.5.0"),
+                   "org.apache.spark:spark-streaming_2.12:3.5.0",
+                   # Maven's nearest-wins mixes Beam's older jackson-core with Spark's databind: Spark's.
+                   "com.fasterxml.jackson.core:jackson-core:2.15.2",
+                   "com.fasterxml.jackson.core:jackson-databind:2.15.2",
+                   "com.fasterxml.jackson.core:jackson-annotations:2.15.2",
+                   "com.fasterxml.jackson.module:jackson-module-scala_2.12:2.15.2"),
         main_class="org.apache.beam.runners.spark.SparkJobServerDriver",
         jar_option="spark_job_server_jar",
         add_opens=("java.base/java.lang", "java.base/java.lang.invoke", "java.base/java.lang.reflect",
@@ -158,7 +164,9 @@ def job_server_jar(engine: Engine, quiet: bool = False) -> str:
     """
     check_beam_version()
     root = os.path.join(cache_dir(), "jars")
-    home = os.path.join(root, f"{engine.name.lower()}-{BEAM_VERSION}")
+    # The folder is named by the artifact list too: a changed list fetches afresh.
+    digest = hashlib.sha256(" ".join(engine.coordinates()).encode()).hexdigest()[:8]
+    home = os.path.join(root, f"{engine.name.lower()}-{BEAM_VERSION}-{digest}")
     launcher = os.path.join(home, f"{engine.name.lower()}-job-server-{BEAM_VERSION}.jar")
     if os.path.isfile(launcher):
         return launcher

@@ -1,7 +1,7 @@
-"""Flink (Beam's portable runner, embedded Flink) gives the DirectRunner's answers.
+"""Flink and Spark (Beam's portable runners, embedded) give the DirectRunner's answers.
 
-The sample corpus goes through ``refinery run`` three times, each a fresh CLI process as a user runs
-it: DirectRunner, FlinkRunner with parallelism 1 and 2. Refined, rejected and errors rows (doc_id
+The sample corpus goes through ``refinery run`` four times, each a fresh CLI process as a user runs
+it: DirectRunner, FlinkRunner with parallelism 1 and 2, SparkRunner with local[2]. Refined, rejected and errors rows (doc_id
 with its decision) must be the same sets, every run's reconciliation must hold, and no job server
 may outlive its run. The first run fetches the job server's jars with Maven into
 ``$REFINERY_CACHE_DIR/jars`` (default ``~/.cache/refinery``); later runs reuse them.
@@ -21,7 +21,7 @@ import pytest
 from refinery.pipelines import engines
 from conftest import ROOT, SAMPLE
 
-RUN_TIMEOUT_S = 900  # the first Flink run fetches ~160 MB of jars
+RUN_TIMEOUT_S = 900  # the first Flink (Spark) run fetches ~160 MB (~250 MB) of jars
 
 
 def _cli_run(out: Path, *beam_args: str) -> dict:
@@ -66,13 +66,14 @@ def three_runs(tmp_path_factory):
         "direct": (base / "direct", _cli_run(base / "direct", "--runner=DirectRunner")),
         "flink1": (base / "flink1", _cli_run(base / "flink1", "--runner=FlinkRunner", "--parallelism=1")),
         "flink2": (base / "flink2", _cli_run(base / "flink2", "--runner", "FlinkRunner", "--parallelism", "2")),
+        "spark2": (base / "spark2", _cli_run(base / "spark2", "--runner=SparkRunner", "--parallelism=2")),
     }
 
 
 def test_flink_gives_the_direct_runners_rows(three_runs):
     direct = _decisions(three_runs["direct"][0])
     assert direct["refined"] and direct["rejected"] and direct["errors"]
-    for name in ("flink1", "flink2"):
+    for name in ("flink1", "flink2", "spark2"):
         got = _decisions(three_runs[name][0])
         for kind in ("refined", "rejected", "errors"):
             assert got[kind] == direct[kind], (name, kind, sorted(got[kind] ^ direct[kind])[:5])
@@ -83,11 +84,13 @@ def test_flink_runs_reconcile_and_record_the_engine(three_runs):
         assert manifest["status"] == "succeeded", name
         assert manifest["reconciliation"]["ok"], name
         assert all(f["ok"] for f in manifest["reconciliation"]["files"]), name
-    for name, parallelism in (("flink1", 1), ("flink2", 2)):
+    for name, runner, parallelism, master in (("flink1", "FlinkRunner", 1, "[local]"),
+                                              ("flink2", "FlinkRunner", 2, "[local]"),
+                                              ("spark2", "SparkRunner", 2, "local[2]")):
         m = three_runs[name][1]
-        assert m["runner"] == "FlinkRunner"
-        assert m["engine"]["engine"] == "FlinkRunner" and m["engine"]["beam_version"] == engines.BEAM_VERSION
-        assert m["engine"]["parallelism"] == parallelism and m["engine"]["master"] == "[local]"
+        assert m["runner"] == runner
+        assert m["engine"]["engine"] == runner and m["engine"]["beam_version"] == engines.BEAM_VERSION
+        assert m["engine"]["parallelism"] == parallelism and m["engine"]["master"] == master
         assert m["engine"]["environment"].startswith("EXTERNAL")
         assert int(m["pipeline_options"]["sdk_worker_parallelism"]) == parallelism
         assert m["totals"] == three_runs["direct"][1]["totals"]
@@ -97,7 +100,7 @@ def test_flink_runs_reconcile_and_record_the_engine(three_runs):
 
 
 def test_no_job_server_outlives_its_run(three_runs):
-    for name in ("flink1", "flink2"):
+    for name in ("flink1", "flink2", "spark2"):
         artifacts = three_runs[name][1]["engine"]["job_server_log"] + ".artifacts"
         assert _alive_with(artifacts) == [], name
 

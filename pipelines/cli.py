@@ -14,15 +14,16 @@ RUN_EPILOG = """\
 examples:
   refinery run --input 'examples/sample/*' --output out/demo
   refinery run my.yaml --input 'data/*.jsonl.gz' --output out/r1 --set dedup.threshold=0.85
-  refinery run --input 'crude/*.jsonl' --output out/r2 \\
-      --direct_running_mode=multi_processing --direct_num_workers=2
+  refinery run --input 'crude/*.jsonl' --output out/r2 --runner FlinkRunner --parallelism 2
   refinery run --input 'gs://bucket/crude/*.jsonl.gz' --output gs://bucket/refined \\
       --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp \\
       --setup_file ./setup.py
 
-Any flag refinery does not know is passed to Beam's PipelineOptions (--runner, --direct_num_workers,
-Dataflow flags, ...); write Beam flags as --flag=value when in doubt. CONFIG is a YAML file (see
-`refinery config --defaults`); --set overrides one key (YAML value) and may repeat.
+Any flag refinery does not know is passed to Beam's PipelineOptions (--runner, --parallelism,
+--direct_num_workers, Dataflow flags, ...); write Beam flags as --flag=value when in doubt. CONFIG is a
+YAML file (see `refinery config --defaults`); --set overrides one key (YAML value) and may repeat.
+--runner FlinkRunner / SparkRunner: refinery fetches Beam's job server with Maven (needs Java and Maven)
+and runs the Python stages in --parallelism worker processes (README "Scaling out").
 
 exit status: 0 run succeeded; 1 the run finished but an invariant failed (reconciliation,
 critical expectation) — the message names the file; 2 bad usage, config or input.

@@ -26,6 +26,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 import refinery
 from refinery.atomic import remove_success, write_atomic, write_success
+from refinery.pipelines import engines
 from refinery.pipelines.config import RunConfig
 from refinery.pipelines.failfast import error_share_failure, preflight
 from refinery.pipelines.outdir import OutputLock, OutputRefused, prepare_output
@@ -97,6 +98,8 @@ def _counters(result) -> dict[str, dict[str, int]]:
         return out
     for c in counters:
         ns, name = c.key.metric.namespace, c.key.metric.name
+        if ns == "beam":  # a portable runner's own system metrics (execution times, element counts)
+            continue
         value = c.committed if c.committed is not None else c.attempted
         out.setdefault(ns, {})
         out[ns][name] = out[ns].get(name, 0) + int(value or 0)
@@ -236,9 +239,16 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
             _write_json(manifest_path, manifest)
             _lineage("START", manifest, out_dir, cfg)
         t0 = time.monotonic()
+        engine = _start_engine(runner, beam_args, manifest, manifest_path, quiet) if not dry_run else None
+        if engine is not None:
+            options = PipelineOptions(engine.beam_args)
+            manifest["pipeline_options"] = redact_options(
+                options.get_all_options(drop_default=True, retain_unknown_options=True))
         try:
             p = beam.Pipeline(options=options)
         except ValueError as exc:  # Beam's own option validation (e.g. a malformed Dataflow project id)
+            if engine is not None:
+                engine.close()
             raise RunFailed(f"pipeline options: {exc}") from None
         in_process = single_process(runner, all_opts)
         suite = _suite_process(cfg, in_process) if validate_aside and not dry_run else None
@@ -254,6 +264,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
                 return RunResult(manifest={**manifest, "status": "dry_run"}, exit_code=0,
                                  messages=["dry run: the complete job was built and translated; nothing was submitted"])
             result.wait_until_finish()
+            counters = _counters(result)  # a portable job's metrics live in its job server: ask before it stops
         except BaseException as exc:
             if suite is not None:
                 suite.close()
@@ -262,10 +273,26 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
             _lineage("FAIL", manifest, out_dir, cfg)
             _write_json(manifest_path, manifest)
             raise
+        finally:
+            if engine is not None:
+                engine.close()
         wall = time.monotonic() - t0
-        return finish(out_dir, manifest, _counters(result), wall, cfg, suite, sign_key)
+        return finish(out_dir, manifest, counters, wall, cfg, suite, sign_key)
     finally:
         lock.release()
+
+
+def _start_engine(runner: str, beam_args: list[str], manifest: dict, manifest_path: str, quiet: bool):
+    """Flink or Spark: job server + worker pool started (:mod:`refinery.pipelines.engines`); else None."""
+    try:
+        engine = engines.prepare(runner, beam_args, quiet=quiet)
+    except engines.EngineError as exc:
+        manifest.update(status="failed", error=str(exc), finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat())
+        _write_json(manifest_path, manifest)
+        raise RunFailed(str(exc)) from None
+    if engine is not None:
+        manifest["engine"] = engine.facts
+    return engine
 
 
 def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: RunConfig | None = None,

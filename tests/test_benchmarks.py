@@ -49,7 +49,6 @@ def test_corpus_is_deterministic_and_mixed(fake_shared, tmp_path):
 
 def test_a_run_that_fails_its_checks_is_reported_and_the_benchmark_goes_on(tmp_path, monkeypatch):
     import json
-    import subprocess
     import types
 
     from benchmarks import run as harness
@@ -62,8 +61,8 @@ def test_a_run_that_fails_its_checks_is_reported_and_the_benchmark_goes_on(tmp_p
     stderr = ("refinery: warning: something\nrefinery: reconciliation FAILED for f.jsonl: read 10 records, wrote 4 "
               "refined + 2 rejected + 3 errors\n")
     stdout = json.dumps({"exit": 1, "peak_rss_mb": 100.0, "self_peak_rss_mb": 100.0, "children_peak_rss_mb": 90.0})
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: types.SimpleNamespace(returncode=1, stdout=stdout,
-                                                                                  stderr=stderr))
+    monkeypatch.setattr(harness, "run_sampled", lambda *a, **k: (types.SimpleNamespace(returncode=1, stdout=stdout,
+                                                                                       stderr=stderr), []))
     r = harness.run_refinery(tmp_path, out, 2)
     assert r["exit"] == 1 and r["failed"] == [
         "reconciliation FAILED for f.jsonl: read 10 records, wrote 4 refined + 2 rejected + 3 errors"]
@@ -71,3 +70,21 @@ def test_a_run_that_fails_its_checks_is_reported_and_the_benchmark_goes_on(tmp_p
     (out / "reports" / "manifest.json").unlink()  # no manifest: the run itself broke, nothing to report
     with pytest.raises(SystemExit):
         harness.run_refinery(tmp_path, out, 2)
+
+
+def test_tree_sampler_sees_every_process_and_its_peak():
+    import subprocess
+    import sys
+
+    from benchmarks._proctree import TreeSampler
+
+    # A parent whose child holds ~150 MB for a moment: both appear, the child with its peak.
+    code = ("import subprocess, sys; subprocess.run([sys.executable, '-c', "
+            "'import time; b = bytearray(150 * 2**20); b[::4096] = b\"x\" * len(b[::4096]); time.sleep(1.5)'])")
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    sampler = TreeSampler(proc.pid, interval=0.1)
+    proc.wait()
+    peaks = sampler.stop()
+    assert len(peaks) == 2
+    assert max(p["peak_rss_mb"] for p in peaks) >= 140
+    assert min(p["peak_rss_mb"] for p in peaks) < 100

@@ -232,6 +232,10 @@ def jaccard_sets(a: np.ndarray, b: np.ndarray) -> float:
     return inter / (a.size + b.size - inter)
 
 
+# numpy 2 renamed trapz to trapezoid; Beam 2.56 (pinned for its Flink runner) needs numpy < 1.27.
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz
+
+
 def optimal_param(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
     """(bands, rows) minimising the weighted false-positive / false-negative areas under the LSH
     S-curve, the same objective as datasketch's MinHashLSH parameter search."""
@@ -242,8 +246,8 @@ def optimal_param(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_we
         for rows in range(1, num_perm // bands + 1):
             p_lo = 1 - (1 - xs_lo ** rows) ** bands
             p_hi = 1 - (1 - xs_hi ** rows) ** bands
-            fp = np.trapezoid(p_lo, xs_lo)
-            fn = np.trapezoid(1 - p_hi, xs_hi)
+            fp = _trapezoid(p_lo, xs_lo)
+            fn = _trapezoid(1 - p_hi, xs_hi)
             err = fp_weight * fp + fn_weight * fn
             if err < best:
                 best, opt = err, (bands, rows)

@@ -1,0 +1,173 @@
+"""Flink and Spark (Beam's portable runners, embedded) give the DirectRunner's answers.
+
+The sample corpus goes through ``refinery run`` four times, each a fresh CLI process as a user runs
+it: DirectRunner, FlinkRunner with parallelism 1 and 2, SparkRunner with local[2]. Refined, rejected and errors rows (doc_id
+with its decision) must be the same sets, every run's reconciliation must hold, and no job server
+may outlive its run. The first run fetches the job server's jars with Maven into
+``$REFINERY_CACHE_DIR/jars`` (default ``~/.cache/refinery``); later runs reuse them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from refinery.pipelines import engines
+from conftest import ROOT, SAMPLE
+
+RUN_TIMEOUT_S = 900  # the first Flink (Spark) run fetches ~160 MB (~250 MB) of jars
+
+
+def _cli_run(out: Path, *beam_args: str) -> dict:
+    cmd = [sys.executable, "-m", "refinery.pipelines.cli", "run", "--input", str(SAMPLE / "*"),
+           "--output", str(out), "--overwrite", "--quiet", *beam_args]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=RUN_TIMEOUT_S)
+    assert res.returncode == 0, f"{' '.join(beam_args) or 'DirectRunner'} failed ({res.returncode}):\n{res.stderr[-4000:]}"
+    return json.loads((out / "reports" / "manifest.json").read_text())
+
+
+def _decisions(out: Path) -> dict[str, set]:
+    """doc_id with its decision, per output kind."""
+    def rows(kind, cols):
+        folder = out / kind
+        if not folder.exists():
+            return set()
+        t = ds.dataset(str(folder), format="parquet", partitioning="hive").to_table(columns=cols)
+        return set(zip(*(t.column(c).to_pylist() for c in cols)))
+
+    return {"refined": rows("refined", ["doc_id", "lang", "dup_cluster_id"]),
+            "rejected": rows("rejected", ["doc_id", "reject_stage", "reject_reason"]),
+            "errors": rows("errors", ["source_uri", "source_line", "error_stage"])}
+
+
+def _alive_with(marker: str) -> list[int]:
+    """Pids of processes whose command line contains ``marker``."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline:
+            pids.append(int(pid))
+    return pids
+
+
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("engines")
+    return {
+        "direct": (base / "direct", _cli_run(base / "direct", "--runner=DirectRunner")),
+        "flink1": (base / "flink1", _cli_run(base / "flink1", "--runner=FlinkRunner", "--parallelism=1")),
+        "flink2": (base / "flink2", _cli_run(base / "flink2", "--runner", "FlinkRunner", "--parallelism", "2")),
+        "spark2": (base / "spark2", _cli_run(base / "spark2", "--runner=SparkRunner", "--parallelism=2")),
+    }
+
+
+def test_flink_gives_the_direct_runners_rows(three_runs):
+    direct = _decisions(three_runs["direct"][0])
+    assert direct["refined"] and direct["rejected"] and direct["errors"]
+    for name in ("flink1", "flink2", "spark2"):
+        got = _decisions(three_runs[name][0])
+        for kind in ("refined", "rejected", "errors"):
+            assert got[kind] == direct[kind], (name, kind, sorted(got[kind] ^ direct[kind])[:5])
+
+
+def test_flink_runs_reconcile_and_record_the_engine(three_runs):
+    for name, (_out, manifest) in three_runs.items():
+        assert manifest["status"] == "succeeded", name
+        assert manifest["reconciliation"]["ok"], name
+        assert all(f["ok"] for f in manifest["reconciliation"]["files"]), name
+    for name, runner, parallelism, master in (("flink1", "FlinkRunner", 1, "[local]"),
+                                              ("flink2", "FlinkRunner", 2, "[local]"),
+                                              ("spark2", "SparkRunner", 2, "local[2]")):
+        m = three_runs[name][1]
+        assert m["runner"] == runner
+        assert m["engine"]["engine"] == runner and m["engine"]["beam_version"] == engines.BEAM_VERSION
+        assert m["engine"]["parallelism"] == parallelism and m["engine"]["master"] == master
+        assert m["engine"]["environment"].startswith("EXTERNAL")
+        assert int(m["pipeline_options"]["sdk_worker_parallelism"]) == parallelism
+        assert m["totals"] == three_runs["direct"][1]["totals"]
+        # The stages' counters come back from the job server too, and agree with the DirectRunner's.
+        assert m["counters"] == three_runs["direct"][1]["counters"], name
+    assert "engine" not in three_runs["direct"][1]
+
+
+def test_no_job_server_outlives_its_run(three_runs):
+    for name in ("flink1", "flink2", "spark2"):
+        artifacts = three_runs[name][1]["engine"]["job_server_log"] + ".artifacts"
+        assert _alive_with(artifacts) == [], name
+
+
+# ---- fast checks of the pieces, no JVM started ----
+
+def test_runner_names_map_to_engines():
+    assert engines.engine_for("FlinkRunner").name == "FlinkRunner"
+    assert engines.engine_for("flink").name == "FlinkRunner"
+    assert engines.engine_for("SparkRunner").name == "SparkRunner"
+    for other in (None, "DirectRunner", "DataflowRunner", "PortableRunner", "PrismRunner"):
+        assert engines.engine_for(other) is None
+        assert engines.prepare(other, ["--foo=1"]) is None
+
+
+def test_missing_java_or_maven_is_one_line_naming_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("REFINERY_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(engines.EngineError) as exc:
+        engines.prepare("FlinkRunner", ["--parallelism=2"])
+    msg = str(exc.value)
+    assert "\n" not in msg and "Java" in msg and "apt-get install" in msg and "--flink_job_server_jar" in msg
+
+
+def test_cli_reports_a_missing_engine_tool_as_usage_error(tmp_path):
+    env = {**os.environ, "REFINERY_CACHE_DIR": str(tmp_path / "cache"), "PATH": str(tmp_path / "empty")}
+    res = subprocess.run([sys.executable, "-m", "refinery.pipelines.cli", "run", "--input", str(SAMPLE / "udhr.jsonl"),
+                          "--output", str(tmp_path / "out"), "--runner", "FlinkRunner"],
+                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert res.returncode == 2
+    errors = [line for line in res.stderr.splitlines() if line.startswith("refinery: error:")]
+    assert len(errors) == 1 and "needs Java" in errors[0]
+    manifest = json.loads((tmp_path / "out" / "reports" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "needs Java" in manifest["error"]
+
+
+def test_launcher_manifest_lines_fit_the_jar_format():
+    jars = [f"lib/some-rather-long-artifact-name-{i}-2.56.0.jar" for i in range(40)]
+    raw = engines._manifest("org.apache.beam.runners.flink.FlinkJobServerDriver", jars, ("java.base/java.nio",))
+    lines = raw.split(b"\r\n")
+    assert all(len(line) <= 72 for line in lines)
+    assert raw.endswith(b"\r\n\r\n")
+    # Unfolded, the Class-Path lists every jar, space separated, in order.
+    text = raw.decode().replace("\r\n ", "")
+    class_path = next(line for line in text.split("\r\n") if line.startswith("Class-Path: "))
+    assert class_path.removeprefix("Class-Path: ").split(" ") == jars
+    assert "Main-Class: org.apache.beam.runners.flink.FlinkJobServerDriver" in text.split("\r\n")
+
+
+def test_user_flags_win_and_the_runner_becomes_portable(monkeypatch):
+    started = []
+
+    class FakePool:
+        address = "localhost:1"
+
+        def stop(self):
+            started.append("pool stopped")
+
+    monkeypatch.setattr(engines, "WorkerPool", FakePool)
+    prepared = engines.prepare("FlinkRunner", ["--runner", "FlinkRunner", "--job_endpoint=localhost:9",
+                                               "--flink_master=host:8081", "--parallelism=3",
+                                               "--sdk_worker_parallelism=1"])
+    args = prepared.beam_args
+    assert args[0] == "--runner=PortableRunner" and "FlinkRunner" not in args
+    assert "--flink_master=host:8081" in args and "--sdk_worker_parallelism=1" in args
+    assert "--environment_type=EXTERNAL" in args and "--environment_config=localhost:1" in args
+    assert prepared.facts["master"] == "host:8081" and prepared.facts["parallelism"] == 3
+    prepared.close()
+    prepared.close()
+    assert started == ["pool stopped"]

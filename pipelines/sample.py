@@ -242,7 +242,7 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
         pf = open_parquet(rf.path)
         cols = available(pf, want)
         if not cols:  # strata from the path alone: the footer has the row count
-            one_row = pa.record_batch({"_": pa.array([0])})
+            one_row = pa.RecordBatch.from_pydict({"_": pa.array([0])})  # pyarrow 14: no dict form of record_batch
             sizes[strata_of(one_row, rf, req.by, cache)[0]] += pf.metadata.num_rows
             continue
         for batch in iter_batches(pf, cols, 65536):

@@ -199,17 +199,21 @@ def prepare_output(out_dir: str, overwrite: bool) -> list[str]:
                             "Choose a new folder or pass --overwrite to replace an earlier run's output.")
     manifest = _read_manifest(out_dir)
     if manifest is None:
-        raise OutputRefused(f"--output {out_dir}: --overwrite refused: the folder holds {len(entries)} entries "
+        raise OutputRefused(f"--output {out_dir}: --overwrite refused: the folder holds {_count(entries)} "
                             f"but no refinery manifest (reports/manifest.json), so it is not an earlier run's "
                             f"output: {_names(entries)}. Nothing was deleted; choose an empty or new folder.")
     listed = run_files(manifest)
     foreign = [e for e in entries if not _owned(e, manifest, listed, out_dir)]
     if foreign:
-        raise OutputRefused(f"--output {out_dir}: --overwrite refused: {len(foreign)} entries were not written by "
+        raise OutputRefused(f"--output {out_dir}: --overwrite refused: {_count(foreign)} not written by "
                             f"the earlier run {manifest['run_id']}: {_names(foreign)}. Nothing was deleted; move "
                             "them away or choose another folder.")
     _delete(out_dir, entries)
     return entries
+
+
+def _count(entries: list[str]) -> str:
+    return f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
 
 
 def _names(entries: list[str], limit: int = 6) -> str:

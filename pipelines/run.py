@@ -253,11 +253,8 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         in_process = single_process(runner, all_opts)
         suite = _suite_process(cfg, in_process) if validate_aside and not dry_run else None
         try:
-            try:
-                build_pipeline(p, inputs, out_dir, cfg, identity, progress=not quiet, spread_records=not in_process,
-                               input_set=input_set)
-            except InputError as exc:
-                raise RunFailed(str(exc)) from None
+            build_pipeline(p, inputs, out_dir, cfg, identity, progress=not quiet, spread_records=not in_process,
+                           input_set=input_set)
             with _collect_garbage_less(in_process and not dry_run):
                 result = p.run()
             if dry_run or result is None:

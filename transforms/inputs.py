@@ -37,7 +37,6 @@ class InputSet:
 
     local_files: list[tuple[str, int | None]] = field(default_factory=list)
     remote_patterns: list[str] = field(default_factory=list)
-    matched_by: dict[str, int] = field(default_factory=dict)  # local pattern -> files it matched
 
     @property
     def local_bytes(self) -> int:
@@ -133,7 +132,6 @@ def expand_inputs(patterns: list[str], strict: bool = True) -> InputSet:
         files = match_local(pat)
         if not files and strict:
             raise InputError(f"--input {pat}: matches no file")
-        result.matched_by[pat] = len(files)
         for f in files:
             if f not in seen:
                 seen.add(f)

@@ -11,6 +11,7 @@ import pyarrow.dataset as ds
 
 from refinery.arrow_io import dataset_table
 from refinery.pipelines.run import _read_json, summary_table
+from refinery.stages import STAGES
 
 
 def _dataset(out_dir: str, kind: str) -> ds.Dataset | None:
@@ -95,20 +96,8 @@ def explain_record(out_dir: str, doc_id: str, as_json: bool = False) -> tuple[st
             out.append(f"stages:   {' → '.join(r.get('stages') or [])}")
             if kind == "rejected":
                 out.append(f"REJECTED at {r['reject_stage']}: {r['reject_reason']} — {r.get('reject_detail')}")
-            out.append(f"language: {r.get('lang')} score={r.get('lang_score')} script={r.get('lang_script')} "
-                       f"secondary={r.get('lang_secondary')}")
-            out.append(f"licence:  {r.get('licence_spdx')} ({r.get('licence_source')}, {r.get('licence_category')}) "
-                       f"decision={r.get('licence_decision')} opted_out={r.get('opted_out')} "
-                       f"rights_reserved={r.get('rights_reserved')}")
-            if r.get("copyright_statements"):
-                out.append(f"          copyright: {r['copyright_statements']}")
-            if r.get("quality"):
-                q = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r["quality"].items() if v is not None}
-                out.append(f"quality:  {q}")
-            if r.get("pii_counts"):
-                out.append(f"pii:      {r['pii_counts']}")
-            out.append(f"dedup:    cluster={r.get('dup_cluster_id')} size={r.get('dup_cluster_size')} "
-                       f"dup_of={r.get('dup_of')} jaccard={r.get('dup_jaccard')}")
+            for spec in STAGES:  # each stage's own lines, in stage order
+                out += spec.explain(r)
             if r.get("meta"):
                 out.append(f"meta:     {r['meta'][:300]}")
             text = r.get("text") or ""

@@ -1,9 +1,9 @@
 """The refinery pipeline: an ordered composition of stage PTransforms.
 
-    ReadCrude → DetectLanguage → TagLicences → ScoreQuality → DedupNearDuplicates → WriteOutputs
+    ReadCrude → the record stages of ``refinery.stages.STAGES`` → WriteOutputs
 
-Every stage takes records and returns ``kept`` / ``rejected`` / ``errors``; the kept records feed the
-next stage, all rejected and all errors are written. A disabled stage is skipped (its columns stay
+(today DetectLanguage → TagLicences → ScoreQuality → DedupNearDuplicates). Every stage takes records
+and returns ``kept`` / ``rejected`` / ``errors``; the kept records feed the next stage, all rejected and all errors are written. A disabled stage is skipped (its columns stay
 null). Bookkeeping (per-file input facts, written-file facts) goes to ``reports/_run/`` for the
 driver to build the manifest and the reconciliation from.
 """
@@ -16,6 +16,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from refinery.atomic import write_atomic
+from refinery.stages import BuildContext, record_stages
 from refinery.transforms.beam.ingest import FILES, ReadCrude
 from refinery.transforms.beam.stage import ERRORS, KEPT, REJECTED
 from refinery.transforms.beam.write import WriteOutputs
@@ -23,41 +24,17 @@ from refinery.transforms.beam.write import WriteOutputs
 RUN_DIR = "reports/_run"
 
 
-# Stages implemented in this version, in pipeline order: (config section, label, PTransform factory).
-# A config section whose stage is not listed here is accepted and documented, and the manifest says
-# the stage did not run.
-def _implemented_stages():
-    from refinery.transforms.beam.dedup import DedupNearDuplicates
-    from refinery.transforms.beam.language import DetectLanguage
-    from refinery.transforms.beam.licence import TagLicences
-    from refinery.transforms.beam.quality import ScoreQuality
-
-    return [
-        ("language", "DetectLanguage", DetectLanguage),
-        ("licence", "TagLicences", TagLicences),
-        ("quality", "ScoreQuality", ScoreQuality),
-        ("dedup", "DedupNearDuplicates", DedupNearDuplicates),
-    ]
-
-
 def stage_transforms(cfg, in_process: bool = False) -> list[tuple[str, beam.PTransform]]:
-    """(label, PTransform) for every enabled stage, in pipeline order. ``in_process``: the runner executes
-    the whole pipeline in this one process (language identification then preloads its models by
-    default, ``language.warm_models``)."""
-    return [(label, factory(cfg, in_process=in_process) if section == "language" else factory(cfg))
-            for section, label, factory in _implemented_stages() if getattr(cfg, section).enabled]
+    """(label, PTransform) for every enabled record stage (``refinery.stages.STAGES``), in pipeline order.
+    ``in_process``: the runner executes the whole pipeline in this one process (language identification
+    then preloads its models by default, ``language.warm_models``)."""
+    ctx = BuildContext(in_process=in_process)
+    return [(s.label, s.transform(cfg, ctx)) for s in record_stages() if s.is_enabled(cfg)]
 
 
 def stages_status(cfg) -> dict[str, str]:
-    """For the manifest: 'ran', 'disabled' or 'not implemented' per stage section."""
-    implemented = {section for section, _l, _f in _implemented_stages()}
-    out = {}
-    for section in ("language", "licence", "quality", "dedup"):
-        if section not in implemented:
-            out[section] = "not implemented"
-        else:
-            out[section] = "ran" if getattr(cfg, section).enabled else "disabled"
-    return out
+    """For the manifest: 'ran' or 'disabled' per record stage with a config section."""
+    return {s.section: "ran" if s.is_enabled(cfg) else "disabled" for s in record_stages()}
 
 
 class _WriteJson(beam.DoFn):
@@ -81,20 +58,25 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], out_dir: str, cfg, ident
     errors = [crude[ERRORS]]
     records = crude[KEPT]
     sized_by = None
-    for label, transform in stage_transforms(cfg, in_process=not spread_records):
-        if label == "DedupNearDuplicates":
-            # The refined files are sized on the records entering dedup (a superset of the refined ones,
-            # known before dedup ends), so the write keys each refined record where dedup decides it
-            # instead of waiting behind a materialised copy of them all.
+    ctx = BuildContext(in_process=not spread_records)
+    for spec in record_stages():
+        if not spec.is_enabled(cfg):
+            continue
+        if spec.barrier:
+            # The refined files are sized on the records entering a barrier stage (a superset of the refined
+            # ones, known before the stage ends), so the write keys each refined record where the stage
+            # decides it instead of waiting behind a materialised copy of them all.
             sized_by = records
-        out = records | label >> transform
+        out = records | spec.label >> spec.transform(cfg, ctx)
         records = out[KEPT]
         rejected.append(out[REJECTED])
         errors.append(out[ERRORS])
     all_rejected = rejected | "AllRejected" >> beam.Flatten()
     all_errors = errors | "AllErrors" >> beam.Flatten()
-    written = ((records, all_rejected, all_errors, crude[FILES]) + ((sized_by,) if sized_by is not None else ())
-               | "WriteOutputs" >> WriteOutputs(out_dir, cfg, identity))
+    outputs = {"refined": records, "rejected": all_rejected, "errors": all_errors, "files": crude[FILES]}
+    if sized_by is not None:
+        outputs["refined_sized_by"] = sized_by
+    written = outputs | "WriteOutputs" >> WriteOutputs(out_dir, cfg, identity)
     run_dir = FileSystems.join(out_dir, RUN_DIR)
     if cfg.validation.enabled:
         from refinery.validators.pipeline import ComputeAggregates

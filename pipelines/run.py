@@ -7,9 +7,7 @@ read/write through Beam's FileSystems, so they work the same on local paths and 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
-import gc
 import json
 import os
 import platform
@@ -32,8 +30,8 @@ from refinery.pipelines.failfast import error_share_failure, preflight
 from refinery.pipelines.outdir import OutputLock, OutputRefused, prepare_output
 from refinery.pipelines.refine import RUN_DIR, build_pipeline, stages_status
 from refinery.pipelines.scrub import install_log_scrubbing, scrub_options, scrub_secrets
+from refinery.runtime import collect_less_garbage, single_process, suite_process
 from refinery.schemas import SCHEMA_VERSION
-from refinery.transforms.beam.stage import WORKER_GC_THRESHOLD, usable_cpus
 from refinery.transforms.inputs import InputError, InputSet, check_output_apart, expand_inputs, is_local
 
 
@@ -137,43 +135,12 @@ def reconcile(inputs: list[dict], outputs: list[dict]) -> dict:
     return {"ok": ok, "files": files}
 
 
-@contextlib.contextmanager
-def _collect_garbage_less(enabled: bool):
-    """Python's cyclic collector with a 50,000-allocation young generation while the pipeline runs in
-    this process. The in-process runner holds every shuffle's records (millions of dicts), and each
-    full collection walks all of them: 3.2 s of a 51 s run on the 50 MB benchmark corpus with the
-    default thresholds (700, 10, 10), 0.65 s with these, peak memory unchanged. Restored afterwards."""
-    if not enabled:
-        yield
-        return
-    before = gc.get_threshold()
-    gc.freeze()  # modules, models and config built so far are never garbage: keep them out of the walk
-    gc.set_threshold(*WORKER_GC_THRESHOLD)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
-
-
-def single_process(runner: str, all_opts: dict) -> bool:
-    """True for Beam's DirectRunner in its default in-memory mode: one worker in this process."""
-    return runner in ("DirectRunner", "direct") and all_opts.get("direct_running_mode", "in_memory") == "in_memory"
+_collect_garbage_less = collect_less_garbage  # the name the tests and older callers use
 
 
 def _suite_process(cfg: RunConfig, in_process: bool):
-    """A process importing Great Expectations while the pipeline runs, where a spare core can do it:
-    validation on, the pipeline in this one process, two or more CPUs, and no earlier run in this
-    process has imported it already (then it costs nothing here)."""
-    if not (cfg.validation.enabled and in_process and usable_cpus() >= 2
-            and "great_expectations" not in sys.modules):
-        return None
-    from refinery.validators.worker import SuiteProcess
-
-    try:
-        return SuiteProcess()
-    except OSError:  # no process could be started: validate here, as before
-        return None
+    """:func:`refinery.runtime.suite_process` for this run's config."""
+    return suite_process(cfg.validation.enabled, in_process)
 
 
 def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | None = None,

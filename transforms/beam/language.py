@@ -11,19 +11,12 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
+from refinery.runtime import usable_cpus, warm_models_wanted
 from refinery.schemas.reasons import RejectReason, Stage
-from refinery.transforms.beam.stage import RecordStageFn, Rejection, SharedHolder, run_record_stage, usable_cpus
+from refinery.transforms.beam.stage import RecordStageFn, Rejection, SharedHolder, run_record_stage
 from refinery.transforms.language import LanguageIdentifier, language_allowed, min_score_for
 
-
-def warm_models_wanted(setting, in_process: bool, cpus: int) -> bool:
-    """``language.warm_models`` resolved for one worker: 'auto' preloads only where the parallel preload
-    has idle cores to run on — one in-process worker on a machine with two or more CPUs. With several
-    worker processes the cores are busy with the work, and on one core the preload (7.4 s of CPU) costs
-    more than the lazy load (5.3 s)."""
-    if setting == "auto":
-        return in_process and cpus >= 2
-    return bool(setting)
+__all__ = ["DetectLanguage", "warm_models_wanted"]
 
 
 class _DetectLanguageFn(RecordStageFn):

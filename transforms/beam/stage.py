@@ -17,33 +17,16 @@ wall time holds beyond their sum is Beam's own work (shuffles, coders, bundle ha
 from __future__ import annotations
 
 import dataclasses
-import gc
-import os
 import time
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
+from refinery.runtime import WORKER_GC_THRESHOLD, relax_worker_gc, usable_cpus  # noqa: F401 - re-exported
 from refinery.schemas.reasons import RejectReason, Stage
 
 KEPT, REJECTED, ERRORS = "kept", "rejected", "errors"
-
-# Young-generation size of the cyclic garbage collector on workers (Python's default: 700).
-WORKER_GC_THRESHOLD = (50_000, 20, 100)
-
-
-def relax_worker_gc() -> None:
-    """Fewer, cheaper cyclic collections in this worker process (called from DoFn.setup).
-
-    A worker holds a bundle's records — tens of thousands of dicts — and with the default thresholds
-    every full collection walks them all. Objects built so far (modules, models) are frozen out of
-    the walk. Idempotent; a process whose thresholds were already raised is left alone.
-    """
-    if gc.get_threshold()[0] < WORKER_GC_THRESHOLD[0]:
-        gc.freeze()
-        gc.set_threshold(*WORKER_GC_THRESHOLD)
-
 
 @dataclasses.dataclass(frozen=True)
 class Rejection:
@@ -92,14 +75,6 @@ class Counters:
 
 
 TIMING_NS = "refinery.timing"
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one: containers, taskset)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 class BusyClock:

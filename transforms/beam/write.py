@@ -149,8 +149,9 @@ def _add_run_id(record, run_id):
 class WriteOutputs(beam.PTransform):
     """Write refined, rejected and errors; returns the PCollection of written-file facts.
 
-    Input: (refined, rejected, errors, input-file facts[, records that hold every refined row — the
-    refined shard counts are sized on them, see ``_WriteKind``]).
+    Input: a dict of named PCollections — ``refined``, ``rejected``, ``errors``, ``files`` (input-file
+    facts) and, optionally, ``refined_sized_by`` (records that hold every refined row: the refined shard
+    counts are sized on them, see ``_WriteKind``; default: ``refined`` itself).
 
     ``identity``: run_id, refinery_version, config_sha256 (columns and footer metadata).
     Config: ``output.compression``, ``output.target_shard_mb``, ``output.write_rejected_text``.
@@ -163,8 +164,11 @@ class WriteOutputs(beam.PTransform):
         self.identity = identity
 
     def expand(self, pcolls):
-        refined, rejected, errors, files, *rest = pcolls
-        refined_sized_by = rest[0] if rest else refined
+        unknown = set(pcolls) - {"refined", "rejected", "errors", "files", "refined_sized_by"}
+        if unknown:
+            raise ValueError(f"WriteOutputs: unknown inputs {sorted(unknown)}")
+        refined, rejected, errors, files = (pcolls[k] for k in ("refined", "rejected", "errors", "files"))
+        refined_sized_by = pcolls.get("refined_sized_by", refined)
         out = self.cfg.output
         target = int(out.target_shard_mb * 1e6)
         sha = beam.pvalue.AsDict(files | "ShaByUri" >> beam.Map(lambda f: (f["uri"], f["sha256"])))

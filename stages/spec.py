@@ -112,6 +112,11 @@ class StageSpec:
     explain: Callable[[dict], list[str]] = _no_lines
     checks: Callable[[Any], list[Check]] = _no_checks
 
+    @property
+    def value(self) -> str:
+        """The stage's name, as ``Stage.<NAME>.value`` gives it: a spec stands where a Stage member does."""
+        return self.name
+
     def is_enabled(self, cfg) -> bool:
         """Whether the stage runs under run config ``cfg``."""
         if self.section is None:

@@ -18,19 +18,24 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from refinery.runtime import WORKER_GC_THRESHOLD, relax_worker_gc, usable_cpus  # noqa: F401 - re-exported
-from refinery.schemas.reasons import RejectReason, Stage
+
+if TYPE_CHECKING:  # a stage module imports this one while refinery.stages (and so the enums) is being built
+    from refinery.schemas.reasons import RejectReason, Stage
+    from refinery.stages.spec import Reason, StageSpec
 
 KEPT, REJECTED, ERRORS = "kept", "rejected", "errors"
 
+
 @dataclasses.dataclass(frozen=True)
 class Rejection:
-    reason: RejectReason
+    reason: RejectReason | Reason  # anything with the reason's name as .value
     detail: str
 
 
@@ -99,7 +104,7 @@ class BusyClock:
 class RecordStageFn(beam.DoFn):
     """Base DoFn: annotate, then decide; three outputs; counters."""
 
-    stage: Stage
+    stage: Stage | StageSpec  # anything with the stage's name as .value
 
     def __init__(self, cfg):
         self.cfg = cfg

@@ -14,7 +14,7 @@ checked when this module is imported: a name, section, label, column or reason d
 
 from __future__ import annotations
 
-from refinery.stages import dedup, ingest, language, licence, quality, write
+from refinery.stages import decontaminate, dedup, ingest, language, licence, quality, write
 from refinery.stages.spec import BuildContext, Check, Column, Reason, Section, SpecError, StageSpec, check_specs
 
 STAGES: tuple[StageSpec, ...] = (
@@ -22,6 +22,7 @@ STAGES: tuple[StageSpec, ...] = (
     language.SPEC,
     licence.SPEC,
     quality.SPEC,
+    decontaminate.SPEC,
     dedup.SPEC,
     write.SPEC,
 )

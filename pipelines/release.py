@@ -53,7 +53,7 @@ def _is_local(path: str) -> bool:
 
 
 def _filesystems():
-    """Beam's FileSystems, for a remote (``gs://``) release only: importing Beam costs ~1 s and ~130 MB."""
+    """Beam's FileSystems, for a remote (``gs://``) release only: importing Beam is not free (docs/PERFORMANCE.md)."""
     from apache_beam.io.filesystems import FileSystems
 
     return FileSystems

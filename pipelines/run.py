@@ -66,10 +66,8 @@ def redact_options(options: dict) -> dict:
     return scrub_options(options)
 
 
-# Beam's multi_processing DirectRunner sends each worker its half of a stage's input as one bundle over
-# gRPC; on a 1.6 GB input (1M documents) it lost records (reconciliation caught it: exit 1), while the
-# in-process mode ran the same input correctly — and once on the 200 MB benchmark corpus too (62,264
-# records with no dedup decision; two other runs of it were correct). Above this size the run warns.
+# Beam's multi_processing DirectRunner has lost records on large inputs where the in-process mode ran the
+# same input correctly (docs/PERFORMANCE.md, "Runner behaviour"). Above this size the run warns.
 MULTIPROCESS_WARN_BYTES = 100_000_000
 
 
@@ -148,7 +146,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         validate_aside: bool = False, sign_key=None) -> RunResult:
     """Run the refinery; returns the manifest and the exit code (0 ok, 1 invariant broken).
     ``validate_aside``: import the expectation suite in a second process while the pipeline runs
-    (:mod:`refinery.validators.worker`; the CLI does, ~3 s less per local run).
+    (:func:`refinery.runtime.suite_process`; the CLI does: docs/PERFORMANCE.md).
     ``sign_key``: a :class:`~refinery.validators.signing.ManifestKey` that signs the final manifest."""
     beam_args = list(beam_args or [])
     # Local inputs are named by absolute path, so doc_ids do not depend on the working directory.

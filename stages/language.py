@@ -103,12 +103,11 @@ class LanguageConfig(Section):
     )
     warm_models: bool | Literal["auto"] = Field(
         "auto",
-        description="Preload lingua's full models (~300 MB) when a worker starts instead of loading them lazily "
-        "at the first short text (< 120 characters) CLD2 is unsure of: the preload runs on every core (3.8 s "
-        "wall, 7.4 s CPU) where the lazy load runs on one (5.3 s). auto: only when the pipeline runs in this one "
-        "process (the default DirectRunner mode) on a machine with two or more CPUs (10 MB benchmark corpus, "
-        "three alternating pairs: ~1.5 s less); true: every worker; false: load them only if and when that "
-        "text comes (a corpus without such text never pays).",
+        description="Preload lingua's full models when a worker starts instead of loading them lazily at the "
+        "first short text (< 120 characters) CLD2 is unsure of: the preload runs on every core where the lazy "
+        "load runs on one. auto: only when the pipeline runs in this one process (the default DirectRunner "
+        "mode) on a machine with two or more CPUs (docs/PERFORMANCE.md); true: every worker; false: load them "
+        "only if and when that text comes (a corpus without such text never pays).",
     )
     candidates: list[str] | None = Field(
         None,

@@ -1,6 +1,6 @@
 """The expectation suite in a process started as the run begins.
 
-Great Expectations takes ~3 s of one core to import, every run, and the suite only needs it once the
+Great Expectations takes seconds of one core to import (docs/PERFORMANCE.md), every run, and the suite only needs it once the
 pipeline is over. A local in-process run keeps one core busy and leaves the other idle, so the CLI
 starts ``python -m refinery.validators.worker`` at the start of the run: it imports the suite there,
 then waits for the finished run's aggregates on stdin and answers with the same plain result dict on
@@ -18,8 +18,8 @@ import subprocess
 import sys
 
 
-# The suite reads aggregates and two 5,000-row samples (~1 s); a process that has not answered in this
-# long is stuck, and the suite runs here instead.
+# The suite reads aggregates and two 5,000-row samples (about a second); a process that has not answered
+# in this long is stuck, and the suite runs here instead.
 ANSWER_TIMEOUT_S = 300
 
 

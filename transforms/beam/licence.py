@@ -1,11 +1,12 @@
 """``TagLicences``: licence (SPDX), copyright statements, opt-outs, then the allow/review/deny policy.
 
 Annotate: licence_spdx, licence_source, licence_category, licence_decision, copyright_statements,
-copyright_holders, copyright_years, rights_reserved, opted_out, licence_evidence, ai_preferences. Decide: ``deny`` → rejected (``opted_out`` or
-``licence_denied``); ``review`` → kept and flagged, or rejected (``licence_review``) when
-``licence.review_action: reject``. Outputs: ``kept``, ``rejected``, ``errors``. Counters (namespace
-``licence``): seen, kept, dropped:<reason>, error:<type>, decision:<allow|review|deny>,
-source:<metadata|text|none>. Config: ``licence.*``.
+copyright_holders, copyright_years, rights_reserved, opted_out, licence_evidence, ai_preferences.
+Decide: ``deny`` → rejected (``opted_out`` or ``licence_denied``); ``review`` → kept and flagged, or
+rejected (``licence_review``) when ``licence.review_action: reject``; the policy's reason reaches
+``decide`` as the note ``annotate`` returns, not as a key of the record. Outputs: ``kept``,
+``rejected``, ``errors``. Counters (namespace ``licence``): seen, kept, dropped:<reason>, error:<type>,
+decision:<allow|review|deny>, source:<metadata|text|none>. Config: ``licence.*``.
 """
 
 from __future__ import annotations
@@ -41,12 +42,11 @@ class _TagLicencesFn(RecordStageFn):
             opted_out=bool(f.opt_outs), licence_evidence=f.evidence, copyright_years=f.years,
             ai_preferences=f.ai_preferences,
         )
-        record["_licence_why"] = why
         self._counters.inc(f"decision:{decision}")
         self._counters.inc(f"source:{f.source}")
+        return why  # the policy's reason: the note decide() reads, never a key of the record
 
-    def decide(self, record):
-        why = record.pop("_licence_why")
+    def decide(self, record, why: str = ""):
         decision = record["licence_decision"]
         if decision == "deny":
             reason = RejectReason.OPTED_OUT if record["opted_out"] and why.startswith("opt-out") \

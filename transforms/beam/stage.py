@@ -118,10 +118,14 @@ class RecordStageFn(beam.DoFn):
     def finish_bundle(self):
         self._clock.flush()
 
-    def annotate(self, record: dict) -> None:
-        """Add this stage's columns to ``record`` (a private copy). Default: nothing to add."""
+    def annotate(self, record: dict) -> object | None:
+        """Add this stage's columns to ``record`` (a private copy). Default: nothing to add.
 
-    def decide(self, record: dict) -> Rejection | None:
+        It may return a note — evidence its ``decide`` needs that is no column (the licence policy's
+        reason, say); the note never travels inside the record. ``decide`` then gets it as ``note``."""
+        return None
+
+    def decide(self, record: dict, note: object | None = None) -> Rejection | None:
         return None
 
     def process(self, record):
@@ -130,8 +134,8 @@ class RecordStageFn(beam.DoFn):
         record = dict(record)
         t0 = time.perf_counter()
         try:
-            self.annotate(record)
-            rejection = self.decide(record)
+            note = self.annotate(record)
+            rejection = self.decide(record) if note is None else self.decide(record, note)
         except Exception as exc:  # noqa: BLE001 - the record goes to errors/, never lost
             self._clock.add(time.perf_counter() - t0)
             counters.inc(f"error:{type(exc).__name__}")

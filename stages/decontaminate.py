@@ -16,8 +16,9 @@ no gram of that unit (the index counts them: ``short_items``).
 
 Config: ``decontam.sets`` (set name -> path or glob of JSONL or Parquet files, local or ``gs://``,
 each record's ``decontam.text_field``). Off when no set is configured. The index is built once per
-worker process (``Shared``) in ``setup``. Counters (namespace ``decontam``): seen, kept,
-dropped:contaminated, error:<type>, set:<name> (documents rejected for that set).
+worker process (``Shared``) in ``setup``; Beam is imported only when the stage is built. Counters
+(namespace ``decontam``): seen, kept, dropped:contaminated, error:<type>, set:<name> (documents
+rejected for that set).
 """
 
 from __future__ import annotations
@@ -28,15 +29,11 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-import apache_beam as beam
 import orjson
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.utils.shared import Shared
 from pydantic import Field, field_validator
 
-from refinery.stages.spec import BuildContext, Reason, Section, StageSpec
-from refinery.transforms.beam.stage import RecordStageFn, Rejection, SharedHolder, run_record_stage
+from refinery.stages.spec import BuildContext, Reason, Rejection, Section, StageSpec
 
 # ---------------------------------------------------------------------------------------------------- config
 
@@ -178,10 +175,16 @@ def decision(overlap: Overlap | None, min_ngrams: int) -> Rejection | None:
 # ---------------------------------------------------------------------------------------------------- reading sets
 
 
+def _filesystems():
+    from apache_beam.io.filesystems import FileSystems  # local or gs://; Beam only once a set is read
+
+    return FileSystems
+
+
 def set_files(name: str, pattern: str) -> list[str]:
     """The files ``pattern`` matches (sorted); ValueError naming the key when there are none."""
     try:
-        matched = FileSystems.match([pattern])[0].metadata_list
+        matched = _filesystems().match([pattern])[0].metadata_list
     except Exception as exc:  # noqa: BLE001 - Beam raises its own error types per filesystem
         raise ValueError(f"decontam.sets.{name}: cannot match {pattern!r}: {exc}") from None
     files = sorted(m.path for m in matched)
@@ -193,7 +196,7 @@ def set_files(name: str, pattern: str) -> list[str]:
 def read_texts(path: str, text_field: str) -> Iterator[str]:
     """The texts of one evaluation file (Parquet by extension, else JSON Lines); ValueError naming the
     file and line for a record without a text."""
-    with FileSystems.open(path) as f:
+    with _filesystems().open(path) as f:
         if path.endswith(".parquet"):
             table = pq.read_table(f, columns=[text_field])
             yield from (t for t in table.column(text_field).to_pylist() if t)
@@ -218,8 +221,8 @@ def load_index(c: DecontamConfig) -> Index:
 
 # ---------------------------------------------------------------------------------------------------- the stage
 
-def transform(cfg, _ctx: BuildContext) -> Decontaminate:
-    return Decontaminate(cfg)  # defined below
+def transform(cfg, _ctx: BuildContext):
+    return __getattr__("Decontaminate")(cfg)  # the Beam part, below
 
 
 SPEC = StageSpec(
@@ -235,39 +238,58 @@ SPEC = StageSpec(
 )
 
 # ---------------------------------------------------------------------------------------------------- Beam
+# Defined on first use (``Decontaminate`` looked up here): listing the stages — refinery.schemas, the config,
+# the validation worker — never imports Beam. The classes are module attributes once defined, so pickling
+# a DoFn refers to them by name as usual.
 
 
-class _DecontaminateFn(RecordStageFn):
-    stage = SPEC
+def _define_beam_classes() -> None:
+    if "Decontaminate" in globals():
+        return
+    import apache_beam as beam
+    from apache_beam.utils.shared import Shared
 
-    def __init__(self, cfg, shared: Shared):
-        super().__init__(cfg)
-        self._shared = shared
+    from refinery.transforms.beam.stage import RecordStageFn, SharedHolder, run_record_stage
 
-    def setup(self):
-        super().setup()
-        c = self.cfg.decontam
-        self._index = self._shared.acquire(lambda: SharedHolder(load_index(c)),
-                                           tag=f"decontam-{self.cfg.sha256()}").value
+    class _DecontaminateFn(RecordStageFn):
+        stage = SPEC
 
-    def decide(self, record):  # no column to annotate: the overlap is the decision's evidence, in its detail
-        overlap = find_overlap(record["text"], self._index)
-        rejection = decision(overlap, self.cfg.decontam.min_ngrams)
-        if rejection is not None:
-            self._counters.inc(f"set:{overlap.set_name}")
-        return rejection
+        def __init__(self, cfg, shared: Shared):
+            super().__init__(cfg)
+            self._shared = shared
+
+        def setup(self):
+            super().setup()
+            c = self.cfg.decontam
+            self._index = self._shared.acquire(lambda: SharedHolder(load_index(c)),
+                                               tag=f"decontam-{self.cfg.sha256()}").value
+
+        def decide(self, record):  # no column to annotate: the overlap is the evidence, in the detail
+            overlap = find_overlap(record["text"], self._index)
+            rejection = decision(overlap, self.cfg.decontam.min_ngrams)
+            if rejection is not None:
+                self._counters.inc(f"set:{overlap.set_name}")
+            return rejection
+
+    class Decontaminate(beam.PTransform):
+        """Records → kept / rejected (``contaminated``) / errors, against the sets of ``decontam.sets``."""
+
+        def __init__(self, cfg):
+            super().__init__()
+            self.cfg = cfg
+            for name, pattern in cfg.decontam.sets.items():  # fail before the job runs, naming the key
+                set_files(name, pattern)
+
+        def expand(self, records):
+            return run_record_stage(records, "Match", _DecontaminateFn(self.cfg, Shared()))
+
+    for cls in (_DecontaminateFn, Decontaminate):
+        cls.__qualname__ = cls.__name__
+        globals()[cls.__name__] = cls
 
 
-class Decontaminate(beam.PTransform):
-    """Records → kept / rejected (``contaminated``) / errors, against the sets of ``decontam.sets``."""
-
-    def __init__(self, cfg):
-        super().__init__()
-        self.cfg = cfg
-        for name, pattern in cfg.decontam.sets.items():  # fail before the job runs, naming the key
-            set_files(name, pattern)
-
-    def expand(self, records):
-        return run_record_stage(records, "Match", _DecontaminateFn(self.cfg, Shared()))
-
-
+def __getattr__(name: str):
+    if name in ("Decontaminate", "_DecontaminateFn"):
+        _define_beam_classes()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -44,6 +44,15 @@ class Reason:
 
 
 @dataclasses.dataclass(frozen=True)
+class Rejection:
+    """A stage's decision against a record: the reason (a :class:`Reason` or ``RejectReason`` member:
+    anything whose ``.value`` is the reason's name) and the detail written as ``reject_detail``."""
+
+    reason: Any
+    detail: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Check:
     """One expectation on the written output, evaluated by ``refinery.validators.suite``.
 

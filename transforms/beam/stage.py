@@ -16,7 +16,6 @@ wall time holds beyond their sum is Beam's own work (shuffles, coders, bundle ha
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import TYPE_CHECKING
 
@@ -25,18 +24,13 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from refinery.runtime import WORKER_GC_THRESHOLD, relax_worker_gc, usable_cpus  # noqa: F401 - re-exported
+from refinery.stages.spec import Rejection
 
 if TYPE_CHECKING:  # a stage module imports this one while refinery.stages (and so the enums) is being built
-    from refinery.schemas.reasons import RejectReason, Stage
-    from refinery.stages.spec import Reason, StageSpec
+    from refinery.schemas.reasons import Stage
+    from refinery.stages.spec import StageSpec
 
 KEPT, REJECTED, ERRORS = "kept", "rejected", "errors"
-
-
-@dataclasses.dataclass(frozen=True)
-class Rejection:
-    reason: RejectReason | Reason  # anything with the reason's name as .value
-    detail: str
 
 
 def rejected_record(record: dict, stage: Stage, rejection: Rejection) -> dict:

@@ -30,7 +30,7 @@ from importlib import resources
 
 import numpy as np
 
-from refinery.transforms.licence_kb import KBMatch, LicenceKB, expression_of
+from refinery.transforms.licence_kb import _PD_GRANT, KBMatch, LicenceKB, expression_of
 from refinery.transforms.minhash import shingle_hashes
 
 UNKNOWN = "LicenseRef-unknown"
@@ -311,6 +311,35 @@ _COMMENT_MARKS = re.compile(r"(?:\s+(?:\*+|#+|//+|;+|--)(?=\s))+")
 _SPACES = re.compile(r"\s+")
 
 
+# a line that is only an SPDX id, as README licence sections write it: "MIT", "ISC © Jane Doe",
+# "License: Apache-2.0", "[BSD-3-Clause](LICENSE)", "MIT License"
+_BARE_ID_LINE = re.compile(r"^[\s>*_#`\-]*(?:licen[cs]e[ds]?\s*(?:under\s+)?[:\-]?\s*)?(?:the\s+)?\[?`?"
+                           r"(?P<id>[A-Za-z0-9][A-Za-z0-9.\-+]{2,40})`?(?:\]\([^)\s]*\))?"
+                           r"(?:\s+licen[cs]e)?[\s*_`.]*(?:(?:©|\(c\)|copyright\b).*)?$", re.IGNORECASE | re.MULTILINE)
+# a work put into the public domain, in the forms a dedication takes (no knowledge-base rule says it)
+_PD_STATEMENT = re.compile(r"(?:,\s*|^\s*)public\s+domain\s*\.?\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+_ID_GRANT = re.compile(r"\b(?:licen[cs]e\s+is|licen[cs]ed\s+(?:under\s+)?|released\s+under|distributed\s+under|"
+                       r"available\s+under|published\s+under|licen[cs]ed\s+as)\s+(?:the\s+(?:terms\s+of\s+the\s+)?)?"
+                       r"\[?`?(?P<id>[A-Za-z0-9][A-Za-z0-9.\-+]{2,40}?)(?=[`\]\s,;:)]|\.?$|\.\s)",
+                       re.IGNORECASE | re.MULTILINE)
+
+
+def _bare_ids(text: str, kb: LicenceKB) -> list[TextLicence]:
+    """SPDX ids written alone on a line, or right after a grant ("licensed under ISC", "the license is
+    MIT"), in the case the SPDX list writes them (``LicenseRef-`` never)."""
+    out: list[TextLicence] = []
+    for m in sorted([*_BARE_ID_LINE.finditer(text), *_ID_GRANT.finditer(text)], key=lambda m: m.start()):
+        spdx = m.group("id")
+        if spdx.startswith("LicenseRef") or spdx not in kb.licences or kb.is_exception(spdx) \
+                or not any(c.isupper() for c in spdx):
+            continue
+        if not any(f.spdx == spdx for f in out):
+            out.append(TextLicence(spdx, "tag", 0.9, f"bare-id line chars {m.start()}-{m.end()}", m.start(), m.end()))
+    return out
+
+
 @dataclasses.dataclass
 class TextLicence:
     spdx: str
@@ -372,6 +401,51 @@ class LicenceIndex:
         out = [(self.ids[i], float(c[k]), float(hits[i] / h.size), int(hits[i]))
                for k, i in ((k, int(cand[k])) for k in top.tolist())]
         out.sort(key=lambda t: (-t[3] * t[1], -t[1], t[0]))
+        return self._distinguished(out, h)
+
+    def other_texts(self, matches: list[tuple[str, float, float, int]]) -> list[TextLicence]:
+        """Besides the best licence text (``matches[0]``), the other licence texts that the document
+        holds whole (containment >= 0.9) and that are not variants of one already taken (most of their
+        shingles are their own): the second text of a dual-licence file."""
+        taken = [matches[0][0]]
+        out = []
+        for spdx, contain, share, _hits in matches[1:]:
+            if contain < 0.9 or "exception" in spdx.lower():
+                continue
+            mine = self._shingles_of(spdx)
+            if all(np.isin(mine, self._shingles_of(t)).mean() < 0.4 for t in taken):
+                taken.append(spdx)
+                out.append(TextLicence(spdx, "full-text", round(contain, 3),
+                                       f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f} (second text)"))
+        return out
+
+    def _shingles_of(self, spdx: str) -> np.ndarray:
+        cache = self.__dict__.setdefault("_own", {})
+        if spdx not in cache:
+            if "_by_owner" not in self.__dict__:
+                order = np.argsort(self.owners, kind="stable")
+                self._by_owner = (self.hashes[order], np.searchsorted(self.owners[order], np.arange(len(self.ids) + 1)))
+            h, starts = self._by_owner
+            i = self.ids.index(spdx)
+            cache[spdx] = np.unique(h[starts[i]:starts[i + 1]])
+        return cache[spdx]
+
+    def _distinguished(self, out: list[tuple[str, float, float, int]], doc: np.ndarray):
+        """The best licence keeps first place only when the document holds what sets it apart from a
+        runner-up that explains the document as well (Pixar is the Apache-2.0 text plus a clause, and
+        Apache-2.0 without its appendix must not become Pixar): when less than a quarter of the best
+        licence's own shingles (those the runner-up lacks) are in the document, the runner-up goes first."""
+        if len(out) < 2 or out[0][1] < 0.5:
+            return out
+        best = out[0]
+        mine = None
+        for k, other in enumerate(out[1:4], 1):
+            if other[2] < best[2] or other[1] < 0.8:
+                continue
+            mine = self._shingles_of(best[0]) if mine is None else mine
+            own = np.setdiff1d(mine, self._shingles_of(other[0]), assume_unique=True)
+            if own.size >= 8 and np.isin(own, doc).mean() < 0.25:
+                return [other] + out[:k] + out[k + 1:]
         return out
 
 
@@ -399,7 +473,7 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
     all_matches = index.match(text) if index is not None else []
     if all_matches:
         spdx, contain, share, _hits = all_matches[0]
-        if contain >= 0.9 and share >= 0.8:
+        if contain >= (0.85 if len(all_matches) > 1 and all_matches[1][1] > contain else 0.9) and share >= 0.8:
             # The document is that licence text (which may itself quote SPDX tags or other licences) --
             # unless part of it is missing (a clause that sets it apart from a near-identical licence) and
             # a knowledge-base text that the document supports more fully names another licence.
@@ -411,8 +485,11 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
                     m = better[0]
                     return [TextLicence(m.spdx, "full-text", m.coverage, m.evidence() +
                                         f" (over spdx-text:{spdx} containment {contain:.2f})", m.start, m.end)]
-            return [TextLicence(spdx, "full-text", round(min(contain, share), 3),
-                                f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f}")]
+            out = [TextLicence(spdx, "full-text", round(min(contain, share), 3),
+                               f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f}")]
+            if share < 0.97:  # room for a second licence text in the same file (a dual-licence LICENSE)
+                out += index.other_texts(all_matches)
+            return out
     found = []
     for m in _SPDX_TAG.finditer(text):
         spdx = normalise_licence(m.group(1).strip())
@@ -463,6 +540,13 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
         found.append(TextLicence(cc, "creative-commons", 1.0, "creative-commons name or link"))
     if found:
         return found
+    found = _bare_ids(text, kb)
+    if found:
+        return found
+    pd = _PD_STATEMENT.search(text) or _PD_GRANT.search(flat)
+    if pd:
+        return [TextLicence("LicenseRef-public-domain", "notice", 1.0, f"public-domain statement: {pd.group(0)!r}",
+                            0, 0)]
     matches = [m for m in all_matches if "exception" not in m[0].lower()]
     if matches:
         spdx, contain, share, _hits = matches[0]

@@ -47,10 +47,17 @@ _SIGNAL_WORDS_CJK = ("版权", "版權", "许可", "許可", "著作权", "著�
                      "知識共享", "人工智能", "人工智慧", "ai训练", "ai訓練", "创用", "創用")
 
 
+# the common SPDX ids alone on a line (a README's licence section under its heading: "MIT")
+_BARE_ID_SIGNALS = ("MIT", "ISC", "Apache-2.0", "BSD-2-Clause", "BSD-3-Clause", "0BSD", "Unlicense", "CC0-1.0",
+                    "MPL-2.0", "BlueOak-1.0.0", "WTFPL", "Zlib")
+
+
 def has_signal(text: str) -> bool:
     """Cheap pre-filter: could this text hold a licence, copyright or opt-out signal?"""
     low = text.lower()
     if any(w in low for w in _SIGNAL_WORDS):
+        return True
+    if any(f"\n{w}\n" in text or text.startswith(w + "\n") or text.strip() == w for w in _BARE_ID_SIGNALS):
         return True
     return not text.isascii() and any(w in low for w in _SIGNAL_WORDS_CJK)
 
@@ -313,9 +320,9 @@ _SPACES = re.compile(r"\s+")
 
 # a line that is only an SPDX id, as README licence sections write it: "MIT", "ISC © Jane Doe",
 # "License: Apache-2.0", "[BSD-3-Clause](LICENSE)", "MIT License"
-_BARE_ID_LINE = re.compile(r"^[\s>*_#`\-]*(?:licen[cs]e[ds]?\s*(?:under\s+)?[:\-]?\s*)?(?:the\s+)?\[?`?"
-                           r"(?P<id>[A-Za-z0-9][A-Za-z0-9.\-+]{2,40})`?(?:\]\([^)\s]*\))?"
-                           r"(?:\s+licen[cs]e)?[\s*_`.]*(?:(?:©|\(c\)|copyright\b).*)?$", re.IGNORECASE | re.MULTILINE)
+_BARE_ID_LINE = re.compile(r"^[ \t>*_#`\-]*(?:licen[cs]e[ds]?[ \t]*(?:under[ \t]+)?[:\-]?[ \t]*)?(?:the[ \t]+)?\[?`?"
+                           r"(?P<id>[A-Za-z0-9][A-Za-z0-9.\-+]{2,40})`?(?:\]\([^) \t\n]*\))?"
+                           r"(?:[ \t]+licen[cs]e)?[ \t*_`.]*(?:(?:©|\(c\)|copyright\b).*)?$", re.IGNORECASE | re.MULTILINE)
 # a work put into the public domain, in the forms a dedication takes (no knowledge-base rule says it)
 _PD_STATEMENT = re.compile(r"(?:,\s*|^\s*)public\s+domain\s*\.?\s*$", re.IGNORECASE | re.MULTILINE)
 
@@ -326,11 +333,24 @@ _ID_GRANT = re.compile(r"\b(?:licen[cs]e\s+is|licen[cs]ed\s+(?:under\s+)?|releas
                        re.IGNORECASE | re.MULTILINE)
 
 
+_OR_LATER = re.compile(r"\bversion\s+\d(?:\.\d)?\s*(?:of\s+the\s+licen[cs]e\s*)?,?\s*or\s+(?:\(?at\s+your\s+option\)?\s*)?"
+                       r"(?:any\s+)?(?:later|newer|higher|greater)\b", re.IGNORECASE)
+
+
+def _own_paragraph(text: str, a: int, b: int) -> bool:
+    """Is text[a:b] (one line) a paragraph of its own? ("Stanford\nMIT\nHarvard" is a list of names.)"""
+    prev = text[:a].rstrip(" \t")
+    prev_line = prev[:-1].rsplit("\n", 1)[-1] if prev.endswith("\n") else prev
+    after = text[b:].split("\n", 2)
+    return not prev_line.strip() and not (after[1] if len(after) > 1 else "").strip()
+
+
 def _bare_ids(text: str, kb: LicenceKB) -> list[TextLicence]:
     """SPDX ids written alone on a line, or right after a grant ("licensed under ISC", "the license is
     MIT"), in the case the SPDX list writes them (``LicenseRef-`` never)."""
     out: list[TextLicence] = []
-    for m in sorted([*_BARE_ID_LINE.finditer(text), *_ID_GRANT.finditer(text)], key=lambda m: m.start()):
+    lines = [m for m in _BARE_ID_LINE.finditer(text) if _own_paragraph(text, m.start(), m.end())]
+    for m in sorted([*lines, *_ID_GRANT.finditer(text)], key=lambda m: m.start()):
         spdx = m.group("id")
         if spdx.startswith("LicenseRef") or spdx not in kb.licences or kb.is_exception(spdx) \
                 or not any(c.isupper() for c in spdx):
@@ -513,6 +533,12 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
     for m in kb_found:
         if unlicense and "public-domain" in m.spdx:
             continue
+        if m.spdx.endswith("-only") and " " not in m.spdx and re.match(r"A?L?GPL|GFDL", m.spdx):
+            # "-only" / "-or-later" from the text's wording: "[version 2 of the License, or any later version]"
+            tail = _SPACES.sub(" ", text[m.start:m.end + 100].split("\n\n", 1)[0])
+            later = _OR_LATER.search(tail)
+            if later:
+                m = dataclasses.replace(m, spdx=m.spdx[:-5] + "-or-later", rule=m.rule + " + " + repr(later.group(0)))
         if not any(f.spdx == m.spdx for f in found):
             found.append(TextLicence(m.spdx, "full-text" if m.kind == "text" else "rule", m.coverage, m.evidence(),
                                      m.start, m.end))

@@ -523,11 +523,19 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
         found.append(TextLicence("Unlicense", "notice", 1.0, f"notice: {unlicense.group(0)!r}"))
     kb_found = [m for m in kb.match(text) if m.spdx not in _NOT_A_LICENCE]
     partial = [m for m in all_matches if "exception" not in m[0].lower()]
-    if partial and partial[0][2] >= 0.6 and partial[0][1] >= 0.3 and kb_found \
+    if partial and ((partial[0][2] >= 0.6 and partial[0][1] >= 0.3) or (partial[0][2] >= 0.9 and partial[0][3] >= 200)) \
+            and kb_found \
             and all(m.kind in ("reference", "tag") for m in kb_found):
-        # the text is mostly one licence's own text (its title and first clauses): the names it mentions
-        # are that licence's, not other licences
+        # the text is mostly one licence's own text (its title and first clauses, or the first pages of a
+        # long licence): the names it mentions are that licence's, not other licences
         spdx, contain, share, _hits = partial[0]
+        if contain < 0.3:
+            # only the first pages: near-identical variants cannot be told apart by what is missing, so the
+            # licence the text names itself (its title, its URL) decides among the close candidates
+            close = {p[0]: p for p in partial if p[2] >= 0.8}
+            named = next((m.spdx for m in kb_found if m.spdx in close), None)
+            if named:
+                spdx, contain, share, _hits = close[named]
         return [TextLicence(spdx, "full-text", round(max(contain, share), 3),
                             f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f} (partial)")]
     for m in kb_found:

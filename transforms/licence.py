@@ -50,6 +50,7 @@ _SIGNAL_WORDS_CJK = ("版权", "版權", "许可", "許可", "著作权", "著�
 # the common SPDX ids alone on a line (a README's licence section under its heading: "MIT")
 _BARE_ID_SIGNALS = ("MIT", "ISC", "Apache-2.0", "BSD-2-Clause", "BSD-3-Clause", "0BSD", "Unlicense", "CC0-1.0",
                     "MPL-2.0", "BlueOak-1.0.0", "WTFPL", "Zlib")
+_BARE_ID_LINE_RX = re.compile("\n(?:" + "|".join(re.escape(w) for w in _BARE_ID_SIGNALS) + ")\n")
 
 
 def has_signal(text: str) -> bool:
@@ -57,7 +58,8 @@ def has_signal(text: str) -> bool:
     low = text.lower()
     if any(w in low for w in _SIGNAL_WORDS):
         return True
-    if any(f"\n{w}\n" in text or text.startswith(w + "\n") or text.strip() == w for w in _BARE_ID_SIGNALS):
+    if _BARE_ID_LINE_RX.search("\n" + text if len(text) < 4096 else text) \
+            or (len(text) < 40 and text.strip() in _BARE_ID_SIGNALS):
         return True
     return not text.isascii() and any(w in low for w in _SIGNAL_WORDS_CJK)
 

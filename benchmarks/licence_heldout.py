@@ -7,7 +7,13 @@ Sets (see each file's ``about``):
   short name (mapped to SPDX), ``Copyright:`` lines with their holder, and the short names themselves
   as free-text metadata;
 - benchmarks/data/heldout_headers.json: 60 source-file headers of installed packages, labelled by
-  hand (SPDX ids and copyright statements) before any measurement.
+  hand (SPDX ids and copyright statements) before any measurement;
+- benchmarks/data/heldout_npm.json: licence files and README licence sections of npm packages,
+  labelled with the package.json ``license`` field (built by benchmarks/heldout_npm.py before the
+  detector changes it measures; see its ``about``).
+
+``--dev`` measures the development sets instead (dev_debian.json, dev_npm.json): the only ones the
+detectors may be tuned on.
 
 Measures, through :func:`refinery.transforms.licence.analyse` with the default ``licence`` config
 (what ``refinery run`` does):
@@ -99,7 +105,14 @@ def main():
     res["headers_licence_f1"], n2 = licence_eval([(c["text"], c["want_licences"]) for c in hdr["cases"]], cfg, index,
                                                  args.show, "source headers")
     res["licence_f1"] = (res["debian_licence_f1"] * n1 + res["headers_licence_f1"] * n2) / (n1 + n2)
-    print(f"licence mean per-document F1, both sets ({n1 + n2} documents): {res['licence_f1']:.3f}")
+    print(f"licence mean per-document F1, Debian + headers ({n1 + n2} documents): {res['licence_f1']:.3f}")
+    npm = json.loads((DATA / ("dev_npm.json" if args.dev else "heldout_npm.json")).read_text("utf-8"))["cases"]
+    for kind in ("file", "readme"):
+        res[f"npm_{kind}_licence_f1"], _n = licence_eval([(c["text"], c["want"]) for c in npm if c["kind"] == kind],
+                                                          cfg, index, args.show, f"npm {kind}s")
+    res["npm_licence_f1"], n3 = licence_eval([(c["text"], c["want"]) for c in npm], cfg, index, 0, "npm, all")
+    res["all_licence_f1"] = (res["licence_f1"] * (n1 + n2) + res["npm_licence_f1"] * n3) / (n1 + n2 + n3)
+    print(f"licence mean per-document F1, all three sets ({n1 + n2 + n3} documents): {res['all_licence_f1']:.3f}")
     tp = fp = fn = 0
     misses = []
     for c in hdr["cases"]:
@@ -143,6 +156,13 @@ def main():
     print(f"metadata names -> SPDX (Debian short names, {len(names)}): {res['metadata_accuracy']:.3f}")
     for n, g, w in nmiss[:args.show]:
         print(f"    {n!r}: got {g} want {w}")
+    fields = {c["license_field"]: c["want"] for c in npm}
+    ok = sum(ids_of(normalise_licence(f)) == set(w) for f, w in fields.items())
+    res["npm_metadata_accuracy"] = ok / max(1, len(fields))
+    print(f"metadata names -> SPDX (npm license fields, {len(fields)}): {res['npm_metadata_accuracy']:.3f}")
+    for f, w in list(fields.items())[:args.show]:
+        if ids_of(normalise_licence(f)) != set(w):
+            print(f"    {f!r}: got {sorted(ids_of(normalise_licence(f)))} want {w}")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
 

@@ -30,7 +30,7 @@ from importlib import resources
 
 import numpy as np
 
-from refinery.transforms.licence_kb import KBMatch, LicenceKB, expression_of
+from refinery.transforms.licence_kb import _PD_GRANT, KBMatch, LicenceKB, expression_of
 from refinery.transforms.minhash import shingle_hashes
 
 UNKNOWN = "LicenseRef-unknown"
@@ -47,10 +47,19 @@ _SIGNAL_WORDS_CJK = ("版权", "版權", "许可", "許可", "著作权", "著�
                      "知識共享", "人工智能", "人工智慧", "ai训练", "ai訓練", "创用", "創用")
 
 
+# the common SPDX ids alone on a line (a README's licence section under its heading: "MIT")
+_BARE_ID_SIGNALS = ("MIT", "ISC", "Apache-2.0", "BSD-2-Clause", "BSD-3-Clause", "0BSD", "Unlicense", "CC0-1.0",
+                    "MPL-2.0", "BlueOak-1.0.0", "WTFPL", "Zlib")
+_BARE_ID_LINE_RX = re.compile("\n(?:" + "|".join(re.escape(w) for w in _BARE_ID_SIGNALS) + ")\n")
+
+
 def has_signal(text: str) -> bool:
     """Cheap pre-filter: could this text hold a licence, copyright or opt-out signal?"""
     low = text.lower()
     if any(w in low for w in _SIGNAL_WORDS):
+        return True
+    if _BARE_ID_LINE_RX.search("\n" + text if len(text) < 4096 else text) \
+            or (len(text) < 40 and text.strip() in _BARE_ID_SIGNALS):
         return True
     return not text.isascii() and any(w in low for w in _SIGNAL_WORDS_CJK)
 
@@ -311,6 +320,48 @@ _COMMENT_MARKS = re.compile(r"(?:\s+(?:\*+|#+|//+|;+|--)(?=\s))+")
 _SPACES = re.compile(r"\s+")
 
 
+# a line that is only an SPDX id, as README licence sections write it: "MIT", "ISC © Jane Doe",
+# "License: Apache-2.0", "[BSD-3-Clause](LICENSE)", "MIT License"
+_BARE_ID_LINE = re.compile(r"^[ \t>*_#`\-]*(?:licen[cs]e[ds]?[ \t]*(?:under[ \t]+)?[:\-]?[ \t]*)?(?:the[ \t]+)?\[?`?"
+                           r"(?P<id>[A-Za-z0-9][A-Za-z0-9.\-+]{2,40})`?(?:\]\([^) \t\n]*\))?"
+                           r"(?:[ \t]+licen[cs]e)?[ \t*_`.]*(?:(?:©|\(c\)|copyright\b).*)?$", re.IGNORECASE | re.MULTILINE)
+# a work put into the public domain, in the forms a dedication takes (no knowledge-base rule says it)
+_PD_STATEMENT = re.compile(r"(?:,\s*|^\s*)public\s+domain\s*\.?\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+_ID_GRANT = re.compile(r"\b(?:licen[cs]e\s+is|licen[cs]ed\s+(?:under\s+)?|released\s+under|distributed\s+under|"
+                       r"available\s+under|published\s+under|licen[cs]ed\s+as)\s+(?:the\s+(?:terms\s+of\s+the\s+)?)?"
+                       r"\[?`?(?P<id>[A-Za-z0-9][A-Za-z0-9.\-+]{2,40}?)(?=[`\]\s,;:)]|\.?$|\.\s)",
+                       re.IGNORECASE | re.MULTILINE)
+
+
+_OR_LATER = re.compile(r"\bversion\s+\d(?:\.\d)?\s*(?:of\s+the\s+licen[cs]e\s*)?,?\s*or\s+(?:\(?at\s+your\s+option\)?\s*)?"
+                       r"(?:any\s+)?(?:later|newer|higher|greater)\b", re.IGNORECASE)
+
+
+def _own_paragraph(text: str, a: int, b: int) -> bool:
+    """Is text[a:b] (one line) a paragraph of its own? ("Stanford\nMIT\nHarvard" is a list of names.)"""
+    prev = text[:a].rstrip(" \t")
+    prev_line = prev[:-1].rsplit("\n", 1)[-1] if prev.endswith("\n") else prev
+    after = text[b:].split("\n", 2)
+    return not prev_line.strip() and not (after[1] if len(after) > 1 else "").strip()
+
+
+def _bare_ids(text: str, kb: LicenceKB) -> list[TextLicence]:
+    """SPDX ids written alone on a line, or right after a grant ("licensed under ISC", "the license is
+    MIT"), in the case the SPDX list writes them (``LicenseRef-`` never)."""
+    out: list[TextLicence] = []
+    lines = [m for m in _BARE_ID_LINE.finditer(text) if _own_paragraph(text, m.start(), m.end())]
+    for m in sorted([*lines, *_ID_GRANT.finditer(text)], key=lambda m: m.start()):
+        spdx = m.group("id")
+        if spdx.startswith("LicenseRef") or spdx not in kb.licences or kb.is_exception(spdx) \
+                or not any(c.isupper() for c in spdx):
+            continue
+        if not any(f.spdx == spdx for f in out):
+            out.append(TextLicence(spdx, "tag", 0.9, f"bare-id line chars {m.start()}-{m.end()}", m.start(), m.end()))
+    return out
+
+
 @dataclasses.dataclass
 class TextLicence:
     spdx: str
@@ -372,6 +423,51 @@ class LicenceIndex:
         out = [(self.ids[i], float(c[k]), float(hits[i] / h.size), int(hits[i]))
                for k, i in ((k, int(cand[k])) for k in top.tolist())]
         out.sort(key=lambda t: (-t[3] * t[1], -t[1], t[0]))
+        return self._distinguished(out, h)
+
+    def other_texts(self, matches: list[tuple[str, float, float, int]]) -> list[TextLicence]:
+        """Besides the best licence text (``matches[0]``), the other licence texts that the document
+        holds whole (containment >= 0.9) and that are not variants of one already taken (most of their
+        shingles are their own): the second text of a dual-licence file."""
+        taken = [matches[0][0]]
+        out = []
+        for spdx, contain, share, _hits in matches[1:]:
+            if contain < 0.9 or "exception" in spdx.lower():
+                continue
+            mine = self._shingles_of(spdx)
+            if all(np.isin(mine, self._shingles_of(t)).mean() < 0.4 for t in taken):
+                taken.append(spdx)
+                out.append(TextLicence(spdx, "full-text", round(contain, 3),
+                                       f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f} (second text)"))
+        return out
+
+    def _shingles_of(self, spdx: str) -> np.ndarray:
+        cache = self.__dict__.setdefault("_own", {})
+        if spdx not in cache:
+            if "_by_owner" not in self.__dict__:
+                order = np.argsort(self.owners, kind="stable")
+                self._by_owner = (self.hashes[order], np.searchsorted(self.owners[order], np.arange(len(self.ids) + 1)))
+            h, starts = self._by_owner
+            i = self.ids.index(spdx)
+            cache[spdx] = np.unique(h[starts[i]:starts[i + 1]])
+        return cache[spdx]
+
+    def _distinguished(self, out: list[tuple[str, float, float, int]], doc: np.ndarray):
+        """The best licence keeps first place only when the document holds what sets it apart from a
+        runner-up that explains the document as well (Pixar is the Apache-2.0 text plus a clause, and
+        Apache-2.0 without its appendix must not become Pixar): when less than a quarter of the best
+        licence's own shingles (those the runner-up lacks) are in the document, the runner-up goes first."""
+        if len(out) < 2 or out[0][1] < 0.5:
+            return out
+        best = out[0]
+        mine = None
+        for k, other in enumerate(out[1:4], 1):
+            if other[2] < best[2] or other[1] < 0.8:
+                continue
+            mine = self._shingles_of(best[0]) if mine is None else mine
+            own = np.setdiff1d(mine, self._shingles_of(other[0]), assume_unique=True)
+            if own.size >= 8 and np.isin(own, doc).mean() < 0.25:
+                return [other] + out[:k] + out[k + 1:]
         return out
 
 
@@ -399,7 +495,7 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
     all_matches = index.match(text) if index is not None else []
     if all_matches:
         spdx, contain, share, _hits = all_matches[0]
-        if contain >= 0.9 and share >= 0.8:
+        if contain >= (0.85 if len(all_matches) > 1 and all_matches[1][1] > contain else 0.9) and share >= 0.8:
             # The document is that licence text (which may itself quote SPDX tags or other licences) --
             # unless part of it is missing (a clause that sets it apart from a near-identical licence) and
             # a knowledge-base text that the document supports more fully names another licence.
@@ -411,8 +507,11 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
                     m = better[0]
                     return [TextLicence(m.spdx, "full-text", m.coverage, m.evidence() +
                                         f" (over spdx-text:{spdx} containment {contain:.2f})", m.start, m.end)]
-            return [TextLicence(spdx, "full-text", round(min(contain, share), 3),
-                                f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f}")]
+            out = [TextLicence(spdx, "full-text", round(min(contain, share), 3),
+                               f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f}")]
+            if share < 0.97:  # room for a second licence text in the same file (a dual-licence LICENSE)
+                out += index.other_texts(all_matches)
+            return out
     found = []
     for m in _SPDX_TAG.finditer(text):
         spdx = normalise_licence(m.group(1).strip())
@@ -426,16 +525,30 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
         found.append(TextLicence("Unlicense", "notice", 1.0, f"notice: {unlicense.group(0)!r}"))
     kb_found = [m for m in kb.match(text) if m.spdx not in _NOT_A_LICENCE]
     partial = [m for m in all_matches if "exception" not in m[0].lower()]
-    if partial and partial[0][2] >= 0.6 and partial[0][1] >= 0.3 and kb_found \
+    if partial and ((partial[0][2] >= 0.6 and partial[0][1] >= 0.3) or (partial[0][2] >= 0.9 and partial[0][3] >= 200)) \
+            and kb_found \
             and all(m.kind in ("reference", "tag") for m in kb_found):
-        # the text is mostly one licence's own text (its title and first clauses): the names it mentions
-        # are that licence's, not other licences
+        # the text is mostly one licence's own text (its title and first clauses, or the first pages of a
+        # long licence): the names it mentions are that licence's, not other licences
         spdx, contain, share, _hits = partial[0]
+        if contain < 0.3:
+            # only the first pages: near-identical variants cannot be told apart by what is missing, so the
+            # licence the text names itself (its title, its URL) decides among the close candidates
+            close = {p[0]: p for p in partial if p[2] >= 0.8}
+            named = next((m.spdx for m in kb_found if m.spdx in close), None)
+            if named:
+                spdx, contain, share, _hits = close[named]
         return [TextLicence(spdx, "full-text", round(max(contain, share), 3),
                             f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f} (partial)")]
     for m in kb_found:
         if unlicense and "public-domain" in m.spdx:
             continue
+        if m.spdx.endswith("-only") and " " not in m.spdx and re.match(r"A?L?GPL|GFDL", m.spdx):
+            # "-only" / "-or-later" from the text's wording: "[version 2 of the License, or any later version]"
+            tail = _SPACES.sub(" ", text[m.start:m.end + 100].split("\n\n", 1)[0])
+            later = _OR_LATER.search(tail)
+            if later:
+                m = dataclasses.replace(m, spdx=m.spdx[:-5] + "-or-later", rule=m.rule + " + " + repr(later.group(0)))
         if not any(f.spdx == m.spdx for f in found):
             found.append(TextLicence(m.spdx, "full-text" if m.kind == "text" else "rule", m.coverage, m.evidence(),
                                      m.start, m.end))
@@ -463,6 +576,13 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
         found.append(TextLicence(cc, "creative-commons", 1.0, "creative-commons name or link"))
     if found:
         return found
+    found = _bare_ids(text, kb)
+    if found:
+        return found
+    pd = _PD_STATEMENT.search(text) or _PD_GRANT.search(flat)
+    if pd:
+        return [TextLicence("LicenseRef-public-domain", "notice", 1.0, f"public-domain statement: {pd.group(0)!r}",
+                            0, 0)]
     matches = [m for m in all_matches if "exception" not in m[0].lower()]
     if matches:
         spdx, contain, share, _hits = matches[0]

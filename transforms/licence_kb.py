@@ -38,7 +38,7 @@ _PD_GRANT = re.compile(
     r"(?:released|dedicated|placed|put|contributed|given|committed|granted)\s+(?:\w+\s+){0,3}(?:in|into|to)\s+the\s+"
     r"public\s+domain"
     r"|\b(?:files?|code|software|works?|data|program|library|sources?|documents?|contents?|module|package|"
-    r"implementation|script|header|fonts?|tables?|algorithm)\b[^.;]{0,80}?\b(?:is|are|was|were|be|being)\s+(?:hereby\s+)?"
+    r"implementation|script|header|fonts?|tables?|algorithm)\b(?:[^.;]|\.(?=\w)){0,80}?\b(?:is|are|was|were|be|being)\s+(?:hereby\s+)?"
     r"(?:in\s+the\s+)?public[\s-]+domain"
     r"|\bconsider\s+(?:it|this|them)\s+(?:being\s+|as\s+|to\s+be\s+)?(?:in\s+the\s+)?public[\s-]+domain"
     r"|(?:^|[,;:(]\s*)public[\s-]+domain\s*[.)]?\s*$"

@@ -183,15 +183,21 @@ def known_languages() -> set[str]:
             | {normalise_code(lang.iso_code_639_1.name) for lang in Language.all()})
 
 
+# Shown even with few sentences (UDHR has 3 lines of Pashto and no Aragonese).
+ALWAYS_SHOWN = ["kk", "ps", "is", "ha", "an"]
+
+
 def sentence_table(ident, by: dict[str, list[str]], per_lang: int, seed: int = 3, min_n: int = 15):
     """Per language: (n, accuracy, share wrong with score >= 0.8, top confusions); and the pooled
     (right labels, right labels kept at 0.8, wrong labels at >= 0.8, all) counts."""
     rng = random.Random(seed)
     rows = {}
     pooled = [0, 0, 0, 0]
-    for gold in sorted(by):
-        texts = by[gold]
-        if len(texts) < min_n:
+    for gold in sorted(set(by) | set(ALWAYS_SHOWN)):
+        texts = by.get(gold, [])
+        if len(texts) < (1 if gold in ALWAYS_SHOWN else min_n):
+            if gold in ALWAYS_SHOWN:
+                rows[gold] = (0, float("nan"), float("nan"), [("no labelled sentences in this source", 0)])
             continue
         texts = rng.sample(texts, min(per_lang, len(texts)))
         ok = wrong_hi = 0
@@ -218,7 +224,8 @@ def print_sentence_table(rows, pooled, common: set[str], known: set[str], title:
     groups = {"common": [], "other": [], "unknown": []}
     for gold, (n, acc, wrong_hi, top) in rows.items():
         group = "common" if gold in common else "other" if gold in known else "unknown"
-        groups[group].append((acc, wrong_hi, n))
+        if n >= 15:  # the means leave out the languages shown with too few sentences
+            groups[group].append((acc, wrong_hi, n))
         conf = ", ".join(f"{c} {k}" for c, k in top)
         print(f"{gold:<6}{group:<9}{n:>4}{acc:>7.3f}{wrong_hi:>12.3f}  {conf}")
     for group, vals in groups.items():

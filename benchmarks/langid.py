@@ -282,7 +282,7 @@ def calibrate(shared: Path, per_lang: int) -> None:
         print(f"# {key}: {len(pairs)} sentences, " + ", ".join(f">={lo}: {ok}/{n}" for lo, ok, n in merged))
     print("CALIBRATION = {")
     for key, steps in table.items():
-        print(f"    {key!r}: {steps},")
+        print(f"    \"{key}\": {steps},")
     print("}")
 
 

@@ -194,6 +194,7 @@ def test_the_in_process_graph_tells_language_identification_it_runs_in_process()
         ("Todos os seres humanos nacen libres e iguais en dignidade e dereitos e, dotados como están de razón "
          "e conciencia, díbense comportar fraternalmente uns cos outros.", "gl"),
         ("All Mënsch kënnt fräi a mat deer selwechter Dignitéit an dene selwechte Rechter op d'Welt.", "lb"),
+        ("د بشر ټول افراد آزاد نړۍ ته راځی او د حيثيت او حقوقو له پلوه سره برابر دي.", "ps"),
     ],
 )
 def test_a_first_pass_outside_the_candidates_detects_among_every_language(ident, text, lang):

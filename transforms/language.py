@@ -356,7 +356,9 @@ def _cld2(text: str):
             reliable, _nbytes, details = pycld2.detect(cleaned, bestEffort=True)
         except pycld2.error:
             return False, []
-    langs = [(normalise_code(code), pct / 100.0) for _name, code, pct, _score in details if code not in ("un", "xx")]
+    # "un" unknown, "xx-Latn" etc. a script without a language, "zz?" CLD2's internal placeholders
+    langs = [(normalise_code(code), pct / 100.0) for _name, code, pct, _score in details
+             if code != "un" and not code.startswith(("xx", "zz"))]
     return reliable, langs
 
 

@@ -111,10 +111,12 @@ class LanguageConfig(Section):
     )
     candidates: list[str] | None = Field(
         None,
-        description="Languages the statistical models may answer. null: langdetect's 55 (the common set; keeps "
-        "near-identical neighbours such as bs/hr, ms/id, nn/no apart); []: every language the models know. "
-        "A language outside them that CLD2 names reliably (90 %+ of 120+ characters) keeps its own code (a "
-        "Zulu page is 'zu', not the nearest candidate), unless it is such a neighbour of a candidate.",
+        description="Languages the candidate models (lingua, langdetect) choose among. null: langdetect's 55 (the "
+        "common set); []: every language the models know. Text that CLD2's first pass (over every language it "
+        "knows) names outside them - reliably, or with letters no candidate writes (Kazakh қ ө, Icelandic ð) - "
+        "keeps that language's own code (Kazakh is 'kk', not the nearest candidate 'ru'); a near-identical "
+        "neighbour of a candidate (bs/sr for hr, ms for id, Cyrillic sr for mk/bg) only where lingua agrees. "
+        "lang_score is calibrated: the share of such labels that were right on UDHR (see docs/langid.md).",
     )
     allowed: list[str] = Field(
         default_factory=list,

@@ -41,6 +41,7 @@ from refinery.pipelines.release import (
     QUALITY_BAND_COLUMNS,
     QUALITY_BAND_CUTS,
     QUALITY_BAND_SIGNALS,
+    ROW_READ_BUFFER_BYTES,
     BufferedWriter,
     ReleaseError,
     ReleaseFile,
@@ -330,7 +331,7 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
         for fi in sorted(chosen):
             rf = files[fi]
             picks = chosen[fi]
-            pf = open_parquet(rf.path)
+            pf = open_parquet(rf.path, ROW_READ_BUFFER_BYTES)
             for rows, positions in iter_rows_at(pf, sorted(picks)):
                 meta = [picks[p] for p in positions]
                 writer.write(_sample_table(rows, rf, req, meta, weight, cache, schema))

@@ -411,17 +411,23 @@ def test_attach_reports_every_label_when_records_are_rejected(releases, tmp_path
     assert report["not_attached"][0]["reject_reason"].startswith(("c4_", "gopher_", "dup_"))
 
 
-def test_diff_merged_in_rounds_gives_the_same_answer(releases, monkeypatch):
-    """A release with more files than MERGE_FAN_IN is merged through sorted runs on disk."""
+def test_diff_merged_in_rounds_gives_the_same_answer(releases, monkeypatch, tmp_path):
+    """Runs of a few rows, merged two at a time in rounds, and positions spilled to disk every few
+    records give the same files as one run each."""
     import refinery.pipelines.diff as diff
 
     base, _ids = releases
-    direct = diff.diff_releases(str(base / "r1"), str(base / "r2"))
+    direct = diff.diff_releases(str(base / "r1"), str(base / "r2"), str(tmp_path / "direct"))
+    monkeypatch.setattr(diff, "RUN_ROWS", 50)
     monkeypatch.setattr(diff, "MERGE_FAN_IN", 2)
-    in_rounds = diff.diff_releases(str(base / "r1"), str(base / "r2"))
+    monkeypatch.setattr(diff, "POSITIONS_IN_MEMORY", 3)
+    in_rounds = diff.diff_releases(str(base / "r1"), str(base / "r2"), str(tmp_path / "rounds"))
     for s in (direct, in_rounds):
         s.pop("created_at")
-    assert in_rounds == direct and direct["counts"]["unchanged"] > 300
+    assert in_rounds == direct and direct["counts"]["unchanged"] > 300 and direct["to_label_rows"] > 3
+    for name in ("changes", "to_label", "moved"):
+        assert pq.read_table(tmp_path / "rounds" / f"{name}.parquet").equals(
+            pq.read_table(tmp_path / "direct" / f"{name}.parquet")), name
 
 
 @pytest.mark.parametrize("batch_size", [3, 4096])

@@ -59,6 +59,7 @@ from refinery.pipelines.release import (
 from refinery.schemas import REFINED_SCHEMA
 
 ALLOCATIONS = ("proportional", "equal")
+STRATA_BATCH_ROWS = 8192  # rows whose stratum keys and doc_ids are held as Python values at once
 DERIVED_STRATA = {
     "lang": "the record's language (the refined/ partition)",
     "source": "the input dataset: base name of source_uri without extensions and shard number",
@@ -290,7 +291,7 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
             one_row = pa.RecordBatch.from_pydict({"_": pa.array([0])})  # pyarrow 14: no dict form of record_batch
             sizes[strata_of(one_row, rf, req.by, cache)[0]] += pf.metadata.num_rows
             continue
-        for batch in iter_batches(pf, cols, 65536):
+        for batch in iter_batches(pf, cols, STRATA_BATCH_ROWS):
             sizes.update(strata_of(batch, rf, req.by, cache))
     quota = allocate(dict(sizes), req.n, req.allocation, req.min_per_stratum, req.max_share_gap)
     plain = allocate(dict(sizes), req.n, req.allocation, 0)
@@ -301,7 +302,7 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
         pf = open_parquet(rf.path)
         cols = ["doc_id"] + available(pf, want)
         row = 0
-        for batch in iter_batches(pf, cols, 65536):
+        for batch in iter_batches(pf, cols, STRATA_BATCH_ROWS):
             keys = strata_of(batch, rf, req.by, cache)
             for i, doc_id in enumerate(batch.column("doc_id").to_pylist()):
                 h = heaps.get(keys[i])

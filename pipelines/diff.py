@@ -18,11 +18,13 @@ doc_id): it needs no new label, and ``refinery labels attach --moves DIFF`` foll
 holds the text hashes of the added and removed records; past :data:`MOVE_LIMIT` of either, it is
 skipped and the summary says so.
 
-It works from the two folders alone (manifests and Parquet files) and never loads a release: refined/
-and rejected/ files are sorted by doc_id (the output contract), so a k-way merge of a release's files,
-one small record batch per file, is one stream sorted by doc_id, and the two streams are joined in a
-single pass. What it keeps: counters, the ``errors/`` rows that carry a doc_id (normally few), and 8
-bytes per added or changed record (its position, to write it out afterwards).
+It works from the two folders alone (manifests and Parquet files) and never loads a release: each
+file is read alone, one small batch at a time, its rows narrowed to doc_id, position, lang, reasons and
+the text's hash and sorted in bounded runs on disk (:func:`release_stream`); the merged runs are one
+stream sorted by doc_id per release, and the two streams are joined in a single pass (refined/ and
+rejected/ files must be sorted by doc_id, the output contract, and are checked). What it keeps in
+memory: counters, one run being sorted, one batch per run being merged, up to a million positions of
+added or changed records (spilled to disk beyond), and the text hashes for moves.
 
 Outputs with ``--output DIR``: ``changes.parquet`` (one row per added, removed or changed doc_id, with
 both sides' output, language, reason and text hash), ``to_label.parquet`` (the new release's full rows

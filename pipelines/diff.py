@@ -18,11 +18,13 @@ doc_id): it needs no new label, and ``refinery labels attach --moves DIFF`` foll
 holds the text hashes of the added and removed records; past :data:`MOVE_LIMIT` of either, it is
 skipped and the summary says so.
 
-It works from the two folders alone (manifests and Parquet files) and never loads a release: refined/
-and rejected/ files are sorted by doc_id (the output contract), so a k-way merge of a release's files,
-one small record batch per file, is one stream sorted by doc_id, and the two streams are joined in a
-single pass. What it keeps: counters, the ``errors/`` rows that carry a doc_id (normally few), and 8
-bytes per added or changed record (its position, to write it out afterwards).
+It works from the two folders alone (manifests and Parquet files) and never loads a release: each
+file is read alone, one small batch at a time, its rows narrowed to doc_id, position, lang, reasons and
+the text's hash and sorted in bounded runs on disk (:func:`release_stream`); the merged runs are one
+stream sorted by doc_id per release, and the two streams are joined in a single pass (refined/ and
+rejected/ files must be sorted by doc_id, the output contract, and are checked). What it keeps in
+memory: counters, one run being sorted, one batch per run being merged, up to a million positions of
+added or changed records (spilled to disk beyond), and the text hashes for moves.
 
 Outputs with ``--output DIR``: ``changes.parquet`` (one row per added, removed or changed doc_id, with
 both sides' output, language, reason and text hash), ``to_label.parquet`` (the new release's full rows
@@ -43,10 +45,13 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 import refinery
 from refinery.pipelines.release import (
+    ROW_READ_BUFFER_BYTES,
     BufferedWriter,
     ReleaseError,
     ReleaseFile,
@@ -124,62 +129,15 @@ TO_LABEL_EXTRA = [
 TO_LABEL_SCHEMA = pa.schema(list(REFINED_SCHEMA) + TO_LABEL_EXTRA)
 
 
-def _file_stream(rf: ReleaseFile, fi: int, batch_size: int) -> Iterator[tuple[str, Side]]:
-    """(doc_id, Side) for every row of one refined/ or rejected/ file, checking the doc_id order."""
-    pf = open_parquet(rf.path)
-    cols = available(pf, ["doc_id", "text", "lang", "reject_stage", "reject_reason", "reject_detail", "dup_of"])
-    if "doc_id" not in cols:
-        raise ReleaseError(f"{rf.path}: no doc_id column (not a refinery output file?)")
-    prev = None
-    row = 0
-    for batch in iter_batches(pf, cols, batch_size):
-        n = batch.num_rows
-        # Only the text's hash is kept: the batch (and its text) is released before the rows are yielded.
-        shas = [text_digest(t) for t in batch.column("text").to_pylist()] if "text" in cols else [None] * n
-        d = {c: batch.column(c).to_pylist() for c in cols if c != "text"}
-        del batch
-        ids = d["doc_id"]
-        langs = d.get("lang") or [rf.lang] * n
-        none = [None] * n
-        for i in range(n):
-            doc_id = ids[i]
-            if prev is not None and doc_id <= prev:
-                what = "repeats" if doc_id == prev else "is out of order"
-                raise ReleaseError(f"{rf.path}: row {row + i}: doc_id {doc_id} {what} (files of a release are "
-                                   "sorted by unique doc_id; was this file written by refinery?)")
-            prev = doc_id
-            if rf.kind == "refined":
-                side = Side("refined", fi, row + i, langs[i], shas[i])
-            else:
-                side = Side("rejected", fi, row + i, langs[i], shas[i], d.get("reject_stage", none)[i],
-                            d.get("reject_reason", none)[i], d.get("reject_detail", none)[i],
-                            d.get("dup_of", none)[i])
-            yield doc_id, side
-        row += n
-
-
-def _errors_stream(files: list[ReleaseFile]) -> Iterator[tuple[str, Side]]:
-    """errors/ rows that carry a doc_id, sorted (errors/ files are sorted by source, not id)."""
-    rows = []
-    for rf in files:
-        pf = open_parquet(rf.path)
-        cols = available(pf, ["doc_id", "error"])
-        if "doc_id" not in cols:
-            continue
-        for batch in iter_batches(pf, cols, 8192):
-            d = batch.to_pydict()
-            for doc_id, err in zip(d["doc_id"], d.get("error", [None] * batch.num_rows)):
-                if doc_id is not None:
-                    rows.append((doc_id, Side("errors", -1, -1, None, None, error=err)))
-    rows.sort(key=lambda t: t[0])
-    return iter(rows)
-
-
-# At most this many files are merged at once: a release with more is merged in rounds, each group of
-# files into one sorted run of narrow rows (doc_id, hashes, reasons) in a temporary folder. Each open
-# file holds a decoded page of its text column (~1-2 MB), so this bounds the memory of a release with
-# thousands of files.
-MERGE_FAN_IN = 64
+# A release's rows are sorted in runs of at most this many narrow rows (doc_id, where it is, lang, text
+# hash, reasons: ~150 bytes each), written to a temporary folder; the runs are then merged. Reading goes
+# one file and one small batch at a time, so memory holds one run being sorted plus one batch per run
+# being merged, whatever the release's size or number of files.
+RUN_ROWS = 65536
+# At most this many runs are merged at once; more are merged in rounds, into longer runs.
+MERGE_FAN_IN = 32
+_TEXT_BATCH = 1024  # rows read at once from a release file (their text is hashed, then dropped)
+_RUN_BUFFER_BYTES = 1 << 16
 
 _RUN_SCHEMA = pa.schema([
     pa.field("doc_id", pa.string()), pa.field("output", pa.string()), pa.field("file", pa.int64()),
@@ -188,6 +146,78 @@ _RUN_SCHEMA = pa.schema([
     pa.field("reject_detail", pa.string()), pa.field("dup_of", pa.string()), pa.field("error", pa.string()),
 ])
 _SIDE_FIELDS = _RUN_SCHEMA.names[1:]
+
+
+def _check_order(rf: ReleaseFile, ids: pa.Array, prev: str | None, row: int) -> None:
+    """refined/ and rejected/ files are sorted by unique doc_id (the output contract): say where not."""
+    n = len(ids)
+    bad = None
+    if prev is not None and n and ids[0].as_py() <= prev:
+        bad = 0
+    elif n > 1:
+        le = pc.less_equal(ids.slice(1), ids.slice(0, n - 1))
+        if pc.any(le).as_py():
+            bad = pc.index(le, True).as_py() + 1
+    if bad is not None:
+        doc_id = ids[bad].as_py()
+        before = prev if bad == 0 else ids[bad - 1].as_py()
+        what = "repeats" if doc_id == before else "is out of order"
+        raise ReleaseError(f"{rf.path}: row {row + bad}: doc_id {doc_id} {what} (files of a release are "
+                           "sorted by unique doc_id; was this file written by refinery?)")
+
+
+def _narrow_batches(rf: ReleaseFile, fi: int) -> Iterator[pa.Table]:
+    """One file's rows as narrow tables of :data:`_RUN_SCHEMA` (text replaced by its hash), in file order;
+    errors/ rows only when they carry a doc_id."""
+    pf = open_parquet(rf.path)
+    if rf.kind == "errors":
+        cols = available(pf, ["doc_id", "error"])
+        if "doc_id" not in cols:
+            return
+    else:
+        cols = available(pf, ["doc_id", "text", "lang", "reject_stage", "reject_reason", "reject_detail",
+                              "dup_of"])
+        if "doc_id" not in cols:
+            raise ReleaseError(f"{rf.path}: no doc_id column (not a refinery output file?)")
+    prev = None
+    row = 0
+    for batch in iter_batches(pf, cols, _TEXT_BATCH):
+        n = batch.num_rows
+        ids = batch.column("doc_id")
+        if rf.kind == "errors":
+            keep = pc.is_valid(ids)
+            batch = batch.filter(keep)
+            n = batch.num_rows
+            out = {"doc_id": batch.column("doc_id"), "output": pa.array(["errors"] * n, pa.string()),
+                   "file": pa.array([-1] * n, pa.int64()), "row": pa.array([-1] * n, pa.int64())}
+            if "error" in cols:
+                out["error"] = batch.column("error")
+        else:
+            _check_order(rf, ids, prev, row)
+            if n:
+                prev = ids[n - 1].as_py()
+            texts = batch.column("text").to_pylist() if "text" in cols else [None] * n
+            out = {"doc_id": ids, "output": pa.array([rf.kind] * n, pa.string()),
+                   "file": pa.array([fi] * n, pa.int64()), "row": pa.array(range(row, row + n), pa.int64()),
+                   "lang": batch.column("lang") if "lang" in cols else pa.array([rf.lang] * n, pa.string()),
+                   "text_sha256": pa.array([text_digest(t) for t in texts], pa.string())}
+            del texts
+            if rf.kind == "rejected":
+                for c in ("reject_stage", "reject_reason", "reject_detail", "dup_of"):
+                    if c in cols:
+                        out[c] = batch.column(c)
+            row += n
+        del batch
+        yield pa.Table.from_arrays([out[f.name].cast(f.type) if f.name in out else pa.nulls(n, f.type)
+                                    for f in _RUN_SCHEMA], schema=_RUN_SCHEMA)
+
+
+def _write_table_run(parts: list[pa.Table], path: str) -> None:
+    table = pa.concat_tables(parts)
+    table = table.take(pc.sort_indices(table, sort_keys=[("doc_id", "ascending")]))
+    with BufferedWriter(path, _RUN_SCHEMA) as w:
+        for start in range(0, table.num_rows, 8192):
+            w.write(table.slice(start, 8192))
 
 
 def _write_run(stream: Iterator[tuple[str, Side]], path: str) -> None:
@@ -203,30 +233,45 @@ def _write_run(stream: Iterator[tuple[str, Side]], path: str) -> None:
 
 
 def _read_run(path: str) -> Iterator[tuple[str, Side]]:
-    for batch in iter_batches(open_parquet(path), None, 1024):
+    pf = open_parquet(path, _RUN_BUFFER_BYTES)
+    for batch in iter_batches(pf, None, 1024):
         for r in batch.to_pylist():
             yield r.pop("doc_id"), Side(**r)
 
 
-def release_stream(files: list[ReleaseFile], workdir: str | None = None) -> Iterator[tuple[str, Side]]:
-    """Every doc_id of a release once, in doc_id order (a doc_id in two outputs is an error). With more
-    than :data:`MERGE_FAN_IN` files, sorted runs are written under ``workdir`` first."""
-    data = [(fi, rf) for fi, rf in enumerate(files) if rf.kind in ("refined", "rejected")]
-    streams = [_file_stream(rf, fi, 1024) for fi, rf in data]  # a file opens when its stream starts
+def release_stream(files: list[ReleaseFile], workdir: str) -> Iterator[tuple[str, Side]]:
+    """Every doc_id of a release once, in doc_id order (a doc_id in two outputs is an error): the files'
+    narrow rows sorted in runs of :data:`RUN_ROWS` under ``workdir``, merged :data:`MERGE_FAN_IN` at a
+    time."""
+    tag = f"{id(files)}-{len(os.listdir(workdir))}"
+    paths: list[str] = []
+    parts: list[pa.Table] = []
+    held = 0
+    for fi, rf in enumerate(files):
+        for t in _narrow_batches(rf, fi):
+            parts.append(t)
+            held += t.num_rows
+            if held >= RUN_ROWS:
+                paths.append(os.path.join(workdir, f"run-{tag}-0-{len(paths)}.parquet"))
+                _write_table_run(parts, paths[-1])
+                parts, held = [], 0
+    if held:
+        paths.append(os.path.join(workdir, f"run-{tag}-0-{len(paths)}.parquet"))
+        _write_table_run(parts, paths[-1])
+    del parts
     level = 0
-    while len(streams) > MERGE_FAN_IN:
-        if workdir is None:
-            raise ValueError("release_stream: a release with this many files needs a workdir")
-        runs = []
-        for g in range(0, len(streams), MERGE_FAN_IN):
-            path = os.path.join(workdir, f"run-{id(files)}-{level}-{g // MERGE_FAN_IN}.parquet")
-            _write_run(heapq.merge(*streams[g:g + MERGE_FAN_IN], key=lambda t: t[0]), path)
-            runs.append(_read_run(path))
-        streams = runs
+    while len(paths) > MERGE_FAN_IN:
         level += 1
-    streams.append(_errors_stream([rf for rf in files if rf.kind == "errors"]))
+        merged = []
+        for g in range(0, len(paths), MERGE_FAN_IN):
+            merged.append(os.path.join(workdir, f"run-{tag}-{level}-{g // MERGE_FAN_IN}.parquet"))
+            _write_run(heapq.merge(*[_read_run(p) for p in paths[g:g + MERGE_FAN_IN]], key=lambda t: t[0]),
+                       merged[-1])
+        for p in paths:
+            os.remove(p)
+        paths = merged
     prev = None
-    for doc_id, side in heapq.merge(*streams, key=lambda t: t[0]):
+    for doc_id, side in heapq.merge(*[_read_run(p) for p in paths], key=lambda t: t[0]):
         if doc_id == prev:
             raise ReleaseError(f"doc_id {doc_id} appears in two files of the release (the second in "
                                f"{side.output}/): doc_ids must be unique across refined, rejected and errors")
@@ -295,6 +340,70 @@ def _identity(path: str, m: dict) -> dict:
             "finished_at": m.get("finished_at"), "totals": m.get("totals")}
 
 
+# Positions of the records to label held in memory before they are sorted and spilled to disk.
+POSITIONS_IN_MEMORY = 1 << 20
+_ROW_BITS = 40
+
+
+class _Positions:
+    """(file, row, detail) of every added or changed record, in bounded memory: 12 bytes each up to
+    :data:`POSITIONS_IN_MEMORY`, then sorted and written to ``workdir``; :meth:`by_file` merges them back
+    in (file, row) order."""
+
+    def __init__(self, workdir: str):
+        self._workdir = workdir
+        self._keys = array("q")
+        self._codes = array("i")
+        self._details: dict[str, int] = {}
+        self._spilled: list[str] = []
+
+    def add(self, fi: int, row: int, detail: str) -> None:
+        self._keys.append(fi << _ROW_BITS | row)
+        self._codes.append(self._details.setdefault(detail, len(self._details)))
+        if len(self._keys) >= POSITIONS_IN_MEMORY:
+            self._spill()
+
+    def _sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        keys = np.frombuffer(self._keys, dtype=np.int64) if self._keys else np.empty(0, np.int64)
+        codes = np.frombuffer(self._codes, dtype=np.int32) if self._codes else np.empty(0, np.int32)
+        order = np.argsort(keys, kind="stable")
+        return keys[order], codes[order]
+
+    def _spill(self) -> None:
+        path = os.path.join(self._workdir, f"positions-{len(self._spilled)}.npz")
+        keys, codes = self._sorted()
+        np.savez(path, keys=keys, codes=codes)
+        self._spilled.append(path)
+        self._keys, self._codes = array("q"), array("i")
+
+    def _chunks(self) -> list[Iterator[tuple[int, int]]]:
+        def read(keys, codes, step=65536):
+            for start in range(0, len(keys), step):
+                yield from zip(keys[start:start + step].tolist(), codes[start:start + step].tolist())
+
+        out = []
+        for path in self._spilled:
+            with np.load(path) as z:
+                out.append(read(z["keys"], z["codes"]))
+        out.append(read(*self._sorted()))
+        return out
+
+    def by_file(self) -> Iterator[tuple[int, list[tuple[int, str]]]]:
+        """(file, [(row, detail), ...] in row order) for every file with records to label, in file order."""
+        names = {code: d for d, code in self._details.items()}
+        mask = (1 << _ROW_BITS) - 1
+        current, rows = None, []
+        for key, code in heapq.merge(*self._chunks()):
+            fi = key >> _ROW_BITS
+            if fi != current:
+                if rows:
+                    yield current, rows
+                current, rows = fi, []
+            rows.append((key & mask, names[code]))
+        if rows:
+            yield current, rows
+
+
 def diff_releases(old_dir: str, new_dir: str, output: str | None = None, overwrite: bool = False) -> dict:
     """Compare two releases; write ``changes.parquet``, ``to_label.parquet`` and ``summary.json`` into
     ``output`` when given. Returns the summary."""
@@ -305,53 +414,58 @@ def diff_releases(old_dir: str, new_dir: str, output: str | None = None, overwri
         if m.get("status") != "succeeded":
             raise ReleaseError(f"{d}: the run's status is {m.get('status')!r}, not 'succeeded'")
     old_files, new_files = release_files(old_dir), release_files(new_dir)
-    counts: Counter = Counter()
-    by_lang: dict[str, Counter] = {c: Counter() for c in CLASSES}
-    by_detail: dict[str, Counter] = {c: Counter() for c in CLASSES}
-    to_label: dict[int, array] = {}
-    label_detail: dict[int, list[str]] = {}
-    removed_text: dict[str, tuple[str, str | None]] = {}   # text hash → (old doc_id, lang)
-    added_text: list[tuple[str, str, str | None, int, int]] = []  # (hash, new doc_id, lang, file, row)
-    moves_possible = True
+    workdir = tempfile.TemporaryDirectory(prefix="refinery-diff-")
+    to_label = _Positions(workdir.name)
     writer = None
-    buffer: list[dict] = []
     if output is not None:
         prepare_folder(output, overwrite, (old_dir, new_dir))
         writer = BufferedWriter(os.path.join(output, "changes.parquet"), CHANGES_SCHEMA)
-    workdir = tempfile.TemporaryDirectory(prefix="refinery-diff-")
     try:
-        joined = _joined(release_stream(old_files, workdir.name), release_stream(new_files, workdir.name))
-        for doc_id, old, new in joined:
-            cls, detail = classify(old, new)
-            counts[cls] += 1
-            if cls == "removed":
-                lang = old.lang
-            elif cls != "not_refined":
-                lang = new.lang
-            else:
-                lang = (old or new).lang
-            by_lang[cls][str(lang)] += 1
-            by_detail[cls][detail.split(":", 1)[0] if cls == "changed" else detail] += 1
-            if cls in ("added", "changed"):
-                to_label.setdefault(new.file, array("q")).append(new.row)
-                label_detail.setdefault(new.file, []).append(f"{cls}:{detail}")
-            if moves_possible and cls == "removed" and old.text_sha256:
-                removed_text.setdefault(old.text_sha256, (doc_id, old.lang))
-                moves_possible = len(removed_text) <= MOVE_LIMIT
-            elif moves_possible and cls == "added" and new.text_sha256:
-                added_text.append((new.text_sha256, doc_id, new.lang, new.file, new.row))
-                moves_possible = len(added_text) <= MOVE_LIMIT
-            if writer is not None and cls in ("added", "removed", "changed"):
-                buffer.append(_change_row(doc_id, cls, detail, old, new))
-                if len(buffer) >= 8192:
-                    writer.write(pa.Table.from_pylist(buffer, schema=CHANGES_SCHEMA))
-                    buffer = []
-        if writer is not None and buffer:
-            writer.write(pa.Table.from_pylist(buffer, schema=CHANGES_SCHEMA))
+        return _diff(old_dir, new_dir, old_m, new_m, old_files, new_files, output, writer, workdir.name, to_label)
     finally:
         if writer is not None:
             writer.close()
         workdir.cleanup()
+
+
+def _diff(old_dir: str, new_dir: str, old_m: dict, new_m: dict, old_files: list[ReleaseFile],
+          new_files: list[ReleaseFile], output: str | None, writer: BufferedWriter | None, workdir: str,
+          to_label: _Positions) -> dict:
+    """The join of the two releases and what follows from it (see :func:`diff_releases`)."""
+    counts: Counter = Counter()
+    by_lang: dict[str, Counter] = {c: Counter() for c in CLASSES}
+    by_detail: dict[str, Counter] = {c: Counter() for c in CLASSES}
+    removed_text: dict[str, tuple[str, str | None]] = {}   # text hash → (old doc_id, lang)
+    added_text: list[tuple[str, str, str | None, int, int]] = []  # (hash, new doc_id, lang, file, row)
+    moves_possible = True
+    buffer: list[dict] = []
+    joined = _joined(release_stream(old_files, workdir), release_stream(new_files, workdir))
+    for doc_id, old, new in joined:
+        cls, detail = classify(old, new)
+        counts[cls] += 1
+        if cls == "removed":
+            lang = old.lang
+        elif cls != "not_refined":
+            lang = new.lang
+        else:
+            lang = (old or new).lang
+        by_lang[cls][str(lang)] += 1
+        by_detail[cls][detail.split(":", 1)[0] if cls == "changed" else detail] += 1
+        if writer is not None and cls in ("added", "changed"):
+            to_label.add(new.file, new.row, f"{cls}:{detail}")
+        if moves_possible and cls == "removed" and old.text_sha256:
+            removed_text.setdefault(old.text_sha256, (doc_id, old.lang))
+            moves_possible = len(removed_text) <= MOVE_LIMIT
+        elif moves_possible and cls == "added" and new.text_sha256:
+            added_text.append((new.text_sha256, doc_id, new.lang, new.file, new.row))
+            moves_possible = len(added_text) <= MOVE_LIMIT
+        if writer is not None and cls in ("added", "removed", "changed"):
+            buffer.append(_change_row(doc_id, cls, detail, old, new))
+            if len(buffer) >= 8192:
+                writer.write(pa.Table.from_pylist(buffer, schema=CHANGES_SCHEMA))
+                buffer = []
+    if writer is not None and buffer:
+        writer.write(pa.Table.from_pylist(buffer, schema=CHANGES_SCHEMA))
     moves = []
     if moves_possible:
         for sha, new_id, new_lang, fi, row in added_text:
@@ -375,8 +489,8 @@ def diff_releases(old_dir: str, new_dir: str, output: str | None = None, overwri
     }
     if output is not None:
         moved_at = {m.pop("_at") for m in moves}
-        summary["to_label_rows"] = _write_to_label(new_files, to_label, label_detail,
-                                                   os.path.join(output, "to_label.parquet"), new_m, moved_at)
+        summary["to_label_rows"] = _write_to_label(new_files, to_label, os.path.join(output, "to_label.parquet"),
+                                                   new_m, moved_at)
         with BufferedWriter(os.path.join(output, "moved.parquet"), MOVED_SCHEMA) as w:
             if moves:
                 w.write(pa.Table.from_pylist(moves, schema=MOVED_SCHEMA))
@@ -402,8 +516,8 @@ def _change_row(doc_id: str, cls: str, detail: str, old: Side | None, new: Side 
     }
 
 
-def _write_to_label(files: list[ReleaseFile], rows: dict[int, array], details: dict[int, list[str]],
-                    path: str, manifest: dict, skip: set[tuple[int, int]]) -> int:
+def _write_to_label(files: list[ReleaseFile], positions: _Positions, path: str, manifest: dict,
+                    skip: set[tuple[int, int]]) -> int:
     """The new release's full rows at the recorded positions (less the moved records in ``skip``: their
     text is labelled already), file by file, batch by batch."""
     schema = TO_LABEL_SCHEMA.with_metadata({"refinery.kind": "diff-to-label",
@@ -411,12 +525,11 @@ def _write_to_label(files: list[ReleaseFile], rows: dict[int, array], details: d
     written = 0
     cache: dict[str, str] = {}
     with BufferedWriter(path, schema) as writer:
-        for fi in sorted(rows):
+        for fi, rows in positions.by_file():
             rf = files[fi]
-            want = {r: d for r, d in zip(rows[fi], details[fi]) if (fi, r) not in skip}
-            positions = sorted(want)
-            pf = open_parquet(rf.path)
-            for picked, got in iter_rows_at(pf, positions):
+            want = {r: d for r, d in rows if (fi, r) not in skip}
+            pf = open_parquet(rf.path, ROW_READ_BUFFER_BYTES)
+            for picked, got in iter_rows_at(pf, sorted(want)):
                 writer.write(_to_label_table(picked, rf, [want[p] for p in got], cache, schema))
                 written += len(got)
     return written

@@ -40,15 +40,24 @@ def cmd_sample(argv: list[str]) -> int:
     parser.add_argument("--allocation", choices=("proportional", "equal"), default="proportional",
                         help="proportional to stratum size (default) or the same number per stratum")
     parser.add_argument("--min-per-stratum", type=int, default=1,
-                        help="proportional allocation: at least this many per stratum (default 1)")
+                        help="proportional allocation: at least this many per stratum (default 1), as far "
+                             "as --max-share-gap allows")
+    parser.add_argument("--max-share-gap", default="1", metavar="PP",
+                        help="proportional allocation: the minimum is given to the strata below it, largest first, "
+                             "while no stratum's share of the sample is more than PP percentage points from its "
+                             "share of the release (default 1); 'none': every stratum gets the minimum")
     parser.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty --output")
     parser.add_argument("--json", action="store_true", help="print the sample's manifest as JSON")
     args = parser.parse_args(argv)
     from refinery.pipelines.release import ReleaseError
     from refinery.pipelines.sample import SampleError, SampleRequest, draw_sample, format_summary
 
+    try:
+        gap = None if args.max_share_gap.strip().lower() == "none" else float(args.max_share_gap) / 100
+    except ValueError:
+        return _fail(ValueError(f"--max-share-gap {args.max_share_gap}: a number of percentage points or 'none'"))
     req = SampleRequest(n=args.n, by=tuple(b.strip() for b in args.by.split(",") if b.strip()), seed=args.seed,
-                        allocation=args.allocation, min_per_stratum=args.min_per_stratum)
+                        allocation=args.allocation, min_per_stratum=args.min_per_stratum, max_share_gap=gap)
     try:
         result = draw_sample(args.dir, req, args.output, overwrite=args.overwrite)
     except (SampleError, ReleaseError) as exc:

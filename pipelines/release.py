@@ -90,8 +90,10 @@ def release_files(out_dir: str, kinds: tuple[str, ...] = KINDS) -> list[ReleaseF
 
 
 # Column chunks are read through a buffer of this size instead of whole (a 50,000-row row group of text
-# is tens of MB, and diff keeps one open per file of both releases).
+# is tens of MB). Each column being read has its own buffer: reading whole rows (60 leaf columns)
+# uses the smaller one.
 READ_BUFFER_BYTES = 1 << 20
+ROW_READ_BUFFER_BYTES = 1 << 16
 
 
 def check_folder(path: str, overwrite: bool, releases: tuple[str, ...] = ()) -> None:
@@ -130,11 +132,11 @@ def prepare_folder(path: str, overwrite: bool, releases: tuple[str, ...] = ()) -
     os.makedirs(path, exist_ok=True)
 
 
-def open_parquet(path: str) -> pq.ParquetFile:
+def open_parquet(path: str, buffer_size: int = READ_BUFFER_BYTES) -> pq.ParquetFile:
     try:
         if _is_local(path):
-            return pq.ParquetFile(path, buffer_size=READ_BUFFER_BYTES)
-        return pq.ParquetFile(_filesystems().open(path), buffer_size=READ_BUFFER_BYTES)
+            return pq.ParquetFile(path, buffer_size=buffer_size)
+        return pq.ParquetFile(_filesystems().open(path), buffer_size=buffer_size)
     except Exception as exc:  # noqa: BLE001
         raise ReleaseError(f"{path}: not readable as Parquet ({type(exc).__name__}: {exc})") from None
 

@@ -41,6 +41,7 @@ from refinery.pipelines.release import (
     QUALITY_BAND_COLUMNS,
     QUALITY_BAND_CUTS,
     QUALITY_BAND_SIGNALS,
+    ROW_READ_BUFFER_BYTES,
     BufferedWriter,
     ReleaseError,
     ReleaseFile,
@@ -58,6 +59,7 @@ from refinery.pipelines.release import (
 from refinery.schemas import REFINED_SCHEMA
 
 ALLOCATIONS = ("proportional", "equal")
+STRATA_BATCH_ROWS = 8192  # rows whose stratum keys and doc_ids are held as Python values at once
 DERIVED_STRATA = {
     "lang": "the record's language (the refined/ partition)",
     "source": "the input dataset: base name of source_uri without extensions and shard number",
@@ -90,6 +92,8 @@ class SampleRequest:
     seed: int = 0
     allocation: str = "proportional"
     min_per_stratum: int = 1
+    # the minimum may move a stratum's share this far (a fraction) from the release's; None: no bound
+    max_share_gap: float | None = 0.01
 
 
 @dataclass
@@ -126,25 +130,67 @@ def _hamilton(weights: dict[tuple, float], budget: int) -> dict[tuple, int]:
 
 
 def allocate(sizes: dict[tuple, int], n: int, allocation: str = "proportional",
-             min_per_stratum: int = 1) -> dict[tuple, int]:
+             min_per_stratum: int = 1, max_share_gap: float | None = None) -> dict[tuple, int]:
     """Records to draw from each stratum: ``n`` in all (or every record when the release has fewer).
 
-    ``proportional``: in proportion to the stratum's size, but at least ``min_per_stratum`` (or all of
-    a smaller stratum); ``equal``: the same number from every stratum. Either way no stratum gives more
-    than it has, and what a small stratum cannot give goes to the others in the same proportion."""
+    ``proportional``: in proportion to the stratum's size (largest remainders), but at least
+    ``min_per_stratum`` (or all of a smaller stratum); ``equal``: the same number from every stratum.
+    Either way no stratum gives more than it has, and what a small stratum cannot give goes to the
+    others in the same proportion.
+
+    A minimum takes its records from the other strata, so it moves every share away from the release's
+    (with 240 strata under one record's share, a minimum of 1 takes 12 % of a 2,000-record sample).
+    ``max_share_gap`` (a fraction: 0.01 = 1 percentage point) bounds that: the minimum is given to the
+    strata below it largest first, as long as no stratum's share of the sample is further than
+    ``max_share_gap`` from its share of the release; the rest keep their proportional allocation
+    (possibly 0). ``None``: every stratum gets the minimum, and an ``n`` too small for that is an error."""
     if allocation not in ALLOCATIONS:
         raise SampleError(f"--allocation {allocation}: one of {', '.join(ALLOCATIONS)}")
     if n < 1:
         raise SampleError(f"--n {n}: must be at least 1")
     if min_per_stratum < 0:
         raise SampleError(f"--min-per-stratum {min_per_stratum}: must be 0 or more")
+    if max_share_gap is not None and max_share_gap < 0:
+        raise SampleError(f"--max-share-gap {100 * max_share_gap:g}: must be 0 or more")
     sizes = {k: v for k, v in sizes.items() if v > 0}
     if n >= sum(sizes.values()):
         return dict(sizes)
-    floor_need = sum(min(min_per_stratum, v) for v in sizes.values())
-    if floor_need > n:
-        raise SampleError(f"--n {n} cannot give each of the {len(sizes)} strata {min_per_stratum} record(s) "
-                          f"({floor_need} needed): raise --n, lower --min-per-stratum or use fewer --by columns")
+    if allocation == "equal" or min_per_stratum == 0:
+        return _allocate(sizes, n, allocation, {})
+    if max_share_gap is None:
+        floor_need = sum(min(min_per_stratum, v) for v in sizes.values())
+        if floor_need > n:
+            raise SampleError(f"--n {n} cannot give each of the {len(sizes)} strata {min_per_stratum} record(s) "
+                              f"({floor_need} needed): raise --n, lower --min-per-stratum or use fewer --by "
+                              "columns")
+        return _allocate(sizes, n, allocation, {k: min(min_per_stratum, v) for k, v in sizes.items()})
+    best = _allocate(sizes, n, allocation, {})
+    floors: dict[tuple, int] = {}
+    while True:  # one stratum more at a time: re-rounding can take a record from a stratum not raised yet
+        below = [k for k, q in best.items() if q < min(min_per_stratum, sizes[k])]
+        if not below:
+            return best
+        k = min(below, key=lambda k: (-sizes[k], k))
+        floors[k] = min(min_per_stratum, sizes[k])
+        if sum(floors.values()) > n:
+            return best
+        trial = _allocate(sizes, n, allocation, floors)
+        if share_gap(sizes, trial) > max_share_gap:
+            return best
+        best = trial
+
+
+def share_gap(sizes: dict[tuple, int], quota: dict[tuple, int]) -> float:
+    """The largest gap, as a fraction, between a stratum's share of ``quota`` and of ``sizes``."""
+    total, drawn = sum(sizes.values()), sum(quota.values())
+    if not total or not drawn:
+        return 0.0
+    return max(abs(quota.get(k, 0) / drawn - v / total) for k, v in sizes.items())
+
+
+def _allocate(sizes: dict[tuple, int], n: int, allocation: str, floors: dict[tuple, int]) -> dict[tuple, int]:
+    """``n`` split over ``sizes`` (all > 0, ``n`` below their sum): proportional or equal, every stratum
+    at least its ``floors`` entry, none above its size."""
     fixed: dict[tuple, int] = {}
     free = dict(sizes)
     budget = n
@@ -155,8 +201,8 @@ def allocate(sizes: dict[tuple, int], n: int, allocation: str = "proportional",
         for k, share in shares.items():
             if share > free[k]:
                 adjust[k] = free[k]
-            elif share < min(min_per_stratum, free[k]):
-                adjust[k] = min(min_per_stratum, free[k])
+            elif share < floors.get(k, 0):
+                adjust[k] = floors[k]
         if not adjust:
             fixed.update(shares)
             break
@@ -245,9 +291,10 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
             one_row = pa.RecordBatch.from_pydict({"_": pa.array([0])})  # pyarrow 14: no dict form of record_batch
             sizes[strata_of(one_row, rf, req.by, cache)[0]] += pf.metadata.num_rows
             continue
-        for batch in iter_batches(pf, cols, 65536):
+        for batch in iter_batches(pf, cols, STRATA_BATCH_ROWS):
             sizes.update(strata_of(batch, rf, req.by, cache))
-    quota = allocate(dict(sizes), req.n, req.allocation, req.min_per_stratum)
+    quota = allocate(dict(sizes), req.n, req.allocation, req.min_per_stratum, req.max_share_gap)
+    plain = allocate(dict(sizes), req.n, req.allocation, 0)
 
     # pass 2: per stratum, the quota smallest keys (a max-heap of negated keys)
     heaps: dict[tuple, list] = {k: [] for k, q in quota.items() if q > 0}
@@ -255,7 +302,7 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
         pf = open_parquet(rf.path)
         cols = ["doc_id"] + available(pf, want)
         row = 0
-        for batch in iter_batches(pf, cols, 65536):
+        for batch in iter_batches(pf, cols, STRATA_BATCH_ROWS):
             keys = strata_of(batch, rf, req.by, cache)
             for i, doc_id in enumerate(batch.column("doc_id").to_pylist()):
                 h = heaps.get(keys[i])
@@ -285,7 +332,7 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
         for fi in sorted(chosen):
             rf = files[fi]
             picks = chosen[fi]
-            pf = open_parquet(rf.path)
+            pf = open_parquet(rf.path, ROW_READ_BUFFER_BYTES)
             for rows, positions in iter_rows_at(pf, sorted(picks)):
                 meta = [picks[p] for p in positions]
                 writer.write(_sample_table(rows, rf, req, meta, weight, cache, schema))
@@ -307,7 +354,19 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
             "sample_rows": got.get(k, 0),
             "sample_share": round(got.get(k, 0) / n_sample, 6) if n_sample else 0.0,
             "sample_weight": round(weight[k], 6) if k in weight else None,
+            "proportional_rows": plain.get(k, 0),
         })
+    floor = {k: min(req.min_per_stratum, v) for k, v in sizes.items()} if req.allocation == "proportional" else {}
+    minimum = {
+        "min_per_stratum": req.min_per_stratum,
+        "max_share_gap_pp": None if req.max_share_gap is None else round(100 * req.max_share_gap, 6),
+        "raised_strata": sum(1 for k in sizes if quota.get(k, 0) > plain.get(k, 0)),
+        "raised_rows": sum(max(0, quota.get(k, 0) - plain.get(k, 0)) for k in sizes),
+        "strata_below_minimum": sum(1 for k in sizes if got.get(k, 0) < floor.get(k, 0)),
+        "strata_not_sampled": sum(1 for k in sizes if not got.get(k, 0)),
+        "share_gap_pp": round(100 * share_gap(dict(sizes), dict(got)), 6),
+        "share_gap_without_minimum_pp": round(100 * share_gap(dict(sizes), plain), 6),
+    }
     out_manifest = {
         "kind": "refinery-sample",
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
@@ -320,6 +379,8 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
         "by": list(req.by),
         "allocation": req.allocation,
         "min_per_stratum": req.min_per_stratum,
+        "max_share_gap_pp": minimum["max_share_gap_pp"],
+        "minimum": minimum,
         "sample_rows": n_sample,
         "file": {"path": "sample.parquet", "rows": n_sample, "bytes": os.path.getsize(path),
                  "sha256": digest.hexdigest()},
@@ -330,6 +391,9 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
                 "quality_band_cuts": {b: c for b, c in QUALITY_BAND_CUTS if c != float("-inf")}}
                if "quality_band" in req.by else {}),
             "sample_key": "blake2b-128 of '<seed>:<doc_id>'; per stratum the smallest keys are drawn",
+            "share_gap_pp": "largest |share of the sample - share of the release| over the strata, in "
+                            "percentage points",
+            "proportional_rows": "the stratum's rows under proportional allocation without a minimum",
         },
         "strata": strata,
     }
@@ -366,6 +430,11 @@ def format_summary(result: SampleResult) -> str:
     lines = [f"sample of {m['release']['path']} (run {m['release']['run_id']}): {m['sample_rows']:,} of "
              f"{m['release']['refined_rows']:,} refined records, seed {m['seed']}, {m['allocation']} "
              f"by {','.join(m['by'])} (min {m['min_per_stratum']} per stratum)",
+             f"largest share gap from the release: {m['minimum']['share_gap_pp']:.2f} pp "
+             f"({m['minimum']['share_gap_without_minimum_pp']:.2f} pp without the minimum); minimum given to "
+             f"{m['minimum']['raised_strata']:,} strata ({m['minimum']['raised_rows']:,} records), "
+             f"{m['minimum']['strata_below_minimum']:,} left below it, {m['minimum']['strata_not_sampled']:,} "
+             "not sampled",
              f"{'release':>9} {'share':>7} {'sample':>7} {'share':>7}  stratum"]
     for s in sorted(result.strata, key=lambda s: -s["release_rows"]):
         lines.append(f"{s['release_rows']:>9,} {100 * s['release_share']:>6.2f}% {s['sample_rows']:>7,} "

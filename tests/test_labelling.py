@@ -23,7 +23,14 @@ from refinery.pipelines.cli import main
 from refinery.pipelines.diff import Side, classify, diff_releases
 from refinery.pipelines.labelling import LabellingError, attach_labels, export, read_labels
 from refinery.pipelines.release import ReleaseError, quality_bands, source_name
-from refinery.pipelines.sample import SampleError, SampleRequest, allocate, check_strata, draw_sample
+from refinery.pipelines.sample import (
+    SampleError,
+    SampleRequest,
+    allocate,
+    check_strata,
+    draw_sample,
+    share_gap,
+)
 
 # ------------------------------------------------------------------------------------------ allocation
 
@@ -57,6 +64,26 @@ def test_allocation_takes_everything_from_a_release_smaller_than_n():
 def test_impossible_minimum_is_an_error_that_says_what_to_change():
     with pytest.raises(SampleError, match="cannot give each of the 3 strata 5"):
         allocate({("a",): 100, ("b",): 100, ("c",): 100}, 10, "proportional", min_per_stratum=5)
+
+
+def test_minimum_is_given_only_while_shares_stay_within_the_gap():
+    sizes = {("big",): 9_000, ("mid",): 900, **{(f"t{i:02d}",): 5 for i in range(20)}}
+    tiny = [(f"t{i:02d}",) for i in range(20)]
+    plain = allocate(sizes, 1000, "proportional", 0)
+    assert (plain[("big",)], plain[("mid",)], sum(plain[k] for k in tiny)) == (900, 90, 10)
+    everywhere = allocate(sizes, 1000, "proportional", 1, None)
+    assert all(everywhere[k] == 1 for k in tiny) and everywhere[("big",)] == 891
+    assert allocate(sizes, 1000, "proportional", 1, 0.01) == everywhere  # 0.9 pp: within 1 pp
+    bounded = allocate(sizes, 1000, "proportional", 1, 0.003)
+    assert sum(bounded.values()) == 1000
+    assert round(share_gap(sizes, bounded), 6) <= 0.003
+    assert sum(1 for k in tiny if bounded[k]) == 12  # two more than proportional alone, largest first
+    assert allocate(sizes, 1000, "proportional", 1, 0) == plain
+
+
+def test_bounded_minimum_never_errors_on_too_many_strata():
+    sizes = {("a",): 100, ("b",): 100, ("c",): 100}
+    assert sum(allocate(sizes, 10, "proportional", 5, 0.01).values()) == 10
 
 
 def test_unknown_stratum_is_an_error_naming_it():
@@ -166,7 +193,8 @@ def test_label_studio_task_without_doc_id_is_named(tmp_path):
 
 def test_sample_is_deterministic_and_stratified(demo_run, tmp_path):
     out, res = demo_run
-    req = SampleRequest(n=60, by=("lang", "licence_category", "source", "quality_band"), seed=7)
+    req = SampleRequest(n=60, by=("lang", "licence_category", "source", "quality_band"), seed=7,
+                        max_share_gap=None)  # the minimum in every stratum, whatever it does to the shares
     a = draw_sample(str(out), req, str(tmp_path / "a"))
     b = draw_sample(str(out), req, str(tmp_path / "b"))
     c = draw_sample(str(out), SampleRequest(n=60, by=req.by, seed=8), str(tmp_path / "c"))
@@ -186,6 +214,15 @@ def test_sample_is_deterministic_and_stratified(demo_run, tmp_path):
     refined = read_output(str(out / "refined"), columns=["doc_id", "lang"]).to_pylist()
     lang = {r["doc_id"]: r["lang"] for r in refined}
     assert all(lang[d] == g for d, g in zip(t.column("doc_id").to_pylist(), t.column("lang").to_pylist()))
+    assert m["minimum"]["strata_below_minimum"] == 0 and m["minimum"]["raised_strata"] > 0
+    # the default bounds what the minimum may do to the shares (1 pp), and the manifest says what it did
+    d = draw_sample(str(out), SampleRequest(n=60, by=req.by, seed=7), str(tmp_path / "d")).manifest
+    gap = max(abs(s["sample_share"] - s["release_share"]) for s in d["strata"])
+    assert d["max_share_gap_pp"] == 1.0 and abs(100 * gap - d["minimum"]["share_gap_pp"]) < 1e-3
+    # (60 records: rounding alone can be 1/60 = 1.7 pp off; the minimum adds nothing beyond 1 pp)
+    assert d["minimum"]["share_gap_pp"] <= max(1.0, d["minimum"]["share_gap_without_minimum_pp"])
+    assert d["minimum"]["share_gap_pp"] < m["minimum"]["share_gap_pp"]
+    assert d["minimum"]["strata_not_sampled"] == sum(1 for s in d["strata"] if s["sample_rows"] == 0)
 
 
 def test_proportional_sample_keeps_language_shares(demo_run, tmp_path):
@@ -374,17 +411,23 @@ def test_attach_reports_every_label_when_records_are_rejected(releases, tmp_path
     assert report["not_attached"][0]["reject_reason"].startswith(("c4_", "gopher_", "dup_"))
 
 
-def test_diff_merged_in_rounds_gives_the_same_answer(releases, monkeypatch):
-    """A release with more files than MERGE_FAN_IN is merged through sorted runs on disk."""
+def test_diff_merged_in_rounds_gives_the_same_answer(releases, monkeypatch, tmp_path):
+    """Runs of a few rows, merged two at a time in rounds, and positions spilled to disk every few
+    records give the same files as one run each."""
     import refinery.pipelines.diff as diff
 
     base, _ids = releases
-    direct = diff.diff_releases(str(base / "r1"), str(base / "r2"))
+    direct = diff.diff_releases(str(base / "r1"), str(base / "r2"), str(tmp_path / "direct"))
+    monkeypatch.setattr(diff, "RUN_ROWS", 50)
     monkeypatch.setattr(diff, "MERGE_FAN_IN", 2)
-    in_rounds = diff.diff_releases(str(base / "r1"), str(base / "r2"))
+    monkeypatch.setattr(diff, "POSITIONS_IN_MEMORY", 3)
+    in_rounds = diff.diff_releases(str(base / "r1"), str(base / "r2"), str(tmp_path / "rounds"))
     for s in (direct, in_rounds):
         s.pop("created_at")
-    assert in_rounds == direct and direct["counts"]["unchanged"] > 300
+    assert in_rounds == direct and direct["counts"]["unchanged"] > 300 and direct["to_label_rows"] > 3
+    for name in ("changes", "to_label", "moved"):
+        assert pq.read_table(tmp_path / "rounds" / f"{name}.parquet").equals(
+            pq.read_table(tmp_path / "direct" / f"{name}.parquet")), name
 
 
 @pytest.mark.parametrize("batch_size", [3, 4096])

@@ -396,6 +396,13 @@ class DedupConfig(_Section):
         description="Rounds of large-star/small-star connected components (unrolled in the job graph). "
         "Each round at least halves chain lengths in practice; the run counts cc_not_converged if more were needed.",
     )
+    chain_rounds: int = Field(
+        6, ge=1, le=64,
+        description="Rounds of the chain-safe decision inside a duplicate cluster (unrolled in the job graph): "
+        "each round keeps the best-ranked undecided member and removes the undecided members whose exact "
+        "Jaccard to it is >= threshold; members still undecided after the last round are kept (counter "
+        "chain_unresolved). A record is never removed as a near duplicate of a record it does not resemble.",
+    )
     band_shards: int = Field(
         64, ge=1, le=65536,
         description="LSH buckets are grouped by (band, digest mod band_shards): each group holds "

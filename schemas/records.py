@@ -71,10 +71,12 @@ _COMMON: list[tuple[str, pa.DataType, bool, str, str]] = [
     # dedup
     ("content_hash", pa.string(), True, "dedup",
      "sha256 (hex, 32 chars) of the normalised text (NFKC, case-folded, whitespace collapsed)."),
-    ("dup_cluster_id", pa.string(), True, "dedup", "doc_id of the kept record of the duplicate cluster."),
+    ("dup_cluster_id", pa.string(), True, "dedup",
+     "doc_id of the best-ranked (kept) record of the duplicate cluster (connected component)."),
     ("dup_cluster_size", pa.int32(), True, "dedup", "Number of records in the cluster (1 = unique)."),
-    ("dup_of", pa.string(), True, "dedup", "On removed duplicates: doc_id of the kept record."),
-    ("dup_jaccard", pa.float32(), True, "dedup", "Estimated Jaccard similarity to the kept record."),
+    ("dup_of", pa.string(), True, "dedup",
+     "On removed duplicates: doc_id of the kept record it duplicates (exact Jaccard >= dedup.threshold)."),
+    ("dup_jaccard", pa.float32(), True, "dedup", "Exact Jaccard similarity of the shingle sets to the dup_of record."),
 ]
 
 _REJECT_EXTRA = [

@@ -179,3 +179,124 @@ def test_traditional_folding_by_table_matches_the_character_map():
     assert fold_traditional(text) == text.translate(table)
     assert fold_traditional(text).startswith("汉语与")
     assert dedup_normalise("  漢語\u3000ＴＥＸＴ\n\tend ") == "汉语 text end"
+
+
+# --- chain-safe decisions ------------------------------------------------------------------------
+
+def _window_docs(n, step, length=104, start=0):
+    """Sliding windows over distinct tokens: doc i and doc j share length-4-|i-j|*step word 5-grams, so
+    Jaccard(i, j) = (100 - d) / (100 + d) with d = |i-j|*step (step 7: 0.869 adjacent, 0.754 two apart)."""
+    toks = [f"t{start + k}" for k in range(length + n * step)]
+    return [" ".join(toks[i * step:i * step + length]) for i in range(n)]
+
+
+def _sets(texts):
+    return {d: shingle_hashes(dedup_normalise(t), 5, "auto") for d, t in texts.items()}
+
+
+def _run_dedup(records, overrides):
+    """Run DedupNearDuplicates → ({doc_id: (reason or 'kept', dup_of, dup_jaccard)}, {counter: value})."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    import glob
+    import json
+    import tempfile
+
+    cfg = load_config(None, overrides)
+    tmp = tempfile.mkdtemp(prefix="dedup-test-")
+    p = beam.Pipeline()
+    out = p | beam.Create(records) | DedupNearDuplicates(cfg)
+    (out["kept"] | "k" >> beam.Map(lambda r: (r["doc_id"], "kept", None, None)),
+     out["rejected"] | "r" >> beam.Map(lambda r: (r["doc_id"], r["reject_reason"], r["dup_of"], r["dup_jaccard"])),
+     out["errors"] | "e" >> beam.Map(lambda r: (r["doc_id"], "error", None, None))) \
+        | beam.Flatten() | beam.Map(json.dumps) | beam.io.WriteToText(f"{tmp}/decisions")
+    res = p.run()
+    res.wait_until_finish()
+    counters: dict[str, int] = {}
+    for c in res.metrics().query(MetricsFilter())["counters"]:  # one result per step: add them up
+        if c.key.metric.namespace == "dedup":
+            counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed
+    got = [json.loads(line) for f in glob.glob(f"{tmp}/decisions*") for line in open(f, encoding="utf-8")]
+    return {d: (what, of, j) for d, what, of, j in got}, counters
+
+
+def _check_chain_safe(decisions, sets, threshold=0.8):
+    from refinery.transforms.minhash import jaccard_sets
+
+    for d, (what, of, j) in decisions.items():
+        if what == "near_duplicate":
+            assert decisions[of][0] == "kept", (d, of)
+            assert jaccard_sets(sets[d], sets[of]) >= threshold and j >= threshold, (d, of, j)
+
+
+def test_chain_safe_reference_keeps_the_far_end_of_a_chain():
+    from refinery.transforms.dedup import chain_safe_reference
+
+    a, b, c = _window_docs(3, 7)
+    sets = _sets({"a": a, "b": b, "c": c})
+    ranks = {d: rank_key("smallest_id", d, 0, None) for d in sets}
+    got = chain_safe_reference(ranks, sets, 0.8, rounds=6)
+    assert got["a"] == (None, None) and got["c"] == (None, None)
+    assert got["b"][0] == "a" and got["b"][1] >= 0.8
+
+
+def test_chain_is_not_removed_transitively():
+    texts = dict(zip(["a", "b", "c"], _window_docs(3, 7)))
+    decisions, counters = _run_dedup([_rec(d, t) for d, t in texts.items()], ["dedup.keep=smallest_id"])
+    assert decisions == {"a": ("kept", None, None), "b": ("near_duplicate", "a", pytest.approx(0.8692, abs=1e-3)),
+                         "c": ("kept", None, None)}
+    assert counters["chain_kept"] == 1 and counters.get("chain_unresolved", 0) == 0
+    _check_chain_safe(decisions, _sets(texts))
+
+
+def test_star_whose_best_record_is_a_leaf():
+    # centre z resembles every leaf (window offset 7 each way), leaves resemble each other less
+    centre = _window_docs(1, 7, length=104, start=100)[0]
+    toks = centre.split()
+    leaves = {"a": " ".join(toks[:97] + ["la0", "la1", "la2", "la3", "la4", "la5", "la6"]),
+              "b": " ".join(["lb0", "lb1", "lb2", "lb3", "lb4", "lb5", "lb6"] + toks[7:]),
+              "c": " ".join(toks[:50] + ["lc0", "lc1", "lc2"] + toks[53:])}
+    texts = {"z": centre, **leaves}
+    sets = _sets(texts)
+    decisions, counters = _run_dedup([_rec(d, t) for d, t in texts.items()], ["dedup.keep=smallest_id"])
+    _check_chain_safe(decisions, sets)
+    from refinery.transforms.dedup import chain_safe_reference
+
+    ref = chain_safe_reference({d: (d,) for d in texts}, sets, 0.8, rounds=6)
+    assert {d: (w if w == "kept" else "near", of) for d, (w, of, _j) in decisions.items()} == \
+        {d: ("kept" if of is None else "near", of) for d, (of, _j) in ref.items()}
+    assert decisions["z"][0] == "near_duplicate" and decisions["a"][0] == "kept"
+    assert counters["chain_kept"] == sum(w == "kept" for w, _o, _j in decisions.values()) - 1
+
+
+def test_long_path_in_random_rank_order_removes_only_resembling_records():
+    rng = random.Random(11)
+    docs = _window_docs(40, 7)
+    ids = [f"{rng.getrandbits(64):016x}" for _ in docs]  # ranks (smallest id) in random order along the path
+    texts = dict(zip(ids, docs))
+    sets = _sets(texts)
+    from refinery.transforms.dedup import chain_safe_reference
+
+    for rounds in (2, 6):
+        decisions, counters = _run_dedup([_rec(d, t) for d, t in texts.items()],
+                                         ["dedup.keep=smallest_id", f"dedup.chain_rounds={rounds}"])
+        _check_chain_safe(decisions, sets)
+        ref = chain_safe_reference({d: (d,) for d in texts}, sets, 0.8, rounds=rounds)
+        assert {d: of for d, (_w, of, _j) in decisions.items()} == {d: of for d, (of, _j) in ref.items()}
+        n_kept = sum(w == "kept" for w, _o, _j in decisions.values())
+        assert counters["chain_kept"] == n_kept - 1 and counters["dropped:near_duplicate"] == 40 - n_kept
+        if rounds == 2:
+            assert counters["chain_unresolved"] > 0
+
+
+def test_exact_copy_of_a_removed_near_duplicate_says_so():
+    a, b = _window_docs(2, 2)  # Jaccard 98/102 = 0.961
+    records = [_rec("a", a), _rec("b", b), _rec("b2", b)]
+    cfg = load_config(None, ["dedup.keep=smallest_id"])
+    with TestPipeline() as p:
+        out = p | beam.Create(records) | DedupNearDuplicates(cfg)
+        assert_that(out["rejected"] | beam.Map(lambda r: (r["doc_id"], r["reject_reason"], r["dup_of"],
+                                                           r["reject_detail"])),
+                    equal_to([("b", "near_duplicate", "a", "jaccard=0.961 >= dedup.threshold with kept record a"),
+                              ("b2", "exact_duplicate", "a", "same content_hash as b, itself a near_duplicate "
+                                                             "(jaccard=0.961) of kept record a")]))

@@ -411,7 +411,7 @@ class DedupConfig(_Section):
     )
     keep: Literal["quality_longest", "longest", "smallest_id"] = Field(
         "quality_longest",
-        description="Which record of a cluster is kept: highest quality score, then longest, then smallest doc_id.",
+        description="Which record of a cluster is kept: quality_longest = highest quality_score (written by the quality stage: mean credit over the quality rules, see the schema), then longest, then smallest doc_id.",
     )
 
 

@@ -66,6 +66,9 @@ _COMMON: list[tuple[str, pa.DataType, bool, str, str]] = [
      "=<y|n> (IETF AIPREF), <source>:tdm-reservation=<0|1>, <source>:tdm-policy=<url> (TDMRep)."),
     # quality
     ("quality", _QUALITY_TYPE, True, "quality", "Quality signals (see the quality table)."),
+    ("quality_score", pa.float32(), True, "quality",
+     "0-1: mean credit over the quality rules that apply (0 if a rule fired, 0.5-1 by the margin it passed "
+     "by, full at 50 % of the threshold); what dedup.keep=quality_longest ranks by."),
     ("pii_counts", _PII_TYPE, True, "ingest",
      "Number of PII spans found in the text, per kind (counted at ingest, before redaction)."),
     # dedup

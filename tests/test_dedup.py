@@ -300,3 +300,43 @@ def test_exact_copy_of_a_removed_near_duplicate_says_so():
                     equal_to([("b", "near_duplicate", "a", "jaccard=0.961 >= dedup.threshold with kept record a"),
                               ("b2", "exact_duplicate", "a", "same content_hash as b, itself a near_duplicate "
                                                              "(jaccard=0.961) of kept record a")]))
+
+
+def test_quality_longest_keeps_the_better_record_not_the_longer_one():
+    # b is a's text plus two lines that end in an ellipsis: longer, a near duplicate, and a little worse
+    # on the quality rules (ellipsis lines, symbols per word) though it passes them all
+    from refinery.transforms.beam.quality import ScoreQuality
+    from refinery.transforms.quality import quality_score, quality_signals, thresholds_for
+
+    rng = random.Random(4)
+    words = "the river runs past old mill and we walk along its bank every morning while birds sing in tall trees".split()
+    a = "\n".join(" ".join(rng.choice(words) for _ in range(14)).capitalize() + "." for _ in range(12))
+    b = a + "\nAnd then the story goes on and on and on and ...\nWe never know where the river ends ..."
+    cfg = load_config(None, [])  # dedup.keep: quality_longest, the default
+    assert cfg.dedup.keep == "quality_longest"
+    t = thresholds_for("en", cfg.quality.thresholds.model_dump(), {})
+    sa, sb = (quality_score(quality_signals(x, "en"), cfg.quality.rules, t, set(cfg.quality.disabled_rules))
+              for x in (a, b))
+    assert 0.5 < sb < sa <= 1.0 and len(b) > len(a)
+    recs = [dict(_rec("a-shorter", a), lang="en"), dict(_rec("b-longer", b), lang="en")]
+    with TestPipeline() as p:
+        q = p | beam.Create(recs) | ScoreQuality(cfg)
+        out = q["kept"] | DedupNearDuplicates(cfg)
+        assert_that(out["kept"] | "k" >> beam.Map(lambda r: (r["doc_id"], r["quality_score"])),
+                    equal_to([("a-shorter", pytest.approx(sa))]), label="kept")
+        assert_that(out["rejected"] | "r" >> beam.Map(lambda r: (r["doc_id"], r["reject_reason"], r["dup_of"])),
+                    equal_to([("b-longer", "near_duplicate", "a-shorter")]), label="rejected")
+
+
+def test_quality_score_is_the_mean_credit_of_the_rules():
+    from refinery.transforms.quality import quality_score
+
+    t = {"min_words": 50, "max_ellipsis_lines_frac": 0.3}
+    rules_sig = {"n_words": 100, "ellipsis_lines_frac": 0.0, "cjk_frac": 0.0}
+    import refinery.transforms.quality as q
+
+    only = [r for r in q.PRESETS["gopher_quality"] if r.param in t]
+    name = {q.rule_name(r) for r in q.PRESETS["gopher_quality"] if r not in only}
+    assert quality_score(rules_sig, ["gopher_quality"], t, name) == 1.0  # both passed by >= 50 %
+    assert quality_score(dict(rules_sig, n_words=60), ["gopher_quality"], t, name) == round((0.5 + 0.5 * 0.4 + 1) / 2, 4)
+    assert quality_score(dict(rules_sig, n_words=10), ["gopher_quality"], t, name) == 0.5  # one fired: 0 + 1

@@ -403,6 +403,12 @@ class DedupConfig(_Section):
         "Jaccard to it is >= threshold; members still undecided after the last round are kept (counter "
         "chain_unresolved). A record is never removed as a near duplicate of a record it does not resemble.",
     )
+    against: list[str] = Field(
+        default_factory=list,
+        description="Earlier output folders (refinery run --dedup-against PREV_OUT): a record that duplicates a "
+        "record of their index/ is rejected naming it; their text is never read, they are never changed.",
+    )
+    index_shards: int = Field(4, ge=1, le=65536, description="Files of OUT/index/ (the dedup index of the refined records).")
     band_shards: int = Field(
         64, ge=1, le=65536,
         description="LSH buckets are grouped by (band, digest mod band_shards): each group holds "

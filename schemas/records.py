@@ -78,8 +78,10 @@ _COMMON: list[tuple[str, pa.DataType, bool, str, str]] = [
      "doc_id of the best-ranked (kept) record of the duplicate cluster (connected component)."),
     ("dup_cluster_size", pa.int32(), True, "dedup", "Number of records in the cluster (1 = unique)."),
     ("dup_of", pa.string(), True, "dedup",
-     "On removed duplicates: doc_id of the kept record it duplicates (exact Jaccard >= dedup.threshold)."),
-    ("dup_jaccard", pa.float32(), True, "dedup", "Exact Jaccard similarity of the shingle sets to the dup_of record."),
+     "On removed duplicates: doc_id of the kept record it duplicates (exact Jaccard >= dedup.threshold), or of an "
+     "earlier run's record (--dedup-against: reject_detail names the run)."),
+    ("dup_jaccard", pa.float32(), True, "dedup", "Jaccard similarity of the shingle sets to the dup_of record: exact within the run, MinHash estimate "
+     "against an earlier run."),
 ]
 
 _REJECT_EXTRA = [

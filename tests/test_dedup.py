@@ -340,3 +340,63 @@ def test_quality_score_is_the_mean_credit_of_the_rules():
     assert quality_score(rules_sig, ["gopher_quality"], t, name) == 1.0  # both passed by >= 50 %
     assert quality_score(dict(rules_sig, n_words=60), ["gopher_quality"], t, name) == round((0.5 + 0.5 * 0.4 + 1) / 2, 4)
     assert quality_score(dict(rules_sig, n_words=10), ["gopher_quality"], t, name) == 0.5  # one fired: 0 + 1
+
+
+# --- dedup against an earlier run's index -----------------------------------------------------
+
+def _decide(records, overrides, index_dir=None, run_id="run-a"):
+    """DedupNearDuplicates on records → {doc_id: (reason or 'kept', dup_of, detail)}; writes the index
+    to ``index_dir`` when given."""
+    import glob
+    import json
+    import tempfile
+
+    from refinery.transforms.beam.dedup_index import write_index
+
+    cfg = load_config(None, overrides)
+    tmp = tempfile.mkdtemp(prefix="dedup-test-")
+    p = beam.Pipeline()
+    out = p | beam.Create(records) | DedupNearDuplicates(cfg)
+    if index_dir is not None:
+        write_index(out["index"], str(index_dir), cfg, run_id)
+    (out["kept"] | "k" >> beam.Map(lambda r: (r["doc_id"], "kept", None, None)),
+     out["rejected"] | "r" >> beam.Map(lambda r: (r["doc_id"], r["reject_reason"], r["dup_of"], r["reject_detail"]))) \
+        | beam.Flatten() | beam.Map(json.dumps) | beam.io.WriteToText(f"{tmp}/d")
+    p.run().wait_until_finish()
+    rows = [json.loads(line) for f in glob.glob(f"{tmp}/d*") for line in open(f, encoding="utf-8")]
+    return {d: (w, of, detail) for d, w, of, detail in rows}
+
+
+def test_refining_b_against_a_decides_as_refining_a_and_b_together(tmp_path):
+    import pyarrow.parquet as pq
+
+    w = lambda start, step=2, i=1: _window_docs(i + 1, step, start=start)[i]  # noqa: E731
+    a = {"a1": w(0, i=0), "a2": w(1000, i=0), "a3": w(0, i=0)}
+    b = {"b1": w(0), "b2": a["a2"], "b3": w(0), "b4": w(2000, i=0), "b5": w(2000), "b6": w(3000, i=0),
+         "b7": w(1000, step=25)}  # b1/b3 ~ a1 (0.96), b2 = a2, b5 ~ b4, b7 far from a2 (0.6): kept
+    opts = ["dedup.keep=smallest_id"]
+    first = _decide([_rec(k, v) for k, v in a.items()], opts, index_dir=tmp_path / "A")
+    index = pq.read_table(tmp_path / "A" / "index").to_pylist()
+    assert sorted(r["doc_id"] for r in index) == sorted(d for d, x in first.items() if x[0] == "kept") == ["a1", "a2"]
+    assert {"text"}.isdisjoint(index[0]) and len(index[0]["signature"]) == 128 and index[0]["run_id"] == "run-a"
+    before = sorted((f.name, f.read_bytes()) for f in (tmp_path / "A" / "index").iterdir())
+
+    incremental = _decide([_rec(k, v) for k, v in b.items()], opts + [f"dedup.against=['{tmp_path / 'A'}']"])
+    together = _decide([_rec(k, v) for k, v in {**a, **b}.items()], opts)
+    assert {d: x[:2] for d, x in incremental.items()} == {d: together[d][:2] for d in b}
+    assert {d: x[:2] for d, x in incremental.items()} == {
+        "b1": ("near_duplicate", "a1"), "b2": ("exact_duplicate", "a2"), "b3": ("exact_duplicate", "a1"),
+        "b4": ("kept", None), "b5": ("near_duplicate", "b4"), "b6": ("kept", None), "b7": ("kept", None)}
+    assert "of earlier run run-a" in incremental["b1"][2] and "of earlier run run-a" in incremental["b2"][2]
+    assert sorted((f.name, f.read_bytes()) for f in (tmp_path / "A" / "index").iterdir()) == before
+
+
+def test_an_index_built_with_other_parameters_is_refused(tmp_path):
+    from refinery.transforms.beam.dedup_index import prior_index_files
+    from refinery.transforms.inputs import InputError
+
+    _decide([_rec("a1", _window_docs(1, 2)[0])], [], index_dir=tmp_path / "A")
+    with pytest.raises(InputError, match="num_perm"):
+        prior_index_files(load_config(None, ["dedup.num_perm=64", f"dedup.against=['{tmp_path / 'A'}']"]))
+    with pytest.raises(InputError, match="no index/ folder"):
+        prior_index_files(load_config(None, [f"dedup.against=['{tmp_path}']"]))

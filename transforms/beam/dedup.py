@@ -122,13 +122,13 @@ class _SketchFn(beam.DoFn):
 
 
 def _exact_groups(element):
-    """(content hash, [(doc_id, rank, sig)]) → ('assign', (doc_id, group rep)) and (rep, (rank, weight, sig))."""
-    _h, members = element
+    """(content hash, [(doc_id, rank, sig)]) → ('assign', (doc_id, group rep)) and (rep, (rank, weight, sig, hash))."""
+    h, members = element
     members = sorted(members, key=lambda m: m[1])
     rep_id, rank, sig = members[0]
     for doc_id, _r, _s in members:
         yield TaggedOutput("assign", (doc_id, rep_id))
-    yield rep_id, (rank, len(members), sig)
+    yield rep_id, (rank, len(members), sig, h)
 
 
 class _BandsFn(beam.DoFn):
@@ -288,7 +288,7 @@ def _component_members(element):
     if not reps:
         return
     labels = list(g["label"])
-    rank, weight, _sig = reps[0]
+    rank, weight = reps[0][0], reps[0][1]
     yield (labels[0] if labels else doc_id), (doc_id, tuple(rank), weight)
 
 
@@ -404,32 +404,66 @@ def _decisions(element):
     finals = list(g["final"])
     if not finals:  # no decision: _ApplyFn turns the missing decision into an errors/ record
         return
-    status, cid, size, dup_of, j = finals[0]
+    status, cid, size, dup_of, j, *prior = finals[0]
+    run = prior[0] if prior else None  # the earlier run of dup_of (--dedup-against), else None
     for doc_id in g["assign"]:
         if doc_id == group_rep:
             if status == "kept":
-                yield doc_id, ("kept", cid, size, None, None, group_rep)
+                yield doc_id, ("kept", cid, size, None, None, group_rep, None)
+            elif status == "prior_exact":
+                yield doc_id, (RejectReason.EXACT_DUPLICATE.value, cid, size, dup_of, 1.0, dup_of, run)
             else:
-                yield doc_id, (RejectReason.NEAR_DUPLICATE.value, cid, size, dup_of, j, group_rep)
+                yield doc_id, (RejectReason.NEAR_DUPLICATE.value, cid, size, dup_of, j, group_rep, run)
         elif status == "kept":  # an exact copy of a kept record
-            yield doc_id, (RejectReason.EXACT_DUPLICATE.value, cid, size, group_rep, 1.0, group_rep)
-        else:  # an exact copy of a removed near duplicate: it names the kept record, as that one does
-            yield doc_id, (RejectReason.EXACT_DUPLICATE.value, cid, size, dup_of, j, group_rep)
+            yield doc_id, (RejectReason.EXACT_DUPLICATE.value, cid, size, group_rep, 1.0, group_rep, None)
+        else:  # an exact copy of a removed duplicate: it names the kept record, as that one does
+            yield doc_id, (RejectReason.EXACT_DUPLICATE.value, cid, size, dup_of, j,
+                           dup_of if status == "prior_exact" else group_rep, run)
 
 
-def reject_detail(reason: str, dup_of: str, j: float | None, group_rep: str) -> str:
-    """What ``reject_detail`` says for a removed duplicate: true to what was compared."""
+def reject_detail(reason: str, dup_of: str, j: float | None, group_rep: str, run: str | None = None) -> str:
+    """What ``reject_detail`` says for a removed duplicate: true to what was compared. ``run``: the
+    earlier run (``--dedup-against``) whose index holds ``dup_of``; its Jaccard is a MinHash estimate."""
+    kept = f"record {dup_of} of earlier run {run}" if run else f"kept record {dup_of}"
     if reason == RejectReason.NEAR_DUPLICATE.value:
-        return f"jaccard={j:.3f} >= dedup.threshold with kept record {dup_of}"
+        how = "estimated jaccard" if run else "jaccard"
+        return f"{how}={j:.3f} >= dedup.threshold with {kept}"
     if dup_of == group_rep:
-        return f"same content_hash as kept record {dup_of}"
-    return (f"same content_hash as {group_rep}, itself a near_duplicate (jaccard={j:.3f}) "
-            f"of kept record {dup_of}")
+        return f"same content_hash as {kept}"
+    how = "estimated jaccard" if run else "jaccard"
+    return f"same content_hash as {group_rep}, itself a near_duplicate ({how}={j:.3f}) of {kept}"
+
+
+def _split_prior(element) -> Iterable[Any]:
+    """(rep, {'rep': [(rank, weight, sig, hash)], 'prior': [(status, prior, run, j)]}) → 'final' (rep,
+    (status, prior, None, prior, j, run)) when an earlier run holds its duplicate, else the rep again."""
+    doc_id, g = element
+    reps = list(g["rep"])
+    if not reps:
+        return
+    prior = list(g["prior"])
+    if prior:
+        status, pid, run, j = prior[0]
+        yield TaggedOutput("final", (doc_id, (status, pid, None, pid, j, run)))
+    else:
+        yield doc_id, reps[0]
 
 
 class _ApplyFn(beam.DoFn):
+    """(doc_id, {'rec', 'decision', 'sig'}) → kept record (and its 'index' row) / rejected / errors."""
+
+    def __init__(self, bands: int, rows: int):
+        self.bands, self.rows = bands, rows
+
     def setup(self):
         self._counters = Counters(NS)
+
+    def _index_row(self, rec, sig: bytes) -> dict:
+        s = _arr(sig)
+        bands = (band_digests(s[None, :], self.bands, self.rows)[0].tolist()
+                 if s.size and has_shingles(s[None, :])[0] else [])
+        return {"doc_id": rec["doc_id"], "lang": rec.get("lang"), "content_hash": rec["content_hash"],
+                "bands": bands, "signature": s.tolist()}
 
     def process(self, element):
         doc_id, g = element
@@ -441,20 +475,24 @@ class _ApplyFn(beam.DoFn):
                 self._counters.inc("error:NoDecision")
                 yield TaggedOutput(ERRORS, error_record(rec, Stage.DEDUP, NoDecision("no dedup decision reached")))
                 continue
-            what, cid, size, dup_of, j, group_rep = decisions[0]
+            what, cid, size, dup_of, j, group_rep, run = decisions[0]
             rec["dup_cluster_id"] = cid
             rec["dup_cluster_size"] = size
             rec["stages"] = list(rec.get("stages") or []) + [Stage.DEDUP.value]
             if what == "kept":
                 self._counters.inc("kept")
                 yield rec
+                sigs = list(g["sig"])
+                yield TaggedOutput("index", self._index_row(rec, sigs[0] if sigs else b""))
                 continue
+            if run:
+                self._counters.inc("against_earlier_runs")
             rec["dup_of"] = dup_of
             rec["dup_jaccard"] = j
             reason = RejectReason(what)
             self._counters.inc(f"dropped:{reason.value}")
             yield TaggedOutput(REJECTED, rejected_record(rec, Stage.DEDUP, Rejection(
-                reason, reject_detail(reason.value, dup_of, j, group_rep))))
+                reason, reject_detail(reason.value, dup_of, j, group_rep, run))))
 
 
 class DedupNearDuplicates(beam.PTransform):
@@ -480,9 +518,21 @@ class DedupNearDuplicates(beam.PTransform):
             | "ExactGroups" >> beam.GroupByKey()
             | "ExactReps" >> beam.FlatMap(_exact_groups).with_outputs("assign", main="reps")
         )
-        reps = ex["reps"]  # (doc_id, (rank, weight, sig)) — one per exact group
+        reps = ex["reps"]  # (doc_id, (rank, weight, sig, content hash)) — one per exact group
+        bands, rows = lsh_params(d.threshold, d.num_perm)
+        prior_finals = []
+        if d.against:
+            # --dedup-against: a representative that duplicates an earlier run's record is decided here
+            # (and its exact copies with it); only the others are deduplicated among this run's records.
+            from refinery.transforms.beam.dedup_index import MatchPriors, prior_index_files, read_prior_index
+
+            priors = read_prior_index(records.pipeline, prior_index_files(self.cfg))
+            matched = reps | "MatchEarlierRuns" >> MatchPriors(priors, d.threshold, bands, rows, d.near)
+            split = ({"rep": reps, "prior": matched} | "JoinEarlierMatches" >> beam.CoGroupByKey()
+                     | "SplitEarlier" >> beam.FlatMap(_split_prior).with_outputs("final", main="reps"))
+            reps = split["reps"]
+            prior_finals = [split["final"]]
         if d.near:
-            bands, rows = lsh_params(d.threshold, d.num_perm)
             pairs = (
                 reps
                 | "BatchReps" >> beam.BatchElements(min_batch_size=64, max_batch_size=1024)
@@ -504,10 +554,13 @@ class DedupNearDuplicates(beam.PTransform):
         members = ({"label": labels, "rep": reps} | "JoinLabels" >> beam.CoGroupByKey()
                    | "Members" >> beam.FlatMap(_component_members))
         finals = members | "ChainSafe" >> _ChainSafeDecisions(node_sets, d.threshold, d.chain_rounds)
+        if prior_finals:
+            finals = [finals, *prior_finals] | "WithEarlierFinals" >> beam.Flatten()
         assign_by_group = ex["assign"] | "ByGroupRep" >> beam.Map(lambda kv: (kv[1], kv[0]))
         decisions = ({"assign": assign_by_group, "final": finals} | "JoinDecisions" >> beam.CoGroupByKey()
                      | "Decisions" >> beam.FlatMap(_decisions))
-        out = ({"rec": sk["rec"], "decision": decisions} | "JoinRecords" >> beam.CoGroupByKey()
-               | "Apply" >> beam.ParDo(_ApplyFn()).with_outputs(REJECTED, ERRORS, main=KEPT))
+        sigs = sk["sketch"] | "Sigs" >> beam.Map(lambda kv: (kv[0], kv[1]["sig"]))
+        out = ({"rec": sk["rec"], "decision": decisions, "sig": sigs} | "JoinRecords" >> beam.CoGroupByKey()
+               | "Apply" >> beam.ParDo(_ApplyFn(bands, rows)).with_outputs(REJECTED, ERRORS, "index", main=KEPT))
         errors = (sk[ERRORS], out[ERRORS]) | "DedupErrors" >> beam.Flatten()
-        return {KEPT: out[KEPT], REJECTED: out[REJECTED], ERRORS: errors}
+        return {KEPT: out[KEPT], REJECTED: out[REJECTED], ERRORS: errors, "index": out["index"]}

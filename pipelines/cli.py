@@ -289,6 +289,10 @@ COMMANDS = {
 from refinery.pipelines.labelling_cli import COMMANDS as _LABELLING_COMMANDS  # noqa: E402
 
 COMMANDS.update(_LABELLING_COMMANDS)
+# Across data owners: sketch, overlap (refinery.pipelines.sketch).
+from refinery.pipelines.sketch import COMMANDS as _SKETCH_COMMANDS  # noqa: E402
+
+COMMANDS.update(_SKETCH_COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

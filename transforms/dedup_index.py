@@ -60,10 +60,13 @@ def index_params(dedup_cfg, bands: int, rows: int, salted: bool = False) -> dict
 
 
 def check_compatible(meta: dict[bytes, bytes] | None, dedup_cfg, bands: int, rows: int, salted: bool, where: str) -> None:
+    """Raise :class:`IndexMismatch` unless the index shares the dedup parameters. A salted index is
+    accepted: its content hashes then match nothing, and exact copies are found as near duplicates
+    (estimated Jaccard 1.0)."""
     want = index_params(dedup_cfg, bands, rows, salted)
     got = {k.decode(): v.decode() for k, v in (meta or {}).items()}
     diff = [f"{k.removeprefix('refinery.dedup.')}={got.get(k)!r} (this run: {v!r})"
-            for k, v in want.items() if got.get(k) != v]
+            for k, v in want.items() if got.get(k) != v and k != "refinery.dedup.salted"]
     if diff:
         raise IndexMismatch(f"{where}: dedup index built with other parameters: {', '.join(diff)}")
 

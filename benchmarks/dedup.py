@@ -11,7 +11,14 @@ Ground truth: exact Jaccard of the shingle sets (same shingling as the pipeline)
 inside a family; families share no text, so cross-family pairs are not duplicates.
 
 Recall = ground-truth pairs at J ≥ 0.8 whose two records end in the same cluster. False removal =
-a removed record that has no partner at J ≥ 0.8 anywhere (the issue's "false removals").
+a removed record that has no partner at J ≥ 0.8 anywhere; chain false removal = a removed record whose
+exact Jaccard to the record it names (dup_of) is below 0.8. "Without chain-safety" is the transitive
+rule (every member of a component but its best-ranked record removed, naming it), worked out from the
+same run's dup_cluster_id.
+
+``--chains N --chain-length L --seed S``: also N families that are long edit chains (each link edits
+the previous one at --chain-rate), the case chain-safety is for; use another --seed than 11 for a set
+the code was not developed on.
 """
 
 from __future__ import annotations
@@ -93,7 +100,8 @@ def edit(text: str, rate: float, rng: random.Random, cjk: bool) -> str:
     return " ".join(words)
 
 
-def make_corpus(shared: Path, n_docs: int, seed: int = 11):
+def make_corpus(shared: Path, n_docs: int, seed: int = 11, chains: int = 0, chain_length: int = 12,
+                chain_rate: float = 0.03):
     rng = random.Random(seed)
     n_bases = int(n_docs / 1.6)
     bases = base_documents(shared, n_bases, rng)
@@ -117,6 +125,12 @@ def make_corpus(shared: Path, n_docs: int, seed: int = 11):
                 cur = edit(cur, 0.03, rng, kind == "cjk")
                 docs.append(cur)
                 family.append(fam)
+        if fam < chains:  # a long edit chain
+            cur = text
+            for _ in range(chain_length):
+                cur = edit(cur, chain_rate, rng, kind == "cjk")
+                docs.append(cur)
+                family.append(fam)
         if len(docs) >= n_docs:
             break
     return docs[:n_docs], family[:n_docs], [bases[f][0] for f in family[:n_docs]]
@@ -128,6 +142,7 @@ def ground_truth(docs, family, threshold=0.8):
     for i, f in enumerate(family):
         by_fam.setdefault(f, []).append(i)
     pairs, has_partner = [], set()
+    ground_truth.sets = sets
     for members in by_fam.values():
         for x in range(len(members)):
             for y in range(x + 1, len(members)):
@@ -189,21 +204,33 @@ def evaluate(out: Path, docs, family, kinds, pairs, has_partner):
 
     cluster = {}
     removed = {}
+    index_of = {}
     for kind in ("refined", "rejected"):
-        t = read_output(str(out / kind), columns=["original_id", "dup_cluster_id", "dup_of"]).to_pylist()
+        t = read_output(str(out / kind), columns=["original_id", "doc_id", "dup_cluster_id", "dup_of"]).to_pylist()
         for r in t:
             i = int(r["original_id"])
+            index_of[r["doc_id"]] = i
             cluster[i] = r["dup_cluster_id"]
             if kind == "rejected" and r["dup_of"]:
                 removed[i] = r["dup_of"]
+    sets = ground_truth.sets
+    doc_of = {i: d for d, i in index_of.items()}
+    transitive = {i: c for i, c in cluster.items() if c is not None and c != doc_of[i]}
     res = {}
     for k in ("cjk", "latin"):
         kp = [(i, j) for i, j in pairs if kinds[i] == k]
         hit = sum(1 for i, j in kp if cluster.get(i) is not None and cluster.get(i) == cluster.get(j))
         n_k = sum(1 for x in kinds if x == k)
         false_rm = sum(1 for i in removed if kinds[i] == k and i not in has_partner)
+
+        def below(named):
+            return sum(1 for i, d in named.items() if kinds[i] == k
+                       and jaccard_sets(sets[i], sets[index_of[d]]) < 0.8)
+        t_removed = sum(1 for i in transitive if kinds[i] == k)
         res[k] = {"pairs": len(kp), "recall": hit / max(1, len(kp)), "removed": sum(1 for i in removed if kinds[i] == k),
-                  "false_removals": false_rm, "false_removal_rate": false_rm / max(1, n_k)}
+                  "false_removals": false_rm, "false_removal_rate": false_rm / max(1, n_k),
+                  "chain_false_removals": below(removed),
+                  "transitive_removed": t_removed, "transitive_chain_false_removals": below(transitive)}
     return res
 
 
@@ -211,12 +238,16 @@ def main():
     ap = benchmark_parser(__doc__)
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--chains", type=int, default=0, help="families that are long edit chains")
+    ap.add_argument("--chain-length", type=int, default=12)
+    ap.add_argument("--chain-rate", type=float, default=0.03)
     args = ap.parse_args()
     shared = Path(args.shared)
     results = {"sizes": {}}
     sizes = [int(s) for s in args.sizes.split(",")]
     for n in sizes:
-        docs, family, kinds = make_corpus(shared, n)
+        docs, family, kinds = make_corpus(shared, n, args.seed, args.chains, args.chain_length, args.chain_rate)
         if len(docs) != n:
             raise SystemExit(f"the generator made {len(docs):,} documents, not {n:,}")
         mb = sum(len(d.encode()) for d in docs) / 1e6
@@ -240,7 +271,9 @@ def main():
               f"{mb / wall:,.2f} MB/s, {mem_note}")
         for k, q in quality.items():
             print(f"  {k:<6} pairs at J>=0.8: {q['pairs']:>7,}  recall {q['recall']:.4f}   removed {q['removed']:>6,}  "
-                  f"false removals {q['false_removals']} ({100 * q['false_removal_rate']:.3f} %)")
+                  f"false removals {q['false_removals']} ({100 * q['false_removal_rate']:.3f} %)  "
+                  f"J<0.8 to dup_of: {q['chain_false_removals']}   without chain-safety: removed "
+                  f"{q['transitive_removed']:,}, J<0.8 to the kept record: {q['transitive_chain_false_removals']}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 

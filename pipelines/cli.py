@@ -69,6 +69,10 @@ def _split_run_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                         help="override a config key by dotted path, e.g. --set language.allowed='[en, zh]'")
     parser.add_argument("--overwrite", action="store_true", help="replace the contents of a non-empty --output")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines or summary on stderr")
+    parser.add_argument("--dedup-against", action="append", default=[], metavar="PREV_OUT", dest="dedup_against",
+                        help="an earlier output folder (or `refinery overlap` decisions folder) to deduplicate "
+                             "against through its index/ (no text read, nothing changed there); may repeat; "
+                             "adds to dedup.against")
     parser.add_argument("--sign-key", metavar="KEYFILE", dest="sign_key",
                         help="sign reports/manifest.json (to reports/manifest.json.sig) with an Ed25519 private key "
                              "(PEM or OpenSSH) or a raw HMAC-SHA256 secret of >= 32 bytes; "
@@ -106,6 +110,9 @@ def cmd_run(argv: list[str]) -> int:
     args, beam_args = _split_run_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
+        if args.dedup_against:
+            cfg.dedup.against = list(cfg.dedup.against) + [
+                p if "://" in p else os.path.abspath(p) for p in args.dedup_against]
     except ConfigError as exc:
         print(f"refinery: config error:\n{exc}", file=sys.stderr)
         return 2
@@ -282,6 +289,10 @@ COMMANDS = {
 from refinery.pipelines.labelling_cli import COMMANDS as _LABELLING_COMMANDS  # noqa: E402
 
 COMMANDS.update(_LABELLING_COMMANDS)
+# Across data owners: sketch, overlap (refinery.pipelines.sketch).
+from refinery.pipelines.sketch import COMMANDS as _SKETCH_COMMANDS  # noqa: E402
+
+COMMANDS.update(_SKETCH_COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

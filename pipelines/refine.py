@@ -68,6 +68,10 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], out_dir: str, cfg, ident
             # decides it instead of waiting behind a materialised copy of them all.
             sized_by = records
         out = records | spec.label >> spec.transform(cfg, ctx)
+        if "index" in out:  # the dedup index of the refined records: OUT/index/ (outlives the run)
+            from refinery.transforms.beam.dedup_index import write_index
+
+            write_index(out["index"], out_dir, cfg, identity["run_id"])
         records = out[KEPT]
         rejected.append(out[REJECTED])
         errors.append(out[ERRORS])

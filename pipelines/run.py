@@ -163,6 +163,13 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
             input_set = expand_inputs(inputs)
             check_output_apart(out_dir, inputs, input_set)
             preflight(input_set, cfg)
+            if cfg.dedup.enabled and cfg.dedup.against:
+                from refinery.transforms.beam.dedup_index import prior_index_files
+
+                if any(os.path.abspath(a) == os.path.abspath(out_dir) for a in cfg.dedup.against):
+                    raise InputError(f"--dedup-against {out_dir}: that is this run's output; earlier releases "
+                                     "are never changed")
+                prior_index_files(cfg)
             lock.acquire()
         except (InputError, OutputRefused) as exc:
             raise RunFailed(str(exc)) from None

@@ -41,6 +41,19 @@ class DedupConfig(Section):
         description="Rounds of large-star/small-star connected components (unrolled in the job graph). "
         "Each round at least halves chain lengths in practice; the run counts cc_not_converged if more were needed.",
     )
+    chain_rounds: int = Field(
+        6, ge=1, le=64,
+        description="Rounds of the chain-safe decision inside a duplicate cluster (unrolled in the job graph): "
+        "each round keeps the best-ranked undecided member and removes the undecided members whose exact "
+        "Jaccard to it is >= threshold; members still undecided after the last round are kept (counter "
+        "chain_unresolved). A record is never removed as a near duplicate of a record it does not resemble.",
+    )
+    against: list[str] = Field(
+        default_factory=list,
+        description="Earlier output folders (refinery run --dedup-against PREV_OUT): a record that duplicates a "
+        "record of their index/ is rejected naming it; their text is never read, they are never changed.",
+    )
+    index_shards: int = Field(4, ge=1, le=65536, description="Files of OUT/index/ (the dedup index of the refined records).")
     band_shards: int = Field(
         64, ge=1, le=65536,
         description="LSH buckets are grouped by (band, digest mod band_shards): each group holds "
@@ -49,17 +62,23 @@ class DedupConfig(Section):
     )
     keep: Literal["quality_longest", "longest", "smallest_id"] = Field(
         "quality_longest",
-        description="Which record of a cluster is kept: highest quality score, then longest, then smallest doc_id.",
+        description="Which record of a cluster is kept: quality_longest = highest quality_score (written by the quality "
+        "stage: mean credit over the quality rules, see the schema), then longest, then smallest doc_id.",
     )
 
 
 COLUMNS = (
     Column("content_hash", pa.string(),
            "sha256 (hex, 32 chars) of the normalised text (NFKC, case-folded, whitespace collapsed)."),
-    Column("dup_cluster_id", pa.string(), "doc_id of the kept record of the duplicate cluster."),
+    Column("dup_cluster_id", pa.string(),
+           "doc_id of the best-ranked (kept) record of the duplicate cluster (connected component)."),
     Column("dup_cluster_size", pa.int32(), "Number of records in the cluster (1 = unique)."),
-    Column("dup_of", pa.string(), "On removed duplicates: doc_id of the kept record."),
-    Column("dup_jaccard", pa.float32(), "Estimated Jaccard similarity to the kept record."),
+    Column("dup_of", pa.string(),
+           "On removed duplicates: doc_id of the kept record it duplicates (exact Jaccard >= dedup.threshold), or "
+           "of an earlier run's record (--dedup-against: reject_detail names the run)."),
+    Column("dup_jaccard", pa.float32(),
+           "Jaccard similarity of the shingle sets to the dup_of record: exact within the run, MinHash estimate "
+           "against an earlier run."),
 )
 
 EXACT_DUPLICATE = Reason("exact_duplicate", "the same normalised text as the cluster's kept record")

@@ -151,7 +151,12 @@ class QualityConfig(Section):
 
 _QUALITY_TYPE = pa.struct([pa.field(name, typ) for name, typ, _doc in QUALITY_FIELDS])
 
-COLUMNS = (Column("quality", _QUALITY_TYPE, "Quality signals (see the quality table)."),)
+COLUMNS = (
+    Column("quality", _QUALITY_TYPE, "Quality signals (see the quality table)."),
+    Column("quality_score", pa.float32(),
+           "0-1: mean credit over the quality rules that apply (0 if a rule fired, 0.5-1 by the margin it passed "
+           "by, full at 50 % of the threshold); what dedup.keep=quality_longest ranks by."),
+)
 
 GOPHER_SHORT_DOC = Reason("gopher_short_doc", "gopher_quality: fewer words than min_words")
 GOPHER_LONG_DOC = Reason("gopher_long_doc", "gopher_quality: more words than max_words")

@@ -179,3 +179,224 @@ def test_traditional_folding_by_table_matches_the_character_map():
     assert fold_traditional(text) == text.translate(table)
     assert fold_traditional(text).startswith("汉语与")
     assert dedup_normalise("  漢語\u3000ＴＥＸＴ\n\tend ") == "汉语 text end"
+
+
+# --- chain-safe decisions ------------------------------------------------------------------------
+
+def _window_docs(n, step, length=104, start=0):
+    """Sliding windows over distinct tokens: doc i and doc j share length-4-|i-j|*step word 5-grams, so
+    Jaccard(i, j) = (100 - d) / (100 + d) with d = |i-j|*step (step 7: 0.869 adjacent, 0.754 two apart)."""
+    toks = [f"t{start + k}" for k in range(length + n * step)]
+    return [" ".join(toks[i * step:i * step + length]) for i in range(n)]
+
+
+def _sets(texts):
+    return {d: shingle_hashes(dedup_normalise(t), 5, "auto") for d, t in texts.items()}
+
+
+def _run_dedup(records, overrides):
+    """Run DedupNearDuplicates → ({doc_id: (reason or 'kept', dup_of, dup_jaccard)}, {counter: value})."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    import glob
+    import json
+    import tempfile
+
+    cfg = load_config(None, overrides)
+    tmp = tempfile.mkdtemp(prefix="dedup-test-")
+    p = beam.Pipeline()
+    out = p | beam.Create(records) | DedupNearDuplicates(cfg)
+    (out["kept"] | "k" >> beam.Map(lambda r: (r["doc_id"], "kept", None, None)),
+     out["rejected"] | "r" >> beam.Map(lambda r: (r["doc_id"], r["reject_reason"], r["dup_of"], r["dup_jaccard"])),
+     out["errors"] | "e" >> beam.Map(lambda r: (r["doc_id"], "error", None, None))) \
+        | beam.Flatten() | beam.Map(json.dumps) | beam.io.WriteToText(f"{tmp}/decisions")
+    res = p.run()
+    res.wait_until_finish()
+    counters: dict[str, int] = {}
+    for c in res.metrics().query(MetricsFilter())["counters"]:  # one result per step: add them up
+        if c.key.metric.namespace == "dedup":
+            counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed
+    got = [json.loads(line) for f in glob.glob(f"{tmp}/decisions*") for line in open(f, encoding="utf-8")]
+    return {d: (what, of, j) for d, what, of, j in got}, counters
+
+
+def _check_chain_safe(decisions, sets, threshold=0.8):
+    from refinery.transforms.minhash import jaccard_sets
+
+    for d, (what, of, j) in decisions.items():
+        if what == "near_duplicate":
+            assert decisions[of][0] == "kept", (d, of)
+            assert jaccard_sets(sets[d], sets[of]) >= threshold and j >= threshold, (d, of, j)
+
+
+def test_chain_safe_reference_keeps_the_far_end_of_a_chain():
+    from refinery.transforms.dedup import chain_safe_reference
+
+    a, b, c = _window_docs(3, 7)
+    sets = _sets({"a": a, "b": b, "c": c})
+    ranks = {d: rank_key("smallest_id", d, 0, None) for d in sets}
+    got = chain_safe_reference(ranks, sets, 0.8, rounds=6)
+    assert got["a"] == (None, None) and got["c"] == (None, None)
+    assert got["b"][0] == "a" and got["b"][1] >= 0.8
+
+
+def test_chain_is_not_removed_transitively():
+    texts = dict(zip(["a", "b", "c"], _window_docs(3, 7)))
+    decisions, counters = _run_dedup([_rec(d, t) for d, t in texts.items()], ["dedup.keep=smallest_id"])
+    assert decisions == {"a": ("kept", None, None), "b": ("near_duplicate", "a", pytest.approx(0.8692, abs=1e-3)),
+                         "c": ("kept", None, None)}
+    assert counters["chain_kept"] == 1 and counters.get("chain_unresolved", 0) == 0
+    _check_chain_safe(decisions, _sets(texts))
+
+
+def test_star_whose_best_record_is_a_leaf():
+    # centre z resembles every leaf (window offset 7 each way), leaves resemble each other less
+    centre = _window_docs(1, 7, length=104, start=100)[0]
+    toks = centre.split()
+    leaves = {"a": " ".join(toks[:97] + ["la0", "la1", "la2", "la3", "la4", "la5", "la6"]),
+              "b": " ".join(["lb0", "lb1", "lb2", "lb3", "lb4", "lb5", "lb6"] + toks[7:]),
+              "c": " ".join(toks[:50] + ["lc0", "lc1", "lc2"] + toks[53:])}
+    texts = {"z": centre, **leaves}
+    sets = _sets(texts)
+    decisions, counters = _run_dedup([_rec(d, t) for d, t in texts.items()], ["dedup.keep=smallest_id"])
+    _check_chain_safe(decisions, sets)
+    from refinery.transforms.dedup import chain_safe_reference
+
+    ref = chain_safe_reference({d: (d,) for d in texts}, sets, 0.8, rounds=6)
+    assert {d: (w if w == "kept" else "near", of) for d, (w, of, _j) in decisions.items()} == \
+        {d: ("kept" if of is None else "near", of) for d, (of, _j) in ref.items()}
+    assert decisions["z"][0] == "near_duplicate" and decisions["a"][0] == "kept"
+    assert counters["chain_kept"] == sum(w == "kept" for w, _o, _j in decisions.values()) - 1
+
+
+def test_long_path_in_random_rank_order_removes_only_resembling_records():
+    rng = random.Random(11)
+    docs = _window_docs(40, 7)
+    ids = [f"{rng.getrandbits(64):016x}" for _ in docs]  # ranks (smallest id) in random order along the path
+    texts = dict(zip(ids, docs))
+    sets = _sets(texts)
+    from refinery.transforms.dedup import chain_safe_reference
+
+    for rounds in (2, 6):
+        decisions, counters = _run_dedup([_rec(d, t) for d, t in texts.items()],
+                                         ["dedup.keep=smallest_id", f"dedup.chain_rounds={rounds}"])
+        _check_chain_safe(decisions, sets)
+        ref = chain_safe_reference({d: (d,) for d in texts}, sets, 0.8, rounds=rounds)
+        assert {d: of for d, (_w, of, _j) in decisions.items()} == {d: of for d, (of, _j) in ref.items()}
+        n_kept = sum(w == "kept" for w, _o, _j in decisions.values())
+        assert counters["chain_kept"] == n_kept - 1 and counters["dropped:near_duplicate"] == 40 - n_kept
+        if rounds == 2:
+            assert counters["chain_unresolved"] > 0
+
+
+def test_exact_copy_of_a_removed_near_duplicate_says_so():
+    a, b = _window_docs(2, 2)  # Jaccard 98/102 = 0.961
+    records = [_rec("a", a), _rec("b", b), _rec("b2", b)]
+    cfg = load_config(None, ["dedup.keep=smallest_id"])
+    with TestPipeline() as p:
+        out = p | beam.Create(records) | DedupNearDuplicates(cfg)
+        assert_that(out["rejected"] | beam.Map(lambda r: (r["doc_id"], r["reject_reason"], r["dup_of"],
+                                                           r["reject_detail"])),
+                    equal_to([("b", "near_duplicate", "a", "jaccard=0.961 >= dedup.threshold with kept record a"),
+                              ("b2", "exact_duplicate", "a", "same content_hash as b, itself a near_duplicate "
+                                                             "(jaccard=0.961) of kept record a")]))
+
+
+def test_quality_longest_keeps_the_better_record_not_the_longer_one():
+    # b is a's text plus two lines that end in an ellipsis: longer, a near duplicate, and a little worse
+    # on the quality rules (ellipsis lines, symbols per word) though it passes them all
+    from refinery.transforms.beam.quality import ScoreQuality
+    from refinery.transforms.quality import quality_score, quality_signals, thresholds_for
+
+    rng = random.Random(4)
+    words = "the river runs past old mill and we walk along its bank every morning while birds sing in tall trees".split()
+    a = "\n".join(" ".join(rng.choice(words) for _ in range(14)).capitalize() + "." for _ in range(12))
+    b = a + "\nAnd then the story goes on and on and on and ...\nWe never know where the river ends ..."
+    cfg = load_config(None, [])  # dedup.keep: quality_longest, the default
+    assert cfg.dedup.keep == "quality_longest"
+    t = thresholds_for("en", cfg.quality.thresholds.model_dump(), {})
+    sa, sb = (quality_score(quality_signals(x, "en"), cfg.quality.rules, t, set(cfg.quality.disabled_rules))
+              for x in (a, b))
+    assert 0.5 < sb < sa <= 1.0 and len(b) > len(a)
+    recs = [dict(_rec("a-shorter", a), lang="en"), dict(_rec("b-longer", b), lang="en")]
+    with TestPipeline() as p:
+        q = p | beam.Create(recs) | ScoreQuality(cfg)
+        out = q["kept"] | DedupNearDuplicates(cfg)
+        assert_that(out["kept"] | "k" >> beam.Map(lambda r: (r["doc_id"], r["quality_score"])),
+                    equal_to([("a-shorter", pytest.approx(sa))]), label="kept")
+        assert_that(out["rejected"] | "r" >> beam.Map(lambda r: (r["doc_id"], r["reject_reason"], r["dup_of"])),
+                    equal_to([("b-longer", "near_duplicate", "a-shorter")]), label="rejected")
+
+
+def test_quality_score_is_the_mean_credit_of_the_rules():
+    from refinery.transforms.quality import quality_score
+
+    t = {"min_words": 50, "max_ellipsis_lines_frac": 0.3}
+    rules_sig = {"n_words": 100, "ellipsis_lines_frac": 0.0, "cjk_frac": 0.0}
+    import refinery.transforms.quality as q
+
+    only = [r for r in q.PRESETS["gopher_quality"] if r.param in t]
+    name = {q.rule_name(r) for r in q.PRESETS["gopher_quality"] if r not in only}
+    assert quality_score(rules_sig, ["gopher_quality"], t, name) == 1.0  # both passed by >= 50 %
+    assert quality_score(dict(rules_sig, n_words=60), ["gopher_quality"], t, name) == round((0.5 + 0.5 * 0.4 + 1) / 2, 4)
+    assert quality_score(dict(rules_sig, n_words=10), ["gopher_quality"], t, name) == 0.5  # one fired: 0 + 1
+
+
+# --- dedup against an earlier run's index -----------------------------------------------------
+
+def _decide(records, overrides, index_dir=None, run_id="run-a"):
+    """DedupNearDuplicates on records → {doc_id: (reason or 'kept', dup_of, detail)}; writes the index
+    to ``index_dir`` when given."""
+    import glob
+    import json
+    import tempfile
+
+    from refinery.transforms.beam.dedup_index import write_index
+
+    cfg = load_config(None, overrides)
+    tmp = tempfile.mkdtemp(prefix="dedup-test-")
+    p = beam.Pipeline()
+    out = p | beam.Create(records) | DedupNearDuplicates(cfg)
+    if index_dir is not None:
+        write_index(out["index"], str(index_dir), cfg, run_id)
+    (out["kept"] | "k" >> beam.Map(lambda r: (r["doc_id"], "kept", None, None)),
+     out["rejected"] | "r" >> beam.Map(lambda r: (r["doc_id"], r["reject_reason"], r["dup_of"], r["reject_detail"]))) \
+        | beam.Flatten() | beam.Map(json.dumps) | beam.io.WriteToText(f"{tmp}/d")
+    p.run().wait_until_finish()
+    rows = [json.loads(line) for f in glob.glob(f"{tmp}/d*") for line in open(f, encoding="utf-8")]
+    return {d: (w, of, detail) for d, w, of, detail in rows}
+
+
+def test_refining_b_against_a_decides_as_refining_a_and_b_together(tmp_path):
+    import pyarrow.parquet as pq
+
+    w = lambda start, step=2, i=1: _window_docs(i + 1, step, start=start)[i]  # noqa: E731
+    a = {"a1": w(0, i=0), "a2": w(1000, i=0), "a3": w(0, i=0)}
+    b = {"b1": w(0), "b2": a["a2"], "b3": w(0), "b4": w(2000, i=0), "b5": w(2000), "b6": w(3000, i=0),
+         "b7": w(1000, step=25)}  # b1/b3 ~ a1 (0.96), b2 = a2, b5 ~ b4, b7 far from a2 (0.6): kept
+    opts = ["dedup.keep=smallest_id"]
+    first = _decide([_rec(k, v) for k, v in a.items()], opts, index_dir=tmp_path / "A")
+    index = pq.read_table(tmp_path / "A" / "index").to_pylist()
+    assert sorted(r["doc_id"] for r in index) == sorted(d for d, x in first.items() if x[0] == "kept") == ["a1", "a2"]
+    assert {"text"}.isdisjoint(index[0]) and len(index[0]["signature"]) == 128 and index[0]["run_id"] == "run-a"
+    before = sorted((f.name, f.read_bytes()) for f in (tmp_path / "A" / "index").iterdir())
+
+    incremental = _decide([_rec(k, v) for k, v in b.items()], opts + [f"dedup.against=['{tmp_path / 'A'}']"])
+    together = _decide([_rec(k, v) for k, v in {**a, **b}.items()], opts)
+    assert {d: x[:2] for d, x in incremental.items()} == {d: together[d][:2] for d in b}
+    assert {d: x[:2] for d, x in incremental.items()} == {
+        "b1": ("near_duplicate", "a1"), "b2": ("exact_duplicate", "a2"), "b3": ("exact_duplicate", "a1"),
+        "b4": ("kept", None), "b5": ("near_duplicate", "b4"), "b6": ("kept", None), "b7": ("kept", None)}
+    assert "of earlier run run-a" in incremental["b1"][2] and "of earlier run run-a" in incremental["b2"][2]
+    assert sorted((f.name, f.read_bytes()) for f in (tmp_path / "A" / "index").iterdir()) == before
+
+
+def test_an_index_built_with_other_parameters_is_refused(tmp_path):
+    from refinery.transforms.beam.dedup_index import prior_index_files
+    from refinery.transforms.inputs import InputError
+
+    _decide([_rec("a1", _window_docs(1, 2)[0])], [], index_dir=tmp_path / "A")
+    with pytest.raises(InputError, match="num_perm"):
+        prior_index_files(load_config(None, ["dedup.num_perm=64", f"dedup.against=['{tmp_path / 'A'}']"]))
+    with pytest.raises(InputError, match="no index/ folder"):
+        prior_index_files(load_config(None, [f"dedup.against=['{tmp_path}']"]))

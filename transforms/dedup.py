@@ -8,6 +8,8 @@
   :func:`refinery.transforms.minhash.optimal_param`).
 - :func:`rank_key`: the documented representative rule; :func:`star_rounds_reference` is the
   connected-components algorithm the Beam transform distributes, runnable locally for tests.
+- :func:`chain_safe_reference`: the chain-safe decision inside a component (the rounds the Beam
+  transform distributes), runnable locally for tests.
 """
 
 from __future__ import annotations
@@ -177,3 +179,36 @@ def star_rounds_reference(edges: list[tuple[str, str]], max_rounds: int = 50) ->
         labels[a] = min(labels.get(a, lo), lo)
         labels[b] = min(labels.get(b, lo), lo)
     return labels, rnd
+
+
+# --- chain-safe decisions inside a component ------------------------------------------------------
+
+def chain_safe_reference(members: dict[str, tuple], sets: dict[str, np.ndarray], threshold: float,
+                         rounds: int) -> dict[str, tuple[str | None, float | None]]:
+    """Local reference of the chain-safe rule the Beam transform distributes, for one component.
+
+    ``members``: doc_id → rank key; ``sets``: doc_id → shingle hash set. Round r: the best-ranked
+    undecided member is kept; every other undecided member whose exact Jaccard to it is at or above
+    ``threshold`` is removed naming it; the rest stay undecided for round r+1. After ``rounds``
+    rounds the undecided are kept (a missed removal, never a false one). Returns doc_id → (dup_of,
+    jaccard), (None, None) for kept records. Records kept in a later round have Jaccard below the
+    threshold to every record kept before them."""
+    from refinery.transforms.minhash import jaccard_sets
+
+    undecided = sorted(members, key=lambda d: members[d])
+    out: dict[str, tuple[str | None, float | None]] = {}
+    for _ in range(rounds):
+        if not undecided:
+            break
+        kept, rest = undecided[0], undecided[1:]
+        out[kept] = (None, None)
+        undecided = []
+        for m in rest:
+            j = jaccard_sets(sets[m], sets[kept])
+            if j >= threshold:
+                out[m] = (kept, round(j, 4))
+            else:
+                undecided.append(m)
+    for m in undecided:
+        out[m] = (None, None)
+    return out

@@ -305,3 +305,41 @@ def apply_rules(sig: dict, rules: list[str], thresholds: dict[str, float], disab
             shown = f"{v:.4g}" if isinstance(v, float) else str(v)
             return rule.reason, f"{rule.signal}={shown} {cmp} {rule.param}={t:g} ({preset})"
     return None
+
+
+# --- quality score: what dedup.keep=quality_longest ranks by ------------------------------------
+
+SCORE_FULL_MARGIN = 0.5  # a rule passed by half its threshold or more earns full credit
+
+
+def quality_score(sig: dict, rules: list[str], thresholds: dict[str, float], disabled: set[str] = frozenset()) -> float | None:
+    """``quality_score``: mean credit over the active rules that apply to the record (same rules,
+    skips and thresholds as :func:`apply_rules`), 0-1, rounded to 4 decimals; None when no rule applies.
+
+    A rule's credit: 0 when it fires; when it passes, 0.5 plus 0.5 × the relative margin by which it
+    passes, ``|value - threshold| / threshold``, capped at :data:`SCORE_FULL_MARGIN` (so passing by
+    50 % of the threshold or more earns 1.0; a flag rule that does not fire earns 1.0; a threshold of
+    0 passed earns 1.0). A record that every rule passes by a wide margin scores 1.0; one that
+    scrapes past several thresholds scores near 0.5. Rejected records score below kept ones only in
+    so far as a rule fired."""
+    not_alphabetic = (sig.get("cjk_frac") or 0.0) >= 0.5 or sig.get("syllabic_script")
+    spaceless = sig.get("spaceless_script")
+    total = 0.0
+    n = 0
+    for _preset, rule in _active_rules(tuple(rules), frozenset(disabled)):
+        if (rule.skip_cjk and not_alphabetic) or (rule.skip_spaceless and spaceless):
+            continue
+        v = rule.value(sig)
+        if v is None:
+            continue
+        n += 1
+        if rule.op == "flag":
+            total += 0.0 if v else 1.0
+            continue
+        t = thresholds[rule.param]
+        margin = (v - t) if rule.op == "min" else (t - v)
+        if margin < 0:
+            continue  # fired: no credit
+        rel = 1.0 if t == 0 else min(1.0, margin / abs(t) / SCORE_FULL_MARGIN)
+        total += 0.5 + 0.5 * rel
+    return round(total / n, 4) if n else None

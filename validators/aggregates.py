@@ -75,7 +75,8 @@ class Aggregator:
             k = f"{r.get('reject_stage')}/{r['reject_reason']}"
             s["reject"][k] = s["reject"].get(k, 0) + 1
         size = r.get("dup_cluster_size")
-        if size is not None and (r.get("dup_of") is None):  # one count per cluster (its kept record)
+        if size is not None and r.get("dup_of") is None and r.get("dup_cluster_id") in (None, r.get("doc_id")):
+            # one count per cluster (its best-ranked record; chain-safety may keep others too)
             k = str(min(int(size), 10)) if size < 10 else "10+"
             s["cluster_sizes"][k] = s["cluster_sizes"].get(k, 0) + 1
         q = r.get("quality")

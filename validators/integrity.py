@@ -103,6 +103,12 @@ def report_file_facts(out_dir: str) -> list[dict]:
         if FileSystems.exists(path):
             sha, n = file_sha256(path)
             facts.append({"path": rel, "bytes": n, "sha256": sha})
+    index = _full(out_dir, "index/*.parquet")  # the dedup index (refinery.transforms.dedup_index)
+    for m in sorted(FileSystems.match([index])[0].metadata_list, key=lambda m: m.path):
+        rel = _relative(out_dir, m.path)
+        if not is_refinery_temp(rel):
+            sha, n = file_sha256(m.path)
+            facts.append({"path": rel, "bytes": n, "sha256": sha})
     return facts
 
 

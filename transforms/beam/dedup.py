@@ -12,15 +12,21 @@ Graph (every step keyed, so no worker ever holds the corpus or all its signature
    pair, to the Jaccard-to-kept step (6).
 5. ``Components``: ``dedup.max_rounds`` unrolled rounds of large-star / small-star over the edges,
    then a convergence check (counter ``cc_not_converged`` must stay 0); node → component minimum.
-6. ``Representatives``: per component, the record kept by the rank rule (``dedup.keep``) — members
-   travel as (id, rank, weight), never with their sets — then, for clusters of two or more, the
-   kept record's set joins each member and each member's exact Jaccard to it is computed.
-7. ``Decide``: every record joins its decision: kept (cluster id/size), ``exact_duplicate`` or
-   ``near_duplicate`` (``dup_of`` = the kept record, ``dup_jaccard`` = exact Jaccard to it).
+6. ``ChainSafe``: ``dedup.chain_rounds`` unrolled rounds per component: the best-ranked undecided
+   member (``dedup.keep``) is kept; the kept record's set joins each undecided member (members
+   travel as (id, rank, weight), never with their sets, and no step holds a component's members
+   with their sets) and a member whose exact Jaccard to it is >= ``dedup.threshold`` is removed
+   naming it; the others stay undecided for the next round; after the last round they are kept. A
+   record is thus never removed as a near duplicate of a record it does not resemble, even when a
+   chain A ~ B ~ C put both in one component.
+7. ``Decide``: every record joins its decision: kept, ``exact_duplicate`` or ``near_duplicate``
+   (``dup_of`` = the kept record, ``dup_jaccard`` = exact Jaccard to it; ``dup_cluster_id`` /
+   ``dup_cluster_size``: the component's best-ranked record and its size).
 
 Outputs: ``kept``, ``rejected``, ``errors``. Counters (namespace ``dedup``): seen, kept,
 dropped:exact_duplicate, dropped:near_duplicate, error:<type>, candidate_pairs, verified_pairs,
-cc_not_converged. Config: ``dedup.*``.
+cc_not_converged, chain_kept (records kept that the transitive component would have removed),
+chain_unresolved (of those, kept because the rounds ran out). Config: ``dedup.*``.
 """
 
 from __future__ import annotations
@@ -116,13 +122,13 @@ class _SketchFn(beam.DoFn):
 
 
 def _exact_groups(element):
-    """(content hash, [(doc_id, rank, sig)]) → ('assign', (doc_id, group rep)) and (rep, (rank, weight, sig))."""
-    _h, members = element
+    """(content hash, [(doc_id, rank, sig)]) → ('assign', (doc_id, group rep)) and (rep, (rank, weight, sig, hash))."""
+    h, members = element
     members = sorted(members, key=lambda m: m[1])
     rep_id, rank, sig = members[0]
     for doc_id, _r, _s in members:
         yield TaggedOutput("assign", (doc_id, rep_id))
-    yield rep_id, (rank, len(members), sig)
+    yield rep_id, (rank, len(members), sig, h)
 
 
 class _BandsFn(beam.DoFn):
@@ -282,74 +288,182 @@ def _component_members(element):
     if not reps:
         return
     labels = list(g["label"])
-    rank, weight, _sig = reps[0]
+    rank, weight = reps[0][0], reps[0][1]
     yield (labels[0] if labels else doc_id), (doc_id, tuple(rank), weight)
 
 
-def _choose_rep(element):
-    """(label, members) → 'single': (doc_id, (doc_id, weight, None)) for a cluster of one, else
-    (kept doc_id, (member, cluster size)) for every member. Members are small (id, rank, weight): a
-    cluster of a million documents is a few tens of MB here, and no shingle set travels with it."""
-    _label, members = element
-    best = None
-    size = n = 0
-    for doc_id, rank, weight in members:
-        size += weight
-        n += 1
-        if best is None or rank < best[1]:
-            best = (doc_id, rank)
-    kept = best[0]
-    if n == 1:
-        yield TaggedOutput("single", (kept, (kept, size, None)))
-        return
-    for doc_id, _r, _w in members:
-        yield kept, (doc_id, size)
+class _ChooseFn(beam.DoFn):
+    """One chain-safe round, step 1: (label, undecided members) → the best-ranked member is kept
+    ('final'); every other member goes to it, keyed by the kept record: (kept, (member, rank, label,
+    cluster id, cluster size)). Members are small (id, rank, weight, cluster id, size): a cluster of a
+    million documents is a few tens of MB here, and no shingle set travels with it.
+
+    Round 0 also fixes the cluster's identity (its best-ranked record) and size (all its records,
+    exact copies included); a cluster of one is simply kept."""
+
+    def __init__(self, first: bool):
+        self.first = first
+
+    def setup(self):
+        self._counters = Counters(NS)
+
+    def process(self, element) -> Iterable[Any]:
+        label, members = element
+        members = sorted(members, key=lambda m: (m[1], m[0]))
+        best_id, best_rank = members[0][0], members[0][1]
+        if self.first:
+            cid, size = best_id, sum(m[2] for m in members)
+        else:
+            cid, size = members[0][3], members[0][4]
+            self._counters.inc("chain_kept")  # a transitive cluster would have removed it
+        yield TaggedOutput("final", (best_id, ("kept", cid, size, None, None)))
+        for doc_id, rank, _w, _c, _s in members[1:]:
+            yield best_id, (doc_id, rank, label, cid, size)
 
 
 class _AttachKeptSetFn(beam.DoFn):
-    """(kept, {'m': [(member, size)], 'set': [kept set]}) → (member, (kept, size, kept set or None))."""
+    """(kept, {'m': [member info], 'set': [kept set]}) → (member, (kept, kept set, member info))."""
 
     def process(self, element) -> Iterable[tuple[Any, Any]]:
         kept, g = element
         sets = list(g["set"])
         kept_set = sets[0] if sets else None
-        for member, size in g["m"]:
-            yield member, (kept, size, None if member == kept else kept_set)
+        for info in g["m"]:
+            yield info[0], (kept, kept_set, info)
 
 
-def _final_for_member(element):
-    """(member, {'f': [(kept, size, kept set)], 'set': [own set]}) → (member, (kept, size, exact Jaccard))."""
-    doc_id, g = element
-    finals = list(g["f"])
-    if not finals:
-        return
-    kept, size, kept_set = finals[0]
-    own = list(g["set"])
-    if doc_id == kept or kept_set is None or not own:
-        yield doc_id, (kept, size, None)
-        return
-    yield doc_id, (kept, size, round(jaccard(_arr(own[0]), _arr(kept_set)), 4))
+class _JudgeFn(beam.DoFn):
+    """(member, {'f': [(kept, kept set, info)], 'set': [own set]}) → 'final' (member, near_duplicate of
+    kept, exact Jaccard) when the Jaccard is >= threshold; else (label, member) undecided, for the next
+    round (main output)."""
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+
+    def process(self, element) -> Iterable[Any]:
+        doc_id, g = element
+        finals = list(g["f"])
+        if not finals:
+            return
+        kept, kept_set, (_d, rank, label, cid, size) = finals[0]
+        own = list(g["set"])
+        j = jaccard(_arr(own[0]), _arr(kept_set)) if own and kept_set is not None else 0.0
+        if j >= self.threshold:
+            yield TaggedOutput("final", (doc_id, ("near", cid, size, kept, round(j, 4))))
+        else:
+            yield label, (doc_id, rank, 0, cid, size)
+
+
+class _KeepUndecidedFn(beam.DoFn):
+    """Members still undecided after the last round are kept: a missed removal, never a false one."""
+
+    def setup(self):
+        self._counters = Counters(NS)
+
+    def process(self, element):
+        _label, (doc_id, _rank, _w, cid, size) = element
+        self._counters.inc("chain_kept")
+        self._counters.inc("chain_unresolved")
+        yield doc_id, ("kept", cid, size, None, None)
+
+
+class _ChainSafeDecisions(beam.PTransform):
+    """(label, (doc_id, rank, weight)) for every exact-group representative → (doc_id, (status, cluster
+    id, cluster size, dup_of, jaccard)), status 'kept' or 'near'.
+
+    ``rounds`` unrolled rounds: the best-ranked undecided member of each cluster is kept, the undecided
+    members whose exact Jaccard to it is >= threshold are removed naming it, the others stay undecided
+    (they can only be removed as duplicates of a record kept in a later round, which they resemble).
+    Same decisions as :func:`refinery.transforms.dedup.chain_safe_reference`."""
+
+    def __init__(self, node_sets, threshold: float, rounds: int):
+        super().__init__()
+        self.node_sets, self.threshold, self.rounds = node_sets, threshold, rounds
+
+    def expand(self, members):
+        pending = members | "AsUndecided" >> beam.Map(lambda kv: (kv[0], (kv[1][0], kv[1][1], kv[1][2], None, None)))
+        finals = []
+        for r in range(self.rounds):
+            chosen = (pending | f"GroupUndecided{r}" >> beam.GroupByKey()
+                      | f"ChooseKept{r}" >> beam.ParDo(_ChooseFn(first=r == 0)).with_outputs("final", main="m"))
+            finals.append(chosen["final"])
+            with_kept = ({"m": chosen["m"], "set": self.node_sets} | f"JoinKeptSet{r}" >> beam.CoGroupByKey()
+                         | f"AttachKeptSet{r}" >> beam.ParDo(_AttachKeptSetFn()))
+            judged = ({"f": with_kept, "set": self.node_sets} | f"JoinOwnSet{r}" >> beam.CoGroupByKey()
+                      | f"Judge{r}" >> beam.ParDo(_JudgeFn(self.threshold)).with_outputs("final", main="undecided"))
+            finals.append(judged["final"])
+            pending = judged["undecided"]
+        finals.append(pending | "KeepUndecided" >> beam.ParDo(_KeepUndecidedFn()))
+        return finals | "AllChainFinals" >> beam.Flatten()
 
 
 def _decisions(element):
-    """(group rep, {'assign': [doc_id...], 'final': [(kept, size, j)]}) → (doc_id, decision)."""
+    """(group rep, {'assign': [doc_id...], 'final': [(status, cluster id, size, dup_of, j)]}) → (doc_id,
+    (reason or 'kept', cluster id, size, dup_of, jaccard, group rep))."""
     group_rep, g = element
     finals = list(g["final"])
     if not finals:  # no decision: _ApplyFn turns the missing decision into an errors/ record
         return
-    kept, size, j = finals[0]
+    status, cid, size, dup_of, j, *prior = finals[0]
+    run = prior[0] if prior else None  # the earlier run of dup_of (--dedup-against), else None
     for doc_id in g["assign"]:
-        if doc_id == kept:
-            yield doc_id, ("kept", kept, size, None)
-        elif doc_id == group_rep:
-            yield doc_id, (RejectReason.NEAR_DUPLICATE.value, kept, size, j)
-        else:
-            yield doc_id, (RejectReason.EXACT_DUPLICATE.value, kept, size, 1.0 if j is None else j)
+        if doc_id == group_rep:
+            if status == "kept":
+                yield doc_id, ("kept", cid, size, None, None, group_rep, None)
+            elif status == "prior_exact":
+                yield doc_id, (RejectReason.EXACT_DUPLICATE.value, cid, size, dup_of, 1.0, dup_of, run)
+            else:
+                yield doc_id, (RejectReason.NEAR_DUPLICATE.value, cid, size, dup_of, j, group_rep, run)
+        elif status == "kept":  # an exact copy of a kept record
+            yield doc_id, (RejectReason.EXACT_DUPLICATE.value, cid, size, group_rep, 1.0, group_rep, None)
+        else:  # an exact copy of a removed duplicate: it names the kept record, as that one does
+            yield doc_id, (RejectReason.EXACT_DUPLICATE.value, cid, size, dup_of, j,
+                           dup_of if status == "prior_exact" else group_rep, run)
+
+
+def reject_detail(reason: str, dup_of: str, j: float | None, group_rep: str, run: str | None = None) -> str:
+    """What ``reject_detail`` says for a removed duplicate: true to what was compared. ``run``: the
+    earlier run (``--dedup-against``) whose index holds ``dup_of``; its Jaccard is a MinHash estimate."""
+    kept = f"record {dup_of} of earlier run {run}" if run else f"kept record {dup_of}"
+    if reason == RejectReason.NEAR_DUPLICATE.value:
+        how = "estimated jaccard" if run else "jaccard"
+        return f"{how}={j:.3f} >= dedup.threshold with {kept}"
+    if dup_of == group_rep:
+        return f"same content_hash as {kept}"
+    how = "estimated jaccard" if run else "jaccard"
+    return f"same content_hash as {group_rep}, itself a near_duplicate ({how}={j:.3f}) of {kept}"
+
+
+def _split_prior(element) -> Iterable[Any]:
+    """(rep, {'rep': [(rank, weight, sig, hash)], 'prior': [(status, prior, run, j)]}) → 'final' (rep,
+    (status, prior, None, prior, j, run)) when an earlier run holds its duplicate, else the rep again."""
+    doc_id, g = element
+    reps = list(g["rep"])
+    if not reps:
+        return
+    prior = list(g["prior"])
+    if prior:
+        status, pid, run, j = prior[0]
+        yield TaggedOutput("final", (doc_id, (status, pid, None, pid, j, run)))
+    else:
+        yield doc_id, reps[0]
 
 
 class _ApplyFn(beam.DoFn):
+    """(doc_id, {'rec', 'decision', 'sig'}) → kept record (and its 'index' row) / rejected / errors."""
+
+    def __init__(self, bands: int, rows: int):
+        self.bands, self.rows = bands, rows
+
     def setup(self):
         self._counters = Counters(NS)
+
+    def _index_row(self, rec, sig: bytes) -> dict:
+        s = _arr(sig)
+        bands = (band_digests(s[None, :], self.bands, self.rows)[0].tolist()
+                 if s.size and has_shingles(s[None, :])[0] else [])
+        return {"doc_id": rec["doc_id"], "lang": rec.get("lang"), "content_hash": rec["content_hash"],
+                "bands": bands, "signature": s.tolist()}
 
     def process(self, element):
         doc_id, g = element
@@ -361,21 +475,24 @@ class _ApplyFn(beam.DoFn):
                 self._counters.inc("error:NoDecision")
                 yield TaggedOutput(ERRORS, error_record(rec, Stage.DEDUP, NoDecision("no dedup decision reached")))
                 continue
-            what, kept, size, j = decisions[0]
-            rec["dup_cluster_id"] = kept
+            what, cid, size, dup_of, j, group_rep, run = decisions[0]
+            rec["dup_cluster_id"] = cid
             rec["dup_cluster_size"] = size
             rec["stages"] = list(rec.get("stages") or []) + [Stage.DEDUP.value]
             if what == "kept":
                 self._counters.inc("kept")
                 yield rec
+                sigs = list(g["sig"])
+                yield TaggedOutput("index", self._index_row(rec, sigs[0] if sigs else b""))
                 continue
-            rec["dup_of"] = kept
+            if run:
+                self._counters.inc("against_earlier_runs")
+            rec["dup_of"] = dup_of
             rec["dup_jaccard"] = j
             reason = RejectReason(what)
             self._counters.inc(f"dropped:{reason.value}")
-            detail = (f"same content_hash as {kept}" if reason is RejectReason.EXACT_DUPLICATE
-                      else f"jaccard={j:.3f} >= dedup.threshold with kept record {kept}")
-            yield TaggedOutput(REJECTED, rejected_record(rec, Stage.DEDUP, Rejection(reason, detail)))
+            yield TaggedOutput(REJECTED, rejected_record(rec, Stage.DEDUP, Rejection(
+                reason, reject_detail(reason.value, dup_of, j, group_rep, run))))
 
 
 class DedupNearDuplicates(beam.PTransform):
@@ -401,9 +518,21 @@ class DedupNearDuplicates(beam.PTransform):
             | "ExactGroups" >> beam.GroupByKey()
             | "ExactReps" >> beam.FlatMap(_exact_groups).with_outputs("assign", main="reps")
         )
-        reps = ex["reps"]  # (doc_id, (rank, weight, sig)) — one per exact group
+        reps = ex["reps"]  # (doc_id, (rank, weight, sig, content hash)) — one per exact group
+        bands, rows = lsh_params(d.threshold, d.num_perm)
+        prior_finals = []
+        if d.against:
+            # --dedup-against: a representative that duplicates an earlier run's record is decided here
+            # (and its exact copies with it); only the others are deduplicated among this run's records.
+            from refinery.transforms.beam.dedup_index import MatchPriors, prior_index_files, read_prior_index
+
+            priors = read_prior_index(records.pipeline, prior_index_files(self.cfg))
+            matched = reps | "MatchEarlierRuns" >> MatchPriors(priors, d.threshold, bands, rows, d.near)
+            split = ({"rep": reps, "prior": matched} | "JoinEarlierMatches" >> beam.CoGroupByKey()
+                     | "SplitEarlier" >> beam.FlatMap(_split_prior).with_outputs("final", main="reps"))
+            reps = split["reps"]
+            prior_finals = [split["final"]]
         if d.near:
-            bands, rows = lsh_params(d.threshold, d.num_perm)
             pairs = (
                 reps
                 | "BatchReps" >> beam.BatchElements(min_batch_size=64, max_batch_size=1024)
@@ -422,21 +551,16 @@ class DedupNearDuplicates(beam.PTransform):
         else:
             labels = reps | "NoLabels" >> beam.FlatMap(lambda kv: [])
             node_sets = reps | "NoSets" >> beam.FlatMap(lambda kv: [])
-        chosen = ({"label": labels, "rep": reps} | "JoinLabels" >> beam.CoGroupByKey()
-                  | "Members" >> beam.FlatMap(_component_members)
-                  | "GroupComponents" >> beam.GroupByKey()
-                  | "ChooseRep" >> beam.FlatMap(_choose_rep).with_outputs("single", main="members"))
-        # Clusters of two or more: the kept record's set goes to each member (keyed by the kept record),
-        # then each member's own set joins it; only records on a verified edge have sets here.
-        with_kept_set = ({"m": chosen["members"], "set": node_sets} | "JoinKeptSet" >> beam.CoGroupByKey()
-                         | "AttachKeptSet" >> beam.ParDo(_AttachKeptSetFn()))
-        multi = ({"f": with_kept_set, "set": node_sets} | "JoinOwnSet" >> beam.CoGroupByKey()
-                 | "Final" >> beam.FlatMap(_final_for_member))
-        finals = (chosen["single"], multi) | "AllFinals" >> beam.Flatten()
+        members = ({"label": labels, "rep": reps} | "JoinLabels" >> beam.CoGroupByKey()
+                   | "Members" >> beam.FlatMap(_component_members))
+        finals = members | "ChainSafe" >> _ChainSafeDecisions(node_sets, d.threshold, d.chain_rounds)
+        if prior_finals:
+            finals = [finals, *prior_finals] | "WithEarlierFinals" >> beam.Flatten()
         assign_by_group = ex["assign"] | "ByGroupRep" >> beam.Map(lambda kv: (kv[1], kv[0]))
         decisions = ({"assign": assign_by_group, "final": finals} | "JoinDecisions" >> beam.CoGroupByKey()
                      | "Decisions" >> beam.FlatMap(_decisions))
-        out = ({"rec": sk["rec"], "decision": decisions} | "JoinRecords" >> beam.CoGroupByKey()
-               | "Apply" >> beam.ParDo(_ApplyFn()).with_outputs(REJECTED, ERRORS, main=KEPT))
+        sigs = sk["sketch"] | "Sigs" >> beam.Map(lambda kv: (kv[0], kv[1]["sig"]))
+        out = ({"rec": sk["rec"], "decision": decisions, "sig": sigs} | "JoinRecords" >> beam.CoGroupByKey()
+               | "Apply" >> beam.ParDo(_ApplyFn(bands, rows)).with_outputs(REJECTED, ERRORS, "index", main=KEPT))
         errors = (sk[ERRORS], out[ERRORS]) | "DedupErrors" >> beam.Flatten()
-        return {KEPT: out[KEPT], REJECTED: out[REJECTED], ERRORS: errors}
+        return {KEPT: out[KEPT], REJECTED: out[REJECTED], ERRORS: errors, "index": out["index"]}

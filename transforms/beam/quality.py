@@ -1,6 +1,6 @@
 """``ScoreQuality``: quality signals, then the rule presets.
 
-Annotate: ``quality`` (every signal, written for rejected records too), on text whose PII was
+Annotate: ``quality`` and ``quality_score`` (every signal, written for rejected records too), on text whose PII was
 already redacted at ingest (``refinery.transforms.pii.PiiScrubber``, which also fills
 ``pii_counts``). Decide: the first rule of ``quality.rules`` that fires, with per-language threshold
 overrides; reason named after the rule, detail = value and threshold.
@@ -14,7 +14,7 @@ import apache_beam as beam
 
 from refinery.schemas.reasons import Stage
 from refinery.transforms.beam.stage import RecordStageFn, Rejection, run_record_stage
-from refinery.transforms.quality import apply_rules, quality_signals, thresholds_for
+from refinery.transforms.quality import apply_rules, quality_score, quality_signals, thresholds_for
 
 
 class _ScoreQualityFn(RecordStageFn):
@@ -36,6 +36,8 @@ class _ScoreQualityFn(RecordStageFn):
 
     def annotate(self, record):
         record["quality"] = quality_signals(record["text"], record.get("lang"))
+        record["quality_score"] = quality_score(record["quality"], self.cfg.quality.rules,
+                                                self._thresholds(record.get("lang")), self._disabled)
 
     def decide(self, record):
         hit = apply_rules(record["quality"], self.cfg.quality.rules, self._thresholds(record.get("lang")),

@@ -1,0 +1,71 @@
+"""Across data owners: `refinery sketch` writes only the index; `refinery overlap` finds shared documents,
+and its decisions apply with --dedup-against."""
+
+import json
+
+import pyarrow.parquet as pq
+
+from refinery.pipelines.sketch import cmd_overlap, cmd_sketch
+
+from test_dedup import _decide, _rec, _window_docs
+
+
+def _jsonl(path, texts):
+    path.write_text("".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in texts.items()), encoding="utf-8")
+    return path
+
+
+def test_two_owners_find_what_they_share_without_text(tmp_path, capsys):
+    w = lambda start, i=0, step=2: _window_docs(i + 1, step, start=start)[i]  # noqa: E731
+    a = {"a1": w(0), "a2": w(1000), "a3": w(2000), "a4": w(3000)}
+    b = {"b1": w(0, i=1), "b2": a["a2"], "b3": w(5000), "b4": w(2000, i=1, step=25)}  # b4 far from a3 (0.6)
+    salt = tmp_path / "salt"
+    salt.write_bytes(b"a secret both owners hold, 32 bytes")
+    for name, texts in (("A", a), ("B", b)):
+        src = _jsonl(tmp_path / f"{name}.jsonl", texts)
+        assert cmd_sketch(["--input", str(src), "--output", str(tmp_path / f"S{name}"), "--salt-file", str(salt),
+                           "--set", "language.enabled=false"]) == 0
+    sa = pq.read_table(tmp_path / "SA" / "index")
+    assert sa.num_rows == 4 and "text" not in sa.column_names
+    assert sa.schema.metadata[b"refinery.dedup.salted"] == b"true"
+    raw = b"".join(f.read_bytes() for f in (tmp_path / "SA" / "index").iterdir())
+    assert w(0)[:40].encode() not in raw  # no text in the files
+    capsys.readouterr()
+    assert cmd_overlap([str(tmp_path / "SA"), str(tmp_path / "SB"), "--output", str(tmp_path / "D")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["documents_a"] == 4 and report["documents_b"] == 4
+    assert report["a_with_near_duplicate_in_b"] == 2 and report["a_exact_in_b"] == 1  # a1 ~ b1, a2 = b2
+    assert report["per_language_a"] == {"None": {"documents": 4, "with_near_duplicate_in_b": 2}}
+    pairs = json.loads((tmp_path / "D" / "overlap.json").read_text())["pairs"]
+    ids = set(pq.read_table(tmp_path / "SA" / "index").column("doc_id").to_pylist())
+    assert len(pairs) == 2 and all(p["a"] in ids for p in pairs)
+    assert pq.read_table(tmp_path / "D" / "index").num_rows == 2  # only B's matched rows leave B
+
+    # owner A applies the decisions to its own records (doc_ids as its sketch computed them)
+    by_text = {v: k for k, v in a.items()}
+    src_rows = [json.loads(x) for x in (tmp_path / "A.jsonl").read_text().splitlines()]
+    # the records again, under the doc_ids of the sketch (same files, same ids)
+    recs = [_rec(doc_id, src_rows[i]["text"]) for i, doc_id in enumerate(_sketch_ids(tmp_path / "A.jsonl"))]
+    got = _decide(recs, [f"dedup.against=['{tmp_path / 'D'}']"])
+    removed = {by_text[r["text"]] for r in recs if got[r["doc_id"]][0] != "kept"}
+    assert removed == {"a1", "a2"}
+    assert all(got[d][0] == "near_duplicate" for d in got if got[d][0] != "kept")  # salted: found as near
+
+
+def _sketch_ids(path):
+    """doc_ids as ingest computes them for the lines of ``path``."""
+    import apache_beam as beam
+
+    from refinery.pipelines.config import load_config
+    from refinery.transforms.beam.ingest import ReadCrude
+    from refinery.transforms.beam.stage import KEPT
+
+    import glob
+    import tempfile
+
+    tmp = tempfile.mkdtemp()
+    with beam.Pipeline() as p:
+        ((p | ReadCrude([str(path)], load_config(None, []), spread_records=False))[KEPT]
+         | beam.Map(lambda r: json.dumps([r["source_line"], r["doc_id"]])) | beam.io.WriteToText(f"{tmp}/ids"))
+    rows = sorted(json.loads(x) for f in glob.glob(f"{tmp}/ids*") for x in open(f))
+    return [d for _line, d in rows]

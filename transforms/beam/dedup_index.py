@@ -1,0 +1,236 @@
+"""Beam side of the dedup index: write it (``WriteDedupIndex``), read earlier runs' indexes
+(``read_prior_index``) and match a run's exact-group representatives against them (``MatchPriors``).
+
+Everything is keyed: index shards are written per shard key, priors are read file by file, and the
+matching joins band buckets, then signatures, per pair — no step holds a corpus's signatures.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Iterable
+
+import apache_beam as beam
+import numpy as np
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from refinery.atomic import write_atomic
+from refinery.transforms.dedup_index import INDEX_DIR, check_compatible, estimated_jaccard, index_table
+
+
+def index_files(prev_out: str) -> list[str]:
+    """The index files of an earlier output folder (sorted). Raises FileNotFoundError without index/."""
+    folder = FileSystems.join(prev_out, INDEX_DIR)
+    if not FileSystems.exists(folder) and not FileSystems.exists(prev_out):
+        raise FileNotFoundError(f"{prev_out}: no such output folder")
+    files = sorted(m.path for m in FileSystems.match([FileSystems.join(folder, "*.parquet")])[0].metadata_list)
+    if not files and not FileSystems.exists(folder):
+        raise FileNotFoundError(f"{prev_out}: no {INDEX_DIR}/ folder (not a refinery output, or one written "
+                                "before the dedup index existed)")
+    return files
+
+
+def check_prior_files(files: list[str], dedup_cfg, bands: int, rows: int, salted: bool = False) -> None:
+    """Before the pipeline is built: every prior index file shares this run's dedup parameters."""
+    for f in files:
+        with FileSystems.open(f) as fh:
+            meta = pq.ParquetFile(io.BytesIO(fh.read())).schema_arrow.metadata
+        check_compatible(meta, dedup_cfg, bands, rows, salted, f)
+
+
+def prior_index_files(cfg) -> list[str]:
+    """Every index file of ``dedup.against`` (checked: present, same dedup parameters). Raises
+    :class:`refinery.transforms.inputs.InputError` with the folder and the reason."""
+    from refinery.transforms.dedup import lsh_params
+    from refinery.transforms.dedup_index import IndexMismatch
+    from refinery.transforms.inputs import InputError
+
+    d = cfg.dedup
+    bands, rows = lsh_params(d.threshold, d.num_perm)
+    files = []
+    for prev in d.against:
+        try:
+            found = index_files(prev)
+            check_prior_files(found, d, bands, rows)
+        except (FileNotFoundError, IndexMismatch) as exc:
+            raise InputError(f"--dedup-against: {exc}") from None
+        files += found
+    return files
+
+
+class _WriteShardFn(beam.DoFn):
+    def __init__(self, out_dir: str, n: int, meta: dict[str, str]):
+        self.out_dir, self.n, self.meta = out_dir, n, meta
+
+    def process(self, element):
+        shard, rows = element
+        buf = io.BytesIO()
+        pq.write_table(index_table(list(rows), self.meta), buf, compression="zstd")
+        path = FileSystems.join(self.out_dir, INDEX_DIR, f"part-{shard:05d}-of-{self.n:05d}.parquet")
+        write_atomic(path, buf.getvalue())
+        yield path
+
+
+class WriteDedupIndex(beam.PTransform):
+    """Index rows (dicts of :data:`refinery.transforms.dedup_index.INDEX_SCHEMA` less run_id) →
+    ``OUT/index/part-*.parquet`` (``shards`` files at most, by doc_id; rows sorted by doc_id)."""
+
+    def __init__(self, out_dir: str, run_id: str, shards: int, meta: dict[str, str]):
+        super().__init__()
+        self.out_dir, self.run_id, self.shards, self.meta = out_dir, run_id, shards, meta
+
+    def expand(self, rows):
+        run_id, n = self.run_id, self.shards
+        return (rows
+                | "WithRun" >> beam.Map(lambda r: (int(r["doc_id"].encode().hex()[:8] or "0", 16) % n,
+                                                   dict(r, run_id=run_id)))
+                | "ByShard" >> beam.GroupByKey()
+                | "WriteShards" >> beam.ParDo(_WriteShardFn(self.out_dir, n, self.meta)))
+
+
+class _ReadIndexFileFn(beam.DoFn):
+    def process(self, path) -> Iterable[dict]:
+        with FileSystems.open(path) as fh:
+            table = pq.read_table(io.BytesIO(fh.read()))
+        yield from table.to_pylist()
+
+
+def read_prior_index(pipeline, files: list[str], label: str = "ReadPriorIndex"):
+    """Prior index rows, read file by file on the workers."""
+    return (pipeline | f"{label}Files" >> beam.Create(files)
+            | f"{label}Reshuffle" >> beam.Reshuffle()
+            | f"{label}Rows" >> beam.ParDo(_ReadIndexFileFn()))
+
+
+def _bucket(band: int, digest: int) -> tuple[int, int]:
+    """A shuffle key for a band digest: uint64 as signed (Beam's integer coder takes 64-bit signed)."""
+    digest = int(digest)
+    return band, digest - (1 << 64) if digest >= 1 << 63 else digest
+
+
+def _prior_band_entries(row):
+    for band, digest in enumerate(row["bands"]):
+        yield _bucket(band, digest), ("p", row["doc_id"])
+
+
+class _NewBandsFn(beam.DoFn):
+    def __init__(self, bands: int, rows: int):
+        self.bands, self.rows = bands, rows
+
+    def process(self, element) -> Iterable[Any]:
+        from refinery.transforms.dedup import band_digests, has_shingles
+
+        doc_id, sig = element
+        s = np.frombuffer(sig, dtype=np.uint32)[None, :]
+        if not has_shingles(s)[0]:
+            return
+        for band, digest in enumerate(band_digests(s, self.bands, self.rows)[0].tolist()):
+            yield _bucket(band, digest), ("n", doc_id)
+
+
+def _bucket_pairs(element, limit: int = 64):
+    """One LSH bucket → (new, prior) pairs; at most ``limit`` priors per new record per bucket."""
+    _key, entries = element
+    news, priors = [], []
+    for kind, doc_id in entries:
+        (news if kind == "n" else priors).append(doc_id)
+    if not news or not priors:
+        return
+    priors = sorted(set(priors))[:limit]
+    for n in sorted(set(news)):
+        for p in priors:
+            yield n, p
+
+
+class _EstimateFn(beam.DoFn):
+    """(prior, {'pair': [(new, new sig)], 'prior': [(sig, run)]}) → (new, (prior, run, estimate)) at or
+    above the threshold."""
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+
+    def process(self, element) -> Iterable[Any]:
+        prior, g = element
+        priors = list(g["prior"])
+        if not priors:
+            return
+        psig, run = priors[0]
+        psig = np.asarray(psig, dtype=np.uint32)
+        for new, nsig in g["pair"]:
+            j = estimated_jaccard(np.frombuffer(nsig, dtype=np.uint32), psig)
+            if j >= self.threshold:
+                yield new, (prior, run, round(j, 4))
+
+
+def _attach_new_sig(element):
+    new, g = element
+    sigs = list(g["sig"])
+    if not sigs:
+        return
+    for prior in g["pair"]:
+        yield prior, (new, sigs[0])
+
+
+def _best_prior(element):
+    """(rep, {'exact': [(prior, run)], 'near': [(prior, run, j)]}) → (rep, (status, prior, run, j)):
+    an exact match first, else the near match with the smallest prior doc_id (the earlier release's
+    records rank first, in doc_id order among themselves)."""
+    rep, g = element
+    exact = sorted(g["exact"])
+    if exact:
+        prior, run = exact[0]
+        yield rep, ("prior_exact", prior, run, 1.0)
+        return
+    near = sorted(g["near"])
+    if near:
+        prior, run, j = near[0]
+        yield rep, ("prior_near", prior, run, j)
+
+
+class MatchPriors(beam.PTransform):
+    """Exact-group representatives (doc_id, (rank, weight, sig, content hash)) and prior index rows →
+    (doc_id, (status, prior doc_id, prior run, jaccard)) for the representatives that duplicate a
+    prior record: same content hash (``prior_exact``) or MinHash-estimated Jaccard >= threshold among
+    LSH candidates (``prior_near``)."""
+
+    def __init__(self, priors, threshold: float, bands: int, rows: int, near: bool):
+        super().__init__()
+        self.priors, self.threshold, self.bands, self.rows, self.near = priors, threshold, bands, rows, near
+
+    def expand(self, reps):
+        priors = self.priors
+        exact = ({"new": reps | "NewByHash" >> beam.Map(lambda kv: (kv[1][3], kv[0])),
+                  "prior": priors | "PriorByHash" >> beam.Map(lambda r: (r["content_hash"], (r["doc_id"], r["run_id"])))}
+                 | "JoinHashes" >> beam.CoGroupByKey()
+                 | "ExactPrior" >> beam.FlatMap(
+                     lambda kv: [(n, p) for n in kv[1]["new"] for p in kv[1]["prior"]]))
+        if self.near:
+            new_sigs = reps | "NewSigs" >> beam.Map(lambda kv: (kv[0], kv[1][2]))
+            pairs = (((new_sigs | "NewBands" >> beam.ParDo(_NewBandsFn(self.bands, self.rows))),
+                      priors | "PriorBands" >> beam.FlatMap(_prior_band_entries))
+                     | "AllBandEntries" >> beam.Flatten()
+                     | "PriorBuckets" >> beam.GroupByKey()
+                     | "PriorPairs" >> beam.FlatMap(_bucket_pairs)
+                     | "DistinctPriorPairs" >> beam.Distinct())
+            near = ({"pair": pairs, "sig": new_sigs} | "JoinNewSig" >> beam.CoGroupByKey()
+                    | "AttachNewSig" >> beam.FlatMap(_attach_new_sig))
+            near = ({"pair": near,
+                     "prior": priors | "PriorSigs" >> beam.Map(lambda r: (r["doc_id"], (r["signature"], r["run_id"])))}
+                    | "JoinPriorSig" >> beam.CoGroupByKey()
+                    | "Estimate" >> beam.ParDo(_EstimateFn(self.threshold)))
+        else:
+            near = reps | "NoNear" >> beam.FlatMap(lambda kv: [])
+        return ({"exact": exact, "near": near} | "JoinPriorMatches" >> beam.CoGroupByKey()
+                | "BestPrior" >> beam.FlatMap(_best_prior))
+
+
+def write_index(rows, out_dir: str, cfg, run_id: str):
+    """Write the index rows of a run to ``OUT/index/`` with the dedup parameters in every footer."""
+    from refinery.transforms.dedup import lsh_params
+    from refinery.transforms.dedup_index import index_params
+
+    d = cfg.dedup
+    bands, rows_per_band = lsh_params(d.threshold, d.num_perm)
+    return rows | "WriteDedupIndex" >> WriteDedupIndex(out_dir, run_id, d.index_shards,
+                                                       index_params(d, bands, rows_per_band))

@@ -216,3 +216,29 @@ def test_flink_conf_dir_is_a_flag_the_cli_accepts():
     from refinery.pipelines.cli import beam_flags
 
     assert "--flink_conf_dir" in beam_flags()
+
+
+@pytest.mark.slow
+def test_a_standalone_flink_cluster_gives_the_direct_runners_rows(tmp_path):
+    """Flink 1.16.3 from PyPI (apache-flink-libraries), JobManager + TaskManager with 2 slots, started
+    by benchmarks/flink_cluster.py; the run submits to it with --flink_master=localhost:PORT."""
+    from benchmarks.flink_cluster import Cluster
+
+    direct = _decisions_of_run(tmp_path / "direct", "--runner=DirectRunner")
+    cluster = Cluster(tmp_path / "cluster", slots=2)
+    try:
+        out = tmp_path / "cluster-out"
+        manifest = _cli_run(out, "--runner=FlinkRunner", f"--flink_master={cluster.master}", "--parallelism=2")
+        assert cluster.overview()["jobs-finished"] == 1
+    finally:
+        cluster.stop()
+    assert manifest["status"] == "succeeded" and manifest["reconciliation"]["ok"]
+    assert manifest["engine"]["master"] == cluster.master
+    got = _decisions(out)
+    for kind in ("refined", "rejected", "errors"):
+        assert got[kind] == direct[kind], (kind, sorted(got[kind] ^ direct[kind])[:5])
+
+
+def _decisions_of_run(out: Path, *beam_args: str) -> dict[str, set]:
+    _cli_run(out, *beam_args)
+    return _decisions(out)

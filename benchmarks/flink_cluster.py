@@ -93,6 +93,8 @@ class Cluster:
             "taskmanager.data.port": _free_port(),
             "jobmanager.memory.process.size": "1024m", "taskmanager.numberOfTaskSlots": slots,
             "parallelism.default": slots, "io.tmp.dirs": str(work / "tmp"),
+            # A loaded machine answers RPCs slowly: the 10 s default failed a task deployment here.
+            "akka.ask.timeout": "120 s", "heartbeat.timeout": 300000, "web.timeout": 120000,
         }
         (conf / "flink-conf.yaml").write_text("".join(f"{k}: {v}\n" for k, v in settings.items()))
         cp = str(self.lib / "*")

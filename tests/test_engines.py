@@ -242,3 +242,25 @@ def test_a_standalone_flink_cluster_gives_the_direct_runners_rows(tmp_path):
 def _decisions_of_run(out: Path, *beam_args: str) -> dict[str, set]:
     _cli_run(out, *beam_args)
     return _decisions(out)
+
+
+def test_engines_benchmark_judges_the_targets_from_what_was_run():
+    from benchmarks.engines import plan, speedups, targets
+
+    assert plan(["DirectRunner", "FlinkRunner"], [1, 2]) == [("DirectRunner", 1), ("FlinkRunner", 1), ("FlinkRunner", 2)]
+
+    def size(mb, p1_s, p2_s, jvm1, jvm2):
+        e = {"mb": mb, "runs": [
+            {"runner": "FlinkRunner", "workers": 1, "cli_seconds": p1_s, "processes": [{"label": "jvm", "peak_rss_mb": jvm1}]},
+            {"runner": "FlinkRunner", "workers": 2, "cli_seconds": p2_s, "processes": [{"label": "jvm", "peak_rss_mb": jvm2}]}]}
+        speedups(e)
+        return e
+
+    got = {t["target"]: t["met"] for t in targets({"sizes": [size(40, 100, 70, 900, 900), size(200, 100, 55, 1000, 1100),
+                                                             size(2000, 1000, 560, 1200, 1500)]})}
+    assert got["FlinkRunner p2/p1 >= 1.7x at >= 200 MB"] is True  # 1.82x, 1.79x
+    assert got["FlinkRunner p2/p1 >= 1.6x at 40-200 MB"] is False  # 1.43x
+    assert got["FlinkRunner p1: peak RSS per process flat (+/-25%) 200 -> 2000 MB"] is True  # x1.20
+    assert got["FlinkRunner p2: peak RSS per process flat (+/-25%) 200 -> 2000 MB"] is False  # x1.36
+    only_small = {t["target"]: t["met"] for t in targets({"sizes": [size(10, 100, 90, 900, 900)]})}
+    assert set(only_small.values()) == {None}  # nothing at the sizes the targets name: not measured

@@ -71,6 +71,8 @@ class TreeSampler:
                 continue
             mb = int(hwm.split()[0]) / 1024
             row = self._seen.setdefault(pid, {"pid": pid, "label": label(cmd), "peak_rss_mb": 0.0})
+            if row["label"] == "?" and cmd:  # first seen between fork and exec: no command line yet
+                row["label"] = label(cmd)
             row["peak_rss_mb"] = max(row["peak_rss_mb"], round(mb, 1))
 
     def _loop(self) -> None:

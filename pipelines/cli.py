@@ -38,6 +38,8 @@ def beam_flags() -> frozenset[str]:
     """Every flag of Beam's PipelineOptions (all runners' option classes): what may pass through to Beam."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    from refinery.pipelines import engines  # noqa: F401 - declares the engine flags Beam does not (--flink_conf_dir)
+
     def subclasses(cls):
         for sub in cls.__subclasses__():
             yield sub

@@ -51,6 +51,25 @@ import zipfile
 BEAM_VERSION = "2.56.0"
 
 
+def _options_class():
+    """Beam options class for the flags Refinery's engines read that Beam's Python SDK does not declare.
+    Declared to Beam, they pass through the portable runner to the job server as pipeline options."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    class RefineryEngineOptions(PipelineOptions):
+        @classmethod
+        def _add_argparse_args(cls, parser):
+            parser.add_argument(
+                "--flink_conf_dir", default=None,
+                help="folder holding a flink-conf.yaml for the Flink job server refinery starts (the embedded "
+                     "Flink's managed memory, slots, temporary folders)")
+
+    return RefineryEngineOptions
+
+
+EngineOptions = _options_class()
+
+
 class EngineError(RuntimeError):
     """The engine cannot be prepared (no Java, no Maven, an artifact that does not resolve)."""
 
@@ -262,7 +281,8 @@ class JobServer:
     """Beam's job server JVM (``java -jar LAUNCHER``) on free local ports, its output in ``log_path``.
     Stopped by :meth:`stop` (idempotent), with SIGKILL if it does not end within 15 s."""
 
-    def __init__(self, engine: Engine, jar: str, master: str, log_path: str, timeout: float = 180.0):
+    def __init__(self, engine: Engine, jar: str, master: str, log_path: str, timeout: float = 180.0,
+                 conf_dir: str | None = None):
         java = _need("java", engine, "Java 11 or later")
         self.port = free_port()
         self.log_path = log_path
@@ -271,6 +291,8 @@ class JobServer:
         master_flag = "--flink-master" if engine.name == "FlinkRunner" else "--spark-master-url"
         cmd = [java, *_java_options(), "-jar", jar, master_flag, master, "--job-port", str(self.port),
                "--artifact-port", "0", "--expansion-port", "0", "--artifacts-dir", self.artifacts_dir]
+        if conf_dir:
+            cmd += ["--flink-conf-dir", conf_dir]
         self._log = open(log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True, preexec_fn=_die_with_parent)
@@ -361,7 +383,9 @@ def prepare(runner: str | None, beam_args: list[str], log_dir: str | None = None
 
     Flags the user gave win: an own ``--flink_job_server_jar`` / ``--spark_job_server_jar``,
     ``--environment_type``, ``--flink_master`` / ``--spark_master_url``, ``--sdk_worker_parallelism``.
-    ``--job_endpoint`` (a job server already running) skips starting one.
+    ``--job_endpoint`` (a job server already running) skips starting one. ``--flink_conf_dir=DIR``
+    (a folder with a ``flink-conf.yaml``) is handed to the Flink job server it starts: the embedded
+    Flink's memory, slots, temporary folders.
     """
     engine = engine_for(runner)
     if engine is None:
@@ -390,7 +414,13 @@ def prepare(runner: str | None, beam_args: list[str], log_dir: str | None = None
 
                 log_dir = tempfile.mkdtemp(prefix="refinery-engine-")
             os.makedirs(log_dir, exist_ok=True)
-            server = JobServer(engine, jar, master, os.path.join(log_dir, f"{engine.name.lower()}-job-server.log"))
+            conf_dir = _value(args, "flink_conf_dir") if engine.name == "FlinkRunner" else None
+            if conf_dir:
+                if not os.path.isfile(os.path.join(conf_dir, "flink-conf.yaml")):
+                    raise EngineError(f"--flink_conf_dir={conf_dir}: no flink-conf.yaml in that folder")
+                facts["flink_conf_dir"] = conf_dir
+            server = JobServer(engine, jar, master, os.path.join(log_dir, f"{engine.name.lower()}-job-server.log"),
+                               conf_dir=conf_dir)
             prepared.processes.append(server)
             args.append(f"--job_endpoint={server.address}")
             facts["job_server_log"] = server.log_path

@@ -3,7 +3,15 @@
 The sample corpus goes through ``refinery run`` four times, each a fresh CLI process as a user runs
 it: DirectRunner, FlinkRunner with parallelism 1 and 2, SparkRunner with local[2]. Refined, rejected and errors rows (doc_id
 with its decision) must be the same sets, every run's reconciliation must hold, and no job server
-may outlive its run. The first run fetches the job server's jars with Maven into
+may outlive its run.
+
+The parallelism-2 Flink run is given small sort buffers (:data:`SMALL_SORT_BUFFERS`: 96 MB of managed
+memory in 8 KB pages, ~400 KB per sorting operator) through ``--flink_conf_dir``. Flink moves every
+element, and every GroupByKey's values of one key, through such a buffer as one record; on a 10 MB
+corpus with the default memory (~10 MB per operator here) a validation sample gathered as one element
+of 5,000 records failed with "Record too large". With small buffers the sample corpus shows the same
+shape: such an element (~490 KB) fails there, while every element of a well-shaped job (the largest
+is one record, ~125 KB) fits. The first run fetches the job server's jars with Maven into
 ``$REFINERY_CACHE_DIR/jars`` (default ``~/.cache/refinery``); later runs reuse them.
 """
 
@@ -22,6 +30,7 @@ from refinery.pipelines import engines
 from conftest import ROOT, SAMPLE
 
 RUN_TIMEOUT_S = 900  # the first Flink (Spark) run fetches ~160 MB (~250 MB) of jars
+SMALL_SORT_BUFFERS = "taskmanager.memory.managed.size: 96m\ntaskmanager.memory.segment-size: 8kb\n"
 
 
 def _cli_run(out: Path, *beam_args: str) -> dict:
@@ -62,10 +71,14 @@ def _alive_with(marker: str) -> list[int]:
 @pytest.fixture(scope="module")
 def three_runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("engines")
+    conf = base / "flink-conf"
+    conf.mkdir()
+    (conf / "flink-conf.yaml").write_text(SMALL_SORT_BUFFERS)
     return {
         "direct": (base / "direct", _cli_run(base / "direct", "--runner=DirectRunner")),
         "flink1": (base / "flink1", _cli_run(base / "flink1", "--runner=FlinkRunner", "--parallelism=1")),
-        "flink2": (base / "flink2", _cli_run(base / "flink2", "--runner", "FlinkRunner", "--parallelism", "2")),
+        "flink2": (base / "flink2", _cli_run(base / "flink2", "--runner", "FlinkRunner", "--parallelism", "2",
+                                             f"--flink_conf_dir={conf}")),
         "spark2": (base / "spark2", _cli_run(base / "spark2", "--runner=SparkRunner", "--parallelism=2")),
     }
 
@@ -97,6 +110,8 @@ def test_flink_runs_reconcile_and_record_the_engine(three_runs):
         # The stages' counters come back from the job server too, and agree with the DirectRunner's.
         assert m["counters"] == three_runs["direct"][1]["counters"], name
     assert "engine" not in three_runs["direct"][1]
+    assert three_runs["flink2"][1]["engine"]["flink_conf_dir"].endswith("flink-conf")
+    assert "flink_conf_dir" not in three_runs["flink1"][1]["engine"]
 
 
 def test_no_job_server_outlives_its_run(three_runs):
@@ -171,3 +186,81 @@ def test_user_flags_win_and_the_runner_becomes_portable(monkeypatch):
     prepared.close()
     prepared.close()
     assert started == ["pool stopped"]
+
+
+def test_flink_conf_dir_goes_to_the_job_server_and_must_hold_a_flink_conf(tmp_path, monkeypatch):
+    started = {}
+
+    class FakeServer:
+        address = "localhost:2"
+        log_path = str(tmp_path / "log")
+
+        def __init__(self, engine, jar, master, log_path, conf_dir=None):
+            started["conf_dir"] = conf_dir
+
+        def stop(self):
+            pass
+
+    monkeypatch.setattr(engines, "JobServer", FakeServer)
+    monkeypatch.setattr(engines, "WorkerPool", lambda: type("P", (), {"address": "localhost:1", "stop": lambda s: None})())
+    with pytest.raises(engines.EngineError, match="no flink-conf.yaml"):
+        engines.prepare("FlinkRunner", ["--flink_job_server_jar=x.jar", f"--flink_conf_dir={tmp_path}"])
+    (tmp_path / "flink-conf.yaml").write_text(SMALL_SORT_BUFFERS)
+    prepared = engines.prepare("FlinkRunner", ["--flink_job_server_jar=x.jar", f"--flink_conf_dir={tmp_path}"],
+                               log_dir=str(tmp_path / "logs"))
+    assert started["conf_dir"] == str(tmp_path) and prepared.facts["flink_conf_dir"] == str(tmp_path)
+    prepared.close()
+
+
+def test_flink_conf_dir_is_a_flag_the_cli_accepts():
+    from refinery.pipelines.cli import beam_flags
+
+    assert "--flink_conf_dir" in beam_flags()
+
+
+@pytest.mark.slow
+def test_a_standalone_flink_cluster_gives_the_direct_runners_rows(tmp_path):
+    """Flink 1.16.3 from PyPI (apache-flink-libraries), JobManager + TaskManager with 2 slots, started
+    by benchmarks/flink_cluster.py; the run submits to it with --flink_master=localhost:PORT."""
+    from benchmarks.flink_cluster import Cluster
+
+    direct = _decisions_of_run(tmp_path / "direct", "--runner=DirectRunner")
+    cluster = Cluster(tmp_path / "cluster", slots=2)
+    try:
+        out = tmp_path / "cluster-out"
+        manifest = _cli_run(out, "--runner=FlinkRunner", f"--flink_master={cluster.master}", "--parallelism=2")
+        assert cluster.overview()["jobs-finished"] == 1
+    finally:
+        cluster.stop()
+    assert manifest["status"] == "succeeded" and manifest["reconciliation"]["ok"]
+    assert manifest["engine"]["master"] == cluster.master
+    got = _decisions(out)
+    for kind in ("refined", "rejected", "errors"):
+        assert got[kind] == direct[kind], (kind, sorted(got[kind] ^ direct[kind])[:5])
+
+
+def _decisions_of_run(out: Path, *beam_args: str) -> dict[str, set]:
+    _cli_run(out, *beam_args)
+    return _decisions(out)
+
+
+def test_engines_benchmark_judges_the_targets_from_what_was_run():
+    from benchmarks.engines import plan, speedups, targets
+
+    assert plan(["DirectRunner", "FlinkRunner"], [1, 2]) == [("DirectRunner", 1), ("FlinkRunner", 1), ("FlinkRunner", 2)]
+
+    def size(mb, p1_s, p2_s, jvm1, jvm2):
+        e = {"mb": mb, "runs": [
+            {"runner": "FlinkRunner", "workers": 1, "cli_seconds": p1_s, "processes": [{"label": "jvm", "peak_rss_mb": jvm1}]},
+            {"runner": "FlinkRunner", "workers": 2, "cli_seconds": p2_s, "processes": [{"label": "jvm", "peak_rss_mb": jvm2}]}]}
+        speedups(e)
+        return e
+
+    got = {t["target"]: t["met"] for t in targets({"sizes": [size(40, 100, 70, 900, 900), size(200, 100, 55, 1000, 1100),
+                                                             size(2000, 1000, 560, 1200, 1500)]})}
+    assert got["FlinkRunner p2/p1 >= 1.7x at >= 200 MB"] is True  # 1.82x, 1.79x
+    assert got["FlinkRunner p2/p1 >= 1.6x at 40-200 MB"] is False  # 1.43x
+    assert got["FlinkRunner p1: peak RSS per process flat (+/-25%) 200 -> 2000 MB"] is True  # x1.20
+    assert got["FlinkRunner p2: peak RSS per process flat (+/-25%) 200 -> 2000 MB"] is False  # x1.36
+    only_small = {t["target"]: t["met"] for t in targets({"sizes": [size(10, 100, 90, 900, 900)]})}
+    assert set(only_small.values()) == {None}  # nothing at the sizes the targets name: not measured

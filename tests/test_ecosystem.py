@@ -109,3 +109,47 @@ def test_overwrite_deletes_the_card_but_never_a_users_readme(small_run, tmp_path
     with pytest.raises(OutputRefused, match="README.md"):
         prepare_output(str(copy), overwrite=True)
     assert (copy / "README.md").read_text() == "# my notes\n"
+
+
+def test_croissant_lists_every_column_and_reads_nested_ones(demo_run):
+    import mlcroissant as mlc
+
+    from refinery.transforms.beam.write import refined_file_schema
+
+    out, res = demo_run
+    ds = mlc.Dataset(jsonld=str(out / "croissant.json"))
+    fields = {f.name: f for f in ds.metadata.record_sets[0].fields}
+    assert set(fields) == set(refined_file_schema().names)
+    assert fields["stages"].repeated and {s.name for s in fields["quality"].sub_fields} >= {"n_words", "cjk_frac"}
+    licences = json.loads((out / "croissant.json").read_text())["license"]
+    assert licences and all(u.startswith("https://spdx.org/licenses/") and u.endswith(".html") for u in licences)
+    assert "https://spdx.org/licenses/CC0-1.0.html" in licences
+    first = next(iter(ds.records(record_set="refined")))
+    assert isinstance(first["refined/quality"]["refined/quality/n_words"], int)
+    assert first["refined/stages"][0] == b"ingest"
+
+
+def test_openlineage_names_are_absolute_and_only_written_outputs_are_listed(demo_run):
+    out, res = demo_run
+    events = [json.loads(line) for line in (out / "reports/openlineage.jsonl").read_text().splitlines()]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    done = events[-1]
+    assert done["producer"].startswith("pkg:pypi/refinery@")
+    assert {(o["namespace"], o["name"]) for o in done["outputs"]} == {
+        ("file", str(out.resolve() / kind)) for kind in ("refined", "rejected", "errors")}
+    assert all(i["namespace"] == "file" and i["name"].startswith("/") for i in done["inputs"])
+    assert "errorMessage" not in done["run"].get("facets", {})
+
+
+def test_a_fail_event_has_an_error_message_and_no_unwritten_outputs():
+    from openlineage.client.serde import Serde
+
+    from refinery.validators.lineage import build_event, dataset_id
+
+    manifest = {"run_id": "r1", "input_patterns": ["gs://bkt/crude/*.jsonl"], "error": "ValueError: boom"}
+    event = json.loads(Serde.to_json(build_event("FAIL", manifest, "gs://bkt/out")))
+    assert event["run"]["facets"]["errorMessage"]["message"] == "ValueError: boom"
+    assert event["outputs"] == []
+    assert (event["inputs"][0]["namespace"], event["inputs"][0]["name"]) == ("gs://bkt", "crude/*.jsonl")
+    assert dataset_id("gs://bkt/out/refined") == ("gs://bkt", "out/refined")
+    assert dataset_id("relative/path")[1].startswith("/")

@@ -169,23 +169,54 @@ See `reports/report.html` and `reports/manifest.json`.
 
 
 _CROISSANT_TYPES = {pa.string(): "sc:Text", pa.int64(): "sc:Integer", pa.int32(): "sc:Integer",
-                    pa.float32(): "sc:Float", pa.float64(): "sc:Float", pa.bool_(): "sc:Boolean"}
+                    pa.float32(): "sc:Float", pa.float64(): "sc:Float", pa.bool_(): "sc:Boolean",
+                    pa.binary(): "sc:Text"}
 
 
-def croissant(manifest: dict, name: str = "refined") -> dict:
-    """Croissant 1.0 JSON-LD for refined/ (scalar columns; nested ones are described, not typed)."""
-    fields = []
-    for f in REFINED_SCHEMA:
-        dtype = _CROISSANT_TYPES.get(f.type)
-        if dtype is None:
-            continue
-        source = {"fileSet": {"@id": "refined-parquet"}, "extract": {"column": f.name}}
-        if f.name == "lang":  # the Hive partition: in the path, not in the files
-            source = {"fileSet": {"@id": "refined-parquet"}, "extract": {"fileProperty": "fullpath"},
-                      "transform": {"regex": "^.*lang=([^/]+)/.*$"}}
-        fields.append({"@type": "cr:Field", "@id": f"{name}/{f.name}", "name": f.name,
-                       "description": (f.metadata or {}).get(b"description", b"").decode(), "dataType": dtype,
-                       "source": source})
+def _croissant_field(f: pa.Field, parent: str) -> dict:
+    """One Croissant field for an Arrow column: a list is a ``repeated`` field of its item type, a
+    struct a field of ``subField``s, each read from the struct column by a ``jsonPath``."""
+    typ = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+    repeated = pa.types.is_list(typ) or pa.types.is_large_list(typ)
+    if repeated:
+        typ = typ.value_type
+    fid = f"{parent}/{f.name}"
+    field = {"@type": "cr:Field", "@id": fid, "name": f.name,
+             "description": (f.metadata or {}).get(b"description", b"").decode()}
+    if pa.types.is_struct(typ):
+        field["subField"] = [
+            {"@type": "cr:Field", "@id": f"{fid}/{sub.name}", "name": sub.name,
+             "description": f"{sub.name} of {f.name}", "dataType": _CROISSANT_TYPES[sub.type],
+             "source": {"fileSet": {"@id": "refined-parquet"}, "extract": {"column": f.name},
+                        "transform": {"jsonPath": sub.name}}}
+            for sub in typ]
+    else:
+        field["dataType"] = _CROISSANT_TYPES[typ]
+        field["source"] = {"fileSet": {"@id": "refined-parquet"}, "extract": {"column": f.name}}
+    if repeated:
+        field["repeated"] = True
+    return field
+
+
+def croissant_licences(aggregates: dict | None) -> list[str] | str:
+    """SPDX licence URLs of the ids found in refined/ (``licence_spdx``); ``NOASSERTION`` when none."""
+    from refinery.validators.card import hub_licences
+
+    spdx = (aggregates or {}).get("refined", {}).get("licence_spdx", {})
+    by_lower = {}
+    for expr in spdx:
+        for tok in str(expr).replace("(", " ").replace(")", " ").split():
+            by_lower[tok.lower()] = tok
+    ids = [by_lower[i] for i in hub_licences(spdx) if i != "unknown" and i in by_lower]
+    return [f"https://spdx.org/licenses/{i}.html" for i in ids] or "NOASSERTION"
+
+
+def croissant(manifest: dict, name: str = "refined", aggregates: dict | None = None) -> dict:
+    """Croissant 1.0 JSON-LD for refined/: every column of the files, lists as repeated fields and
+    structs with their sub-fields; ``license`` the SPDX licences found in refined/."""
+    from refinery.transforms.beam.write import refined_file_schema
+
+    fields = [_croissant_field(f, name) for f in refined_file_schema()]
     return {
         "@context": {"@language": "en", "@vocab": "https://schema.org/", "sc": "https://schema.org/",
                      "cr": "http://mlcommons.org/croissant/", "rai": "http://mlcommons.org/croissant/RAI/",
@@ -209,11 +240,11 @@ def croissant(manifest: dict, name: str = "refined") -> dict:
         "citeAs": f"Refinery run {manifest['run_id']}, config sha256 {manifest.get('config_sha256')}",
         "datePublished": (manifest.get("finished_at") or manifest.get("started_at") or "")[:10],
         "url": "https://github.com/refinery/refinery",
-        "license": "https://spdx.org/licenses/ (per record: see the licence_spdx column)",
+        "license": croissant_licences(aggregates),
         "version": manifest.get("refinery_version", "0"),
         "distribution": [{"@type": "cr:FileSet", "@id": "refined-parquet", "name": "refined-parquet",
                           "description": "Parquet files of refined/, Hive-partitioned by lang",
-                          "encodingFormat": "application/x-parquet", "includes": "refined/*/*.parquet"}],
+                          "encodingFormat": "application/x-parquet", "includes": "refined/**/*.parquet"}],
         "recordSet": [{"@type": "cr:RecordSet", "@id": name, "name": name,
                        "description": "One refined document per record.", "field": fields}],
     }
@@ -234,6 +265,6 @@ def write_reports(out_dir: str, manifest: dict, aggregates: dict, validation: di
     put("datacard.md", datacard(manifest, aggregates, validation))
     # Croissant resolves file paths relative to its own location: it lives at the output root.
     path = FileSystems.join(out_dir, "croissant.json")
-    write_atomic(path, json.dumps(croissant(manifest), indent=1, ensure_ascii=False).encode())
+    write_atomic(path, json.dumps(croissant(manifest, aggregates=aggregates), indent=1, ensure_ascii=False).encode())
     paths.append(path)
     return paths

@@ -153,3 +153,16 @@ def test_a_fail_event_has_an_error_message_and_no_unwritten_outputs():
     assert (event["inputs"][0]["namespace"], event["inputs"][0]["name"]) == ("gs://bkt", "crude/*.jsonl")
     assert dataset_id("gs://bkt/out/refined") == ("gs://bkt", "out/refined")
     assert dataset_id("relative/path")[1].startswith("/")
+
+
+def test_report_funnel_is_in_pipeline_order_and_review_is_not_green(demo_run):
+    from refinery.validators.reports import DECISION_COLOURS, decision_bars
+
+    out, res = demo_run
+    html = (out / "reports" / "report.html").read_text(encoding="utf-8")
+    funnel = html.split("<h2>Funnel", 1)[1].split("</table>", 1)[0]
+    at = [funnel.index(f"<td>{ns}</td>") for ns in ("ingest", "language", "licence", "quality", "dedup")]
+    assert at == sorted(at)
+    svg = decision_bars({"allow": 5, "review": 2})
+    assert f'fill="{DECISION_COLOURS["review"]}"' in svg and svg.count('fill="#1a7f37"') == 1
+    assert DECISION_COLOURS["review"] not in ("#1a7f37", "#54a24b")

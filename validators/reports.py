@@ -56,6 +56,16 @@ def bars_svg(items: list[tuple[str, float]], width: int = 520, color: str = "#4c
     return "".join(parts)
 
 
+# Colours that mean what they say: allow green, review amber (a human must decide), deny red.
+DECISION_COLOURS = {"allow": "#1a7f37", "review": "#bf8700", "deny": "#cf222e"}
+
+
+def decision_bars(counts: dict) -> str:
+    """Licence decisions, one bar chart per decision so each has its own colour."""
+    parts = [bars_svg([(k, v)], color=DECISION_COLOURS.get(k, "#8c959f")) for k, v in _top(counts)]
+    return "".join(parts) or '<p class="muted">nothing to show</p>'
+
+
 def _table(headers: list[str], rows: list[list], num_cols=()) -> str:
     out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in headers) + "</tr>"]
     for r in rows:
@@ -101,7 +111,10 @@ def render_html(manifest: dict, aggregates: dict, validation: dict | None) -> st
                      for f in rec["files"][:500]], num_cols=(1, 2, 3, 4)))
     s.append("<h2>Funnel: records per stage and reason</h2>")
     rows = []
-    for ns, c in m.get("counters", {}).items():
+    counters = m.get("counters", {})
+    order = [ns for ns in ("ingest", *(m.get("stages") or {}), "write") if ns in counters]
+    for ns in order + [ns for ns in counters if ns not in order]:  # pipeline order, then anything else
+        c = counters[ns]
         drops = "<br>".join(f"{_e(k.split(':', 1)[1])}: {v:,}" for k, v in c.items() if k.startswith("dropped:"))
         errs = "<br>".join(f"{_e(k.split(':', 1)[1])}: {v:,}" for k, v in c.items() if k.startswith("error:"))
         rows.append([_e(ns), f"{c.get('seen', 0):,}", f"{c.get('kept', 0):,}", drops, errs])
@@ -109,7 +122,7 @@ def render_html(manifest: dict, aggregates: dict, validation: dict | None) -> st
     s.append(bars_svg(_top(rej["reject"], 30), color="#e45756"))
     s.append('<div class="grid"><div><h2>Languages (refined)</h2>' + bars_svg(_top(ref["lang"])) + "</div>")
     s.append("<div><h2>Licences (refined)</h2><p>categories</p>" + bars_svg(_top(ref["licence_category"]))
-             + "<p>decisions</p>" + bars_svg(_top(ref["licence_decision"]), color="#54a24b") + "</div></div>")
+             + "<p>decisions</p>" + decision_bars(ref["licence_decision"]) + "</div></div>")
     order = [str(i) for i in range(1, 10)] + ["10+"]
     clusters = [(k, ref["cluster_sizes"].get(k, 0)) for k in order if ref["cluster_sizes"].get(k)]
     s.append("<h2>Duplicate clusters (size of the cluster each kept record stands for)</h2>" + bars_svg(clusters))

@@ -307,8 +307,10 @@ def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: Run
         status="succeeded" if rec["ok"] else "failed",
         finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat(),
         wall_seconds=round(wall_s, 3),
-        inputs=[{k: i[k] for k in ("uri", "bytes", "sha256", "records", "blank_lines", "format", "encoding",
-                                   "compression")} for i in sorted(inputs, key=lambda d: d["uri"])],
+        inputs=[{**{k: i[k] for k in ("uri", "bytes", "sha256", "records", "blank_lines", "format", "encoding",
+                                      "compression")},
+                 **({"non_document_records": i["non_document_records"]} if i.get("non_document_records") else {})}
+                for i in sorted(inputs, key=lambda d: d["uri"])],
         outputs=[{k: o[k] for k in ("kind", "path", "partition", "rows", "bytes", "sha256")}
                  for o in sorted(outputs, key=lambda d: d["path"])],
         totals={"records": sum(i["records"] for i in inputs), "input_bytes": in_bytes, **totals},

@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps 'datasets==2.19.2' 'multiprocess==0.70.16'  # see pyproject [test]
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

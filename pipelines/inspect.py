@@ -9,7 +9,7 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from refinery.arrow_io import dataset_table
+from refinery.arrow_io import dataset_table, hive_partitioning
 from refinery.pipelines.run import _read_json, summary_table
 from refinery.stages import STAGES
 
@@ -18,7 +18,7 @@ def _dataset(out_dir: str, kind: str) -> ds.Dataset | None:
     path = os.path.join(out_dir, kind)
     if not os.path.isdir(path) or not any(f.endswith(".parquet") for _r, _d, fs in os.walk(path) for f in fs):
         return None
-    return ds.dataset(path, format="parquet", partitioning="hive" if kind == "refined" else None)
+    return ds.dataset(path, format="parquet", partitioning=hive_partitioning() if kind == "refined" else None)
 
 
 def _count_by(dataset: ds.Dataset | None, column: str) -> dict[str, int]:

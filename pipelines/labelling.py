@@ -44,6 +44,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from refinery.arrow_io import hive_partitioning
 from refinery.pipelines.release import (
     BufferedWriter,
     available,
@@ -95,7 +96,7 @@ def iter_records(path: str, batch_size: int = 2048) -> Iterator[pa.RecordBatch]:
         if os.path.isfile(src):
             yield from iter_batches(pq.ParquetFile(src), None, batch_size)
             return
-        dataset = ds.dataset(src, format="parquet", partitioning="hive")
+        dataset = ds.dataset(src, format="parquet", partitioning=hive_partitioning())
         yield from dataset.to_batches(batch_size=batch_size, use_threads=False)
     except (pa.ArrowInvalid, OSError) as exc:
         raise LabellingError(f"{src}: not readable as Parquet ({exc})") from None

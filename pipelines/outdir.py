@@ -27,6 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from refinery.atomic import is_refinery_temp
 from refinery.transforms.inputs import is_local
+from refinery.validators.card import CARD_NAME, card_run_id
 from refinery.validators.integrity import run_files
 
 LOCK_NAME = ".refinery.lock"
@@ -165,6 +166,12 @@ def _owned(rel: str, manifest: dict, listed: set[str], out_dir: str) -> bool:
     if rel in listed:
         return True
     if len(parts) == 1:
+        if parts[0] == CARD_NAME and is_local(out_dir):  # a card this run wrote, not the user's README
+            try:
+                with open(os.path.join(out_dir, rel), encoding="utf-8", errors="replace") as f:
+                    return card_run_id(f.read(1 << 22)) == manifest.get("run_id")
+            except OSError:
+                return False
         return parts[0] in _RUN_FILES
     if parts[0] == "reports":
         return (len(parts) == 2 and parts[1] in _REPORT_FILES) or (len(parts) == 3 and parts[1] == "_run")

@@ -270,6 +270,7 @@ def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: Run
     run_dir = FileSystems.join(out_dir, RUN_DIR)
     inputs = _read_json(FileSystems.join(run_dir, "inputs.json"))
     outputs = _read_json(FileSystems.join(run_dir, "outputs.json"))
+    outputs += write_empty_parts(out_dir, manifest, outputs, cfg)
     rec = reconcile(inputs, outputs)
     counters, busy = split_timing(counters)
     totals = {k: sum(f["rows"] for f in outputs if f["kind"] == k) for k in ("refined", "rejected", "errors")}
@@ -278,8 +279,10 @@ def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: Run
         status="succeeded" if rec["ok"] else "failed",
         finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat(),
         wall_seconds=round(wall_s, 3),
-        inputs=[{k: i[k] for k in ("uri", "bytes", "sha256", "records", "blank_lines", "format", "encoding",
-                                   "compression")} for i in sorted(inputs, key=lambda d: d["uri"])],
+        inputs=[{**{k: i[k] for k in ("uri", "bytes", "sha256", "records", "blank_lines", "format", "encoding",
+                                      "compression")},
+                 **({"non_document_records": i["non_document_records"]} if i.get("non_document_records") else {})}
+                for i in sorted(inputs, key=lambda d: d["uri"])],
         outputs=[{k: o[k] for k in ("kind", "path", "partition", "rows", "bytes", "sha256")}
                  for o in sorted(outputs, key=lambda d: d["path"])],
         totals={"records": sum(i["records"] for i in inputs), "input_bytes": in_bytes, **totals},
@@ -310,10 +313,52 @@ def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: Run
         vcode, validation = _validate(out_dir, manifest, cfg, messages, suite)
         code = max(code, vcode)
         manifest["validation_seconds"] = round(time.monotonic() - t0, 3)
+    write_card(out_dir, manifest, cfg)
     if cfg is not None:
         _lineage("COMPLETE" if code == 0 else "FAIL", manifest, out_dir, cfg, validation)
     seal_output(out_dir, manifest, sign_key)
     return RunResult(manifest=manifest, exit_code=code, messages=messages)
+
+
+def write_empty_parts(out_dir: str, manifest: dict, outputs: list[dict], cfg: RunConfig | None) -> list[dict]:
+    """A schema-only Parquet file (``part-00000-of-00001.parquet``, no rows, the run's footer) for each
+    of refined/ rejected/ errors/ that got no row, so ``pq.read_table(OUT/errors)`` reads an empty
+    table of the documented columns instead of raising. Returns their facts for the manifest."""
+    import hashlib
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from refinery.schemas import ERRORS_SCHEMA, REJECTED_SCHEMA, with_run_metadata
+    from refinery.transforms.beam.write import refined_file_schema
+
+    footer = {"run_id": manifest["run_id"], "config_sha256": manifest["config_sha256"],
+              "refinery_version": manifest["refinery_version"]}
+    compression = cfg.output.compression if cfg is not None else "zstd"
+    facts = []
+    for kind, schema in (("refined", refined_file_schema()), ("rejected", REJECTED_SCHEMA), ("errors", ERRORS_SCHEMA)):
+        if any(o["kind"] == kind for o in outputs):
+            continue
+        buf = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist([], schema=with_run_metadata(schema, footer)), buf,
+                       compression=None if compression == "none" else compression)
+        data = buf.getvalue()
+        path = FileSystems.join(out_dir, kind, "part-00000-of-00001.parquet")
+        write_atomic(path, data)
+        facts.append({"kind": kind, "path": path, "partition": None, "rows": 0, "bytes": len(data),
+                      "sha256": hashlib.sha256(data).hexdigest(), "per_source": {}})
+    return facts
+
+
+def write_card(out_dir: str, manifest: dict, cfg: RunConfig | None) -> None:
+    """The Hugging Face dataset card ``README.md`` at the output root (:mod:`refinery.validators.card`)."""
+    from refinery.validators.card import CARD_NAME, render_card
+
+    agg_path = FileSystems.join(out_dir, RUN_DIR, "aggregates.json")
+    aggregates = _read_json(agg_path) if FileSystems.exists(agg_path) else {}
+    order = ["ingest", *(manifest.get("stages") or {}), "write"]
+    write_atomic(FileSystems.join(out_dir, CARD_NAME), render_card(manifest, aggregates, order).encode())
 
 
 def seal_output(out_dir: str, manifest: dict, sign_key=None) -> None:

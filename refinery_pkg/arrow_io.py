@@ -14,6 +14,12 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 
+def hive_partitioning():
+    """Hive partitioning as ``pq.read_table`` discovers it: values dictionary-encoded, the type of the
+    ``lang`` column inside the refined files (so the path's column and the file's merge)."""
+    return ds.HivePartitioning.discover(infer_dictionary=True)
+
+
 def read_table(source, **kwargs) -> pa.Table:
     return pq.read_table(source, use_threads=False, **kwargs)
 
@@ -24,4 +30,4 @@ def dataset_table(dataset: ds.Dataset, **kwargs) -> pa.Table:
 
 def read_output(path: str, **kwargs) -> pa.Table:
     """A refined/ rejected/ or errors/ folder as one table (Hive partitions become columns)."""
-    return dataset_table(ds.dataset(path, format="parquet", partitioning="hive"), **kwargs)
+    return dataset_table(ds.dataset(path, format="parquet", partitioning=hive_partitioning()), **kwargs)

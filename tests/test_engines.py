@@ -47,7 +47,7 @@ def _decisions(out: Path) -> dict[str, set]:
         folder = out / kind
         if not folder.exists():
             return set()
-        t = ds.dataset(str(folder), format="parquet", partitioning="hive").to_table(columns=cols)
+        t = ds.dataset(str(folder), format="parquet", partitioning=ds.HivePartitioning.discover(infer_dictionary=True)).to_table(columns=cols)
         return set(zip(*(t.column(c).to_pylist() for c in cols)))
 
     return {"refined": rows("refined", ["doc_id", "lang", "dup_cluster_id"]),

@@ -224,3 +224,18 @@ def test_aipref_and_tdmrep_from_header_and_meta(tmp_path):
 
     assert find_ai_preferences(meta) == ["header:content-usage:train-genai=n", "header:content-usage:search=y",
                                          "html:content-usage:train-ai=n", "html:tdm-reservation=1"]
+
+
+def test_resource_records_are_counted_not_refined(tmp_path):
+    path = tmp_path / "wget.warc.gz"
+    _write_warc(path, [("http://example.org/en", "200 OK", "text/html", _html("<p>" + "A page of text. " * 20
+                                                                              + "</p>").encode(), [])])
+    with open(path, "ab") as f:
+        w = WARCWriter(f, gzip=True)
+        for name in ("wget.log", "wget_arguments.txt"):
+            w.write_record(w.create_warc_record(f"metadata://gnu.org/software/wget/warc/{name}", "resource",
+                                                payload=io.BytesIO(b"--2024-01-01-- Saving to: index.html\n"),
+                                                warc_content_type="text/plain"))
+    recs, errs, facts = _read(path)
+    assert not errs and [json.loads(r["meta"])["url"] for r in recs] == ["http://example.org/en"]
+    assert facts["non_document_records"] == {"warcinfo": 1, "request": 1, "resource": 2}

@@ -1,11 +1,11 @@
-"""Web-crawl crude: WARC (``response``/``resource`` records with HTML or text), WET (``conversion``
+"""Web-crawl crude: WARC (``response`` records with HTML or text), WET (``conversion``
 records) and ARC files, gzip or plain, read with warcio; HTML to text with resiliparse.
 
 Pure core, called by :func:`refinery.transforms.ingest.read_crude` for ``warc`` inputs.
 
 - One crude record per page; ``source_line`` is the record's index in the file (every WARC record
-  counts, so the index matches ``warcio index``). ``request``, ``warcinfo`` and ``metadata`` records
-  are not documents: they are counted in the file facts (``non_document_records``), not dropped
+  counts, so the index matches ``warcio index``). ``request``, ``warcinfo``, ``metadata`` and ``resource`` (crawler logs and
+  files such as wget.log) records are not documents: they are counted in the file facts (``non_document_records``), not dropped
   silently.
 - HTML: the charset declared in the HTTP ``Content-Type`` header or the page's ``<meta charset>`` is
   honoured, else detected (resiliparse), so GB2312/GBK/Big5 pages decode; boilerplate is removed by
@@ -282,7 +282,9 @@ def _read_warcio(reader, stream):
     it = ArchiveIterator(stream, arc2warc=True)
     for idx, rec in enumerate(it):
         rtype = rec.rec_type
-        if rtype not in ("response", "resource", "conversion"):
+        # ``resource`` records are files the crawler kept (wget.log, wget_arguments.txt, an image
+        # fetched whole), not pages: counted with the other non-document records, never refined.
+        if rtype not in ("response", "conversion"):
             nd = reader.extra["non_document_records"]
             nd[rtype] = nd.get(rtype, 0) + 1
             continue

@@ -48,7 +48,7 @@ class Aggregator:
         self.s = {
             "rows": 0, "null_doc_id": 0, "empty_text": 0, "text_chars": 0,
             "score_min": {}, "score_max": {}, "lang": {}, "licence_decision": {}, "licence_category": {},
-            "reject": {}, "cluster_sizes": {}, "hist": {k: [0] * (len(_HIST_EDGES[k]) - 1) for k in _HIST_SIGNALS},
+            "licence_spdx": {}, "reject": {}, "cluster_sizes": {}, "hist": {k: [0] * (len(_HIST_EDGES[k]) - 1) for k in _HIST_SIGNALS},
             "pii": {},
         }
 
@@ -68,7 +68,7 @@ class Aggregator:
                 s["score_min"][col] = min(s["score_min"].get(col, v), v)
                 s["score_max"][col] = max(s["score_max"].get(col, v), v)
         for col, key in (("lang", "lang"), ("licence_decision", "licence_decision"),
-                         ("licence_category", "licence_category")):
+                         ("licence_category", "licence_category"), ("licence_spdx", "licence_spdx")):
             v = str(r.get(col))
             s[key][v] = s[key].get(v, 0) + 1
         if r.get("reject_reason"):
@@ -100,7 +100,7 @@ class Aggregator:
             a["score_min"][col] = min(a["score_min"].get(col, v), v)
         for col, v in b["score_max"].items():
             a["score_max"][col] = max(a["score_max"].get(col, v), v)
-        for key in ("lang", "licence_decision", "licence_category", "reject", "cluster_sizes", "pii"):
+        for key in ("lang", "licence_decision", "licence_category", "licence_spdx", "reject", "cluster_sizes", "pii"):
             for k, v in b[key].items():
                 a[key][k] = a[key].get(k, 0) + v
         for sig in _HIST_SIGNALS:

@@ -39,7 +39,7 @@ SIGNATURE = "reports/manifest.json.sig"
 # Written by the run before its manifest, which lists each with its sha256 (``report_files``).
 REPORT_FILES = ("reports/_run/inputs.json", "reports/_run/outputs.json", "reports/_run/aggregates.json",
                 "reports/validation.json", "reports/report.html", "reports/datacard.md",
-                "reports/openlineage.jsonl", "croissant.json")
+                "reports/openlineage.jsonl", "croissant.json", "README.md")
 # Written after the manifest, so not listed in it (the signature covers the manifest's bytes).
 AFTER_MANIFEST = (MANIFEST, SIGNATURE, SUCCESS_NAME)
 INCOMPLETE = "incomplete (the run was killed or is still running)"
@@ -117,7 +117,9 @@ def run_files(manifest: dict) -> set[str]:
     ``_SUCCESS``. Temporary files are told by :func:`refinery.atomic.is_refinery_temp`."""
     files = {output_relpath(o) for o in manifest.get("outputs") or []}
     reports = manifest.get("report_files")
-    files |= {r["path"] for r in reports} if reports is not None else set(REPORT_FILES)
+    # The card (README.md) only when the manifest lists it: a killed run never wrote one, and a user's
+    # own README.md must not be taken for it (``--overwrite`` checks a card's run id instead).
+    files |= {r["path"] for r in reports} if reports is not None else set(REPORT_FILES) - {"README.md"}
     return files | set(AFTER_MANIFEST)
 
 

@@ -17,7 +17,9 @@ from apache_beam.io.filesystems import FileSystems
 
 from refinery.atomic import write_atomic
 
-PRODUCER = "https://github.com/refinery/refinery"
+# The producer is the package that wrote the event, as a package URL (purl, a URI): the project has
+# no public repository to name.
+PRODUCER = f"pkg:pypi/refinery@{__import__('refinery').__version__}"
 NAMESPACE = "refinery"
 
 
@@ -30,8 +32,22 @@ def _schema_facet(schema):
                 for f in schema])
 
 
-def _namespace(uri: str) -> str:
-    return uri.split("://", 1)[0] + "://" + uri.split("://", 1)[1].split("/", 1)[0] if "://" in uri else "file"
+def dataset_id(uri: str) -> tuple[str, str]:
+    """(namespace, name) of a file or folder per the OpenLineage naming spec (its client's ``naming``
+    helpers): a local path is ``file`` + the absolute path, ``gs://b/k`` is ``gs://b`` + ``k``, any
+    other ``scheme://host/path`` is ``scheme://host`` + ``path``."""
+    from openlineage.client.naming.dataset import GCS, LocalFileSystem
+
+    if "://" not in uri or uri.startswith("file://"):
+        path = uri[len("file://"):] if uri.startswith("file://") else uri
+        n = LocalFileSystem(path=os.path.abspath(path))
+        return n.get_namespace(), n.get_name()
+    scheme, rest = uri.split("://", 1)
+    host, _sep, key = rest.partition("/")
+    if scheme == "gs" and key:
+        n = GCS(bucket_name=host, object_key=key)
+        return n.get_namespace(), n.get_name()
+    return f"{scheme}://{host}", key or "/"
 
 
 def build_event(state: str, manifest: dict, out_dir: str, validation: dict | None = None):
@@ -49,10 +65,10 @@ def build_event(state: str, manifest: dict, out_dir: str, validation: dict | Non
     for i in manifest.get("inputs", []):
         metrics = data_quality_metrics_input_dataset.DataQualityMetricsInputDatasetFacet(
             columnMetrics={}, rowCount=i.get("records"), bytes=i.get("bytes"))
-        inputs.append(InputDataset(namespace=_namespace(i["uri"]), name=i["uri"],
-                                   inputFacets={"dataQualityMetrics": metrics}))
+        ns, name = dataset_id(i["uri"])
+        inputs.append(InputDataset(namespace=ns, name=name, inputFacets={"dataQualityMetrics": metrics}))
     if not inputs:  # START: only the patterns are known
-        inputs = [InputDataset(namespace=_namespace(p), name=p) for p in manifest.get("input_patterns", [])]
+        inputs = [InputDataset(*dataset_id(p)) for p in manifest.get("input_patterns", [])]
     outputs = []
     assertions = None
     if validation:
@@ -61,8 +77,11 @@ def build_event(state: str, manifest: dict, out_dir: str, validation: dict | Non
                                                       severity=c["severity"], description=c["description"],
                                                       actual=str(c["observed"])[:200])
             for c in validation["checks"]])
+    finished = "outputs" in manifest
     for kind, schema in (("refined", REFINED_SCHEMA), ("rejected", REJECTED_SCHEMA), ("errors", ERRORS_SCHEMA)):
         files = [o for o in manifest.get("outputs", []) if o["kind"] == kind]
+        if (finished and not files) or (state == "FAIL" and not finished):  # only outputs that exist
+            continue
         facets = {"schema": _schema_facet(schema)}
         if kind == "refined" and assertions is not None:
             facets["dataQualityAssertions"] = assertions
@@ -70,12 +89,18 @@ def build_event(state: str, manifest: dict, out_dir: str, validation: dict | Non
         if files:
             out_facets["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
                 rowCount=sum(o["rows"] for o in files), size=sum(o["bytes"] for o in files), fileCount=len(files))
-        path = FileSystems.join(out_dir, kind)
-        outputs.append(OutputDataset(namespace=_namespace(path), name=path, facets=facets, outputFacets=out_facets))
+        ns, name = dataset_id(FileSystems.join(out_dir, kind))
+        outputs.append(OutputDataset(namespace=ns, name=name, facets=facets, outputFacets=out_facets))
+    run_facets = {}
+    if state == "FAIL":
+        from openlineage.client.facet_v2 import error_message_run
+
+        run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
+            message=str(manifest.get("error") or "the run failed"), programmingLanguage="python")
     return RunEvent(
         eventType={"START": RunState.START, "COMPLETE": RunState.COMPLETE, "FAIL": RunState.FAIL}[state],
         eventTime=_dt.datetime.now(_dt.timezone.utc).isoformat(),
-        run=Run(runId=run_id), job=Job(namespace=NAMESPACE, name="refine"), producer=PRODUCER,
+        run=Run(runId=run_id, facets=run_facets), job=Job(namespace=NAMESPACE, name="refine"), producer=PRODUCER,
         inputs=inputs, outputs=outputs)
 
 

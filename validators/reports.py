@@ -56,6 +56,16 @@ def bars_svg(items: list[tuple[str, float]], width: int = 520, color: str = "#4c
     return "".join(parts)
 
 
+# Colours that mean what they say: allow green, review amber (a human must decide), deny red.
+DECISION_COLOURS = {"allow": "#1a7f37", "review": "#bf8700", "deny": "#cf222e"}
+
+
+def decision_bars(counts: dict) -> str:
+    """Licence decisions, one bar chart per decision so each has its own colour."""
+    parts = [bars_svg([(k, v)], color=DECISION_COLOURS.get(k, "#8c959f")) for k, v in _top(counts)]
+    return "".join(parts) or '<p class="muted">nothing to show</p>'
+
+
 def _table(headers: list[str], rows: list[list], num_cols=()) -> str:
     out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in headers) + "</tr>"]
     for r in rows:
@@ -101,7 +111,10 @@ def render_html(manifest: dict, aggregates: dict, validation: dict | None) -> st
                      for f in rec["files"][:500]], num_cols=(1, 2, 3, 4)))
     s.append("<h2>Funnel: records per stage and reason</h2>")
     rows = []
-    for ns, c in m.get("counters", {}).items():
+    counters = m.get("counters", {})
+    order = [ns for ns in ("ingest", *(m.get("stages") or {}), "write") if ns in counters]
+    for ns in order + [ns for ns in counters if ns not in order]:  # pipeline order, then anything else
+        c = counters[ns]
         drops = "<br>".join(f"{_e(k.split(':', 1)[1])}: {v:,}" for k, v in c.items() if k.startswith("dropped:"))
         errs = "<br>".join(f"{_e(k.split(':', 1)[1])}: {v:,}" for k, v in c.items() if k.startswith("error:"))
         rows.append([_e(ns), f"{c.get('seen', 0):,}", f"{c.get('kept', 0):,}", drops, errs])
@@ -109,7 +122,7 @@ def render_html(manifest: dict, aggregates: dict, validation: dict | None) -> st
     s.append(bars_svg(_top(rej["reject"], 30), color="#e45756"))
     s.append('<div class="grid"><div><h2>Languages (refined)</h2>' + bars_svg(_top(ref["lang"])) + "</div>")
     s.append("<div><h2>Licences (refined)</h2><p>categories</p>" + bars_svg(_top(ref["licence_category"]))
-             + "<p>decisions</p>" + bars_svg(_top(ref["licence_decision"]), color="#54a24b") + "</div></div>")
+             + "<p>decisions</p>" + decision_bars(ref["licence_decision"]) + "</div></div>")
     order = [str(i) for i in range(1, 10)] + ["10+"]
     clusters = [(k, ref["cluster_sizes"].get(k, 0)) for k in order if ref["cluster_sizes"].get(k)]
     s.append("<h2>Duplicate clusters (size of the cluster each kept record stands for)</h2>" + bars_svg(clusters))
@@ -169,23 +182,54 @@ See `reports/report.html` and `reports/manifest.json`.
 
 
 _CROISSANT_TYPES = {pa.string(): "sc:Text", pa.int64(): "sc:Integer", pa.int32(): "sc:Integer",
-                    pa.float32(): "sc:Float", pa.float64(): "sc:Float", pa.bool_(): "sc:Boolean"}
+                    pa.float32(): "sc:Float", pa.float64(): "sc:Float", pa.bool_(): "sc:Boolean",
+                    pa.binary(): "sc:Text"}
 
 
-def croissant(manifest: dict, name: str = "refined") -> dict:
-    """Croissant 1.0 JSON-LD for refined/ (scalar columns; nested ones are described, not typed)."""
-    fields = []
-    for f in REFINED_SCHEMA:
-        dtype = _CROISSANT_TYPES.get(f.type)
-        if dtype is None:
-            continue
-        source = {"fileSet": {"@id": "refined-parquet"}, "extract": {"column": f.name}}
-        if f.name == "lang":  # the Hive partition: in the path, not in the files
-            source = {"fileSet": {"@id": "refined-parquet"}, "extract": {"fileProperty": "fullpath"},
-                      "transform": {"regex": "^.*lang=([^/]+)/.*$"}}
-        fields.append({"@type": "cr:Field", "@id": f"{name}/{f.name}", "name": f.name,
-                       "description": (f.metadata or {}).get(b"description", b"").decode(), "dataType": dtype,
-                       "source": source})
+def _croissant_field(f: pa.Field, parent: str) -> dict:
+    """One Croissant field for an Arrow column: a list is a ``repeated`` field of its item type, a
+    struct a field of ``subField``s, each read from the struct column by a ``jsonPath``."""
+    typ = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+    repeated = pa.types.is_list(typ) or pa.types.is_large_list(typ)
+    if repeated:
+        typ = typ.value_type
+    fid = f"{parent}/{f.name}"
+    field = {"@type": "cr:Field", "@id": fid, "name": f.name,
+             "description": (f.metadata or {}).get(b"description", b"").decode()}
+    if pa.types.is_struct(typ):
+        field["subField"] = [
+            {"@type": "cr:Field", "@id": f"{fid}/{sub.name}", "name": sub.name,
+             "description": f"{sub.name} of {f.name}", "dataType": _CROISSANT_TYPES[sub.type],
+             "source": {"fileSet": {"@id": "refined-parquet"}, "extract": {"column": f.name},
+                        "transform": {"jsonPath": sub.name}}}
+            for sub in typ]
+    else:
+        field["dataType"] = _CROISSANT_TYPES[typ]
+        field["source"] = {"fileSet": {"@id": "refined-parquet"}, "extract": {"column": f.name}}
+    if repeated:
+        field["repeated"] = True
+    return field
+
+
+def croissant_licences(aggregates: dict | None) -> list[str] | str:
+    """SPDX licence URLs of the ids found in refined/ (``licence_spdx``); ``NOASSERTION`` when none."""
+    from refinery.validators.card import hub_licences
+
+    spdx = (aggregates or {}).get("refined", {}).get("licence_spdx", {})
+    by_lower = {}
+    for expr in spdx:
+        for tok in str(expr).replace("(", " ").replace(")", " ").split():
+            by_lower[tok.lower()] = tok
+    ids = [by_lower[i] for i in hub_licences(spdx) if i != "unknown" and i in by_lower]
+    return [f"https://spdx.org/licenses/{i}.html" for i in ids] or "NOASSERTION"
+
+
+def croissant(manifest: dict, name: str = "refined", aggregates: dict | None = None) -> dict:
+    """Croissant 1.0 JSON-LD for refined/: every column of the files, lists as repeated fields and
+    structs with their sub-fields; ``license`` the SPDX licences found in refined/."""
+    from refinery.transforms.beam.write import refined_file_schema
+
+    fields = [_croissant_field(f, name) for f in refined_file_schema()]
     return {
         "@context": {"@language": "en", "@vocab": "https://schema.org/", "sc": "https://schema.org/",
                      "cr": "http://mlcommons.org/croissant/", "rai": "http://mlcommons.org/croissant/RAI/",
@@ -209,11 +253,11 @@ def croissant(manifest: dict, name: str = "refined") -> dict:
         "citeAs": f"Refinery run {manifest['run_id']}, config sha256 {manifest.get('config_sha256')}",
         "datePublished": (manifest.get("finished_at") or manifest.get("started_at") or "")[:10],
         "url": "https://github.com/refinery/refinery",
-        "license": "https://spdx.org/licenses/ (per record: see the licence_spdx column)",
+        "license": croissant_licences(aggregates),
         "version": manifest.get("refinery_version", "0"),
         "distribution": [{"@type": "cr:FileSet", "@id": "refined-parquet", "name": "refined-parquet",
                           "description": "Parquet files of refined/, Hive-partitioned by lang",
-                          "encodingFormat": "application/x-parquet", "includes": "refined/*/*.parquet"}],
+                          "encodingFormat": "application/x-parquet", "includes": "refined/**/*.parquet"}],
         "recordSet": [{"@type": "cr:RecordSet", "@id": name, "name": name,
                        "description": "One refined document per record.", "field": fields}],
     }
@@ -234,6 +278,6 @@ def write_reports(out_dir: str, manifest: dict, aggregates: dict, validation: di
     put("datacard.md", datacard(manifest, aggregates, validation))
     # Croissant resolves file paths relative to its own location: it lives at the output root.
     path = FileSystems.join(out_dir, "croissant.json")
-    write_atomic(path, json.dumps(croissant(manifest), indent=1, ensure_ascii=False).encode())
+    write_atomic(path, json.dumps(croissant(manifest, aggregates=aggregates), indent=1, ensure_ascii=False).encode())
     paths.append(path)
     return paths

@@ -2,8 +2,7 @@
 
 Layout (Hive style for refined): ``refined/lang=<lang>/part-SSSSS-of-NNNNN.parquet``,
 ``rejected/part-...parquet``, ``errors/part-...parquet``. The ``lang`` value lives in the directory
-name (the Hive convention, so ``pyarrow.parquet.read_table(OUT/refined)``, pandas, DuckDB and Spark
-read it as a column without a type clash); every other column is in the files.
+name (the Hive convention) and in the files, dictionary-encoded (see :func:`refined_file_schema`).
 
 Determinism: a record's shard is a function of its doc_id and of the partition's total text size
 (for refined/ with dedup on: of the partition as it entered dedup, so files come out up to the removed
@@ -33,11 +32,16 @@ from refinery.schemas import ERRORS_SCHEMA, REFINED_SCHEMA, REJECTED_SCHEMA, wit
 from refinery.transforms.beam.stage import BusyClock
 
 PARTITION_COLUMN = "lang"
+LANG_FILE_TYPE = pa.dictionary(pa.int32(), pa.string())
 
 
 def refined_file_schema() -> pa.Schema:
-    """Columns stored in refined/ files: the refined schema less the partition column."""
-    return REFINED_SCHEMA.remove(REFINED_SCHEMA.get_field_index(PARTITION_COLUMN))
+    """Columns stored in refined/ files: the refined schema, with the partition column ``lang`` stored
+    dictionary-encoded — the type pyarrow gives a Hive partition it discovers — so readers that ignore
+    the path (Hugging Face ``datasets``, a single file) have it, and ``pq.read_table(OUT/refined)`` merges
+    the path's value and the file's without a type clash."""
+    i = REFINED_SCHEMA.get_field_index(PARTITION_COLUMN)
+    return REFINED_SCHEMA.set(i, REFINED_SCHEMA.field(i).with_type(LANG_FILE_TYPE))
 
 
 def _shard_of(doc_key: str, n: int) -> int:

@@ -58,7 +58,18 @@ _FIVE_WORDS_RE = re.compile(rf"(?:[{_SEP}]*+(?:[{_CJK}]|[^{_SEP}{_CJK}]++)){{5}}
 _EDGE_PUNCT = "\"'“”‘’()[]{}<>,.;:!?…*«»"
 _PARA_RE = re.compile(r"\n\s*\n")
 _BULLETS = ("•", "‣", "●", "▪", "◦", "·", "-", "*", "–", "—", "○", "■", "□", "➢", "►", "✓", "✔")
+# Line ends C4 counts as terminal (TFDS c4_utils: . ? ! and the quotes; the CJK ones), as they always were ...
 _TERMINAL = (".", "!", "?", '"', "”", "'", "’", "。", "！", "？", "…", "」", "』", "）", ")", "।", "॥", "։", "۔", "؟")
+# ... and the full stops of other scripts, or any of them followed by closing quotes and brackets
+# (”。」, .», !“, ?»): the same marks as the kernel's sentence ends.
+_MARKS = tuple(".!?…" + K.SENT_MARKS)
+_CLOSERS = K.SENT_CLOSERS + " \u00a0\u202f"  # French sets a (narrow) no-break space before » and ?
+
+
+def ends_sentence(line: str) -> bool:
+    """``line`` (stripped) ends in a terminal mark of any script, possibly followed by closing quotes
+    or brackets."""
+    return line.endswith(_TERMINAL) or line.rstrip(_CLOSERS).endswith(_MARKS)
 _POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 
 
@@ -91,13 +102,15 @@ def _dup_stats(items: list[str]) -> tuple[int, int]:
 
 
 def _c4_sentences(lines: list[str], simple: bool, screen: bool = True) -> int:
-    """Sentences in the lines C4 keeps: ending in terminal punctuation (not an ellipsis), at least
-    5 words (CJK: characters), no "javascript", no cookie/terms/privacy-policy phrase (TFDS c4_utils).
-    ``screen=False``: the text has neither phrase, so no line is lower-cased to look for them."""
-    kept = []
+    """Sentences in the lines C4's line filter keeps: at least 5 words (CJK: characters), no
+    "javascript", no cookie/terms/privacy-policy phrase (TFDS c4_utils), and a sentence end of its
+    own — at the end of the line (C4's rule), or inside it: a paragraph written on one line whose
+    last sentence has no mark (a cut-off byline, a closing quote C4 does not know) is prose, not a
+    menu item, and keeps its sentences. The unterminated tail of such a line counts as one more
+    sentence when it has 5 words itself. A line without a sentence end of any script is dropped, as
+    in C4. ``screen=False``: the text has neither phrase, so no line is lower-cased to look for them."""
+    count = 0
     for ln in lines:
-        if not ln.endswith(_TERMINAL) or ln.endswith(("...", "…")):
-            continue
         if simple:
             if ln.count(" ") < 4 or len(ln.split()) < 5:
                 continue
@@ -107,8 +120,19 @@ def _c4_sentences(lines: list[str], simple: bool, screen: bool = True) -> int:
             low = ln.lower()
             if "javascript" in low or any(p in low for p in _POLICY):
                 continue
-        kept.append(ln)
-    return K.count_sentences("\n".join(kept)) if kept else 0
+        if ln.endswith(("...", "…")):  # C4 drops a line ending in an ellipsis; its earlier sentences stay
+            n, _last = K.sentence_ends(ln.rstrip(".…"))
+            count += n
+            continue
+        n, last = K.sentence_ends(ln)
+        count += n
+        if n and last < len(ln) and not ends_sentence(ln) and _five_words(ln[last:], simple):
+            count += 1
+    return count
+
+
+def _five_words(text: str, simple: bool) -> bool:
+    return len(text.split()) >= 5 if simple else bool(_FIVE_WORDS_RE.match(text.lstrip()))
 
 
 def quality_signals(text: str, lang: str | None = None) -> dict:
@@ -154,7 +178,7 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
     cjk_frac = n_cjk / max(1, letters) if letters else 0.0
     cjk = bool(res[K.NGRAM_SCALE] == 2)  # cjk_frac >= 0.5, decided once, in the kernel (n-gram length)
     short_len = 10 if cjk else 30
-    terminal = sum(1 for ln in lines if ln.endswith(_TERMINAL))
+    terminal = sum(1 for ln in lines if ends_sentence(ln))
     javascript = "javascript" in low
     policy = any(p in low for p in _POLICY)
     sig = {
@@ -204,6 +228,9 @@ class Rule:
     skip_cjk: bool = False  # not for CJK, spaceless (Thai...) or syllable-block (Hangul) text
     skip_spaceless: bool = False  # not for scripts without spaces or sentence punctuation (Thai...)
     per_line: bool = False  # signal is a line count: compare its share of the lines
+    # A line-layout rule applies only where the document has lines to judge: one paragraph on one line
+    # (much CJK news, any text whose lines were joined) has no line ends to count.
+    min_lines: int = 0
 
     def value(self, sig: dict):
         v = sig.get(self.signal)
@@ -238,12 +265,13 @@ PRESETS: dict[str, list[Rule]] = {
         Rule(R.C4_CURLY_BRACE, "has_curly_brace", "flag"),
         Rule(R.C4_TOO_FEW_SENTENCES, "n_sentences", "min", "min_sentences", skip_spaceless=True),
         Rule(R.C4_TERMINAL_PUNCT, "terminal_punct_lines_frac", "min", "min_terminal_punct_lines_frac",
-             skip_spaceless=True),
+             skip_spaceless=True, min_lines=2),
         Rule(R.C4_JAVASCRIPT, "javascript_lines", "max", "max_javascript_lines_frac", per_line=True),
         Rule(R.C4_POLICY, "policy_lines", "max", "max_policy_lines_frac", per_line=True),
     ],
     "fineweb": [
-        Rule(R.FINEWEB_LINE_PUNCT, "line_punct_ratio", "min", "min_line_punct_ratio", skip_spaceless=True),
+        Rule(R.FINEWEB_LINE_PUNCT, "line_punct_ratio", "min", "min_line_punct_ratio", skip_spaceless=True,
+             min_lines=2),
         Rule(R.FINEWEB_SHORT_LINES, "short_line_ratio", "max", "max_short_line_ratio"),
         Rule(R.FINEWEB_DUP_LINE_CHARS, "dup_line_char_frac", "max", "max_fineweb_dup_line_char_frac"),
         Rule(R.FINEWEB_NEWLINE_RATIO, "newline_ratio", "max", "max_newline_ratio"),
@@ -291,6 +319,8 @@ def apply_rules(sig: dict, rules: list[str], thresholds: dict[str, float], disab
     spaceless = sig.get("spaceless_script")
     for preset, rule in _active_rules(tuple(rules), frozenset(disabled)):
         if (rule.skip_cjk and not_alphabetic) or (rule.skip_spaceless and spaceless):
+            continue
+        if rule.min_lines and (sig.get("n_lines") or 0) < rule.min_lines:
             continue
         v = rule.value(sig)
         if v is None:

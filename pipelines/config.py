@@ -279,7 +279,8 @@ class QualityThresholds(_Section):
     # c4 — Raffel et al. 2020, Section 2.2
     min_sentences: float = Field(3, ge=0, description="c4: fewest sentences.")
     min_terminal_punct_lines_frac: float = Field(
-        0.0001, ge=0, le=1, description="c4: a document none of whose lines ends in terminal punctuation has nothing C4 keeps.")
+        0.0001, ge=0, le=1, description="c4: a document of 2+ lines none of which ends in terminal punctuation, and with "
+        "no sentence end inside a line either, has nothing C4 keeps (matters when min_sentences is 0).")
     max_javascript_lines_frac: float = Field(0.5, ge=0, le=1, description="c4: lines mentioning javascript / lines.")
     max_policy_lines_frac: float = Field(0.5, ge=0, le=1, description="c4: cookie / terms / privacy lines / lines.")
     # fineweb — Penedo et al. 2024, Section 3.3

@@ -105,3 +105,9 @@ def test_sentence_ends_reports_where_the_last_one_stops():
     assert K.sentence_ends("「一。」二") == (1, 4)
     assert K.sentence_ends("One. Two.” three") == (2, 10)
     assert K.sentence_ends("no end") == (0, 0)
+
+
+def test_paragraph_lines_ending_in_a_colon_keep_their_sentences():
+    text = "\n\n".join(["。".join(ZH[:4]) + "。以下是全文：", "。".join(ZH[4:]) + "，"])
+    sig, hit = _decide(text, "zh-Hans")
+    assert sig["terminal_punct_lines_frac"] == 0 and sig["n_sentences"] >= 8 and hit is None

@@ -30,7 +30,11 @@ with at least 5 words are kept, lines with "javascript" or cookie/terms/privacy-
 dropped, and a page with fewer than 3 sentences in what remains is removed; pages with "lorem ipsum"
 or a curly brace are removed. Refinery does not cut lines out of the text (it annotates, then
 decides): ``n_sentences`` counts sentences in the lines C4 would keep, and a page more than half of
-whose lines are javascript or policy lines is rejected for it.
+whose lines are javascript or policy lines is rejected for it. C4's line rules are line filters, so
+they judge lines only where a document has lines: a line with a sentence end inside it (a paragraph
+on one line whose last sentence has no mark) is kept with its sentences; c4_terminal_punct and
+fineweb_line_punct need 2+ lines and skip documents whose lines hold a sentence each on average.
+Sentence ends are the marks of every script (。！？… ។ ။ । ؟ ۔ ...), with closing quotes after them.
 fineweb — Penedo et al. 2024, "The FineWeb Datasets", Section 3.3 (custom filters): fraction of
 lines ending in punctuation ≥ 0.12; fraction of characters in duplicated lines ≤ 0.1; fraction of
 lines of ≤ 30 characters ≤ 0.67; and the list-like filter (newlines per word ≤ 0.3) from datatrove's
@@ -231,6 +235,9 @@ class Rule:
     # A line-layout rule applies only where the document has lines to judge: one paragraph on one line
     # (much CJK news, any text whose lines were joined) has no line ends to count.
     min_lines: int = 0
+    unless: str | None = None  # skip when this signal is non-zero
+    # skip when the lines are paragraphs: C4's line filter found at least one sentence per line
+    unless_prose: bool = False
 
     def value(self, sig: dict):
         v = sig.get(self.signal)
@@ -265,13 +272,13 @@ PRESETS: dict[str, list[Rule]] = {
         Rule(R.C4_CURLY_BRACE, "has_curly_brace", "flag"),
         Rule(R.C4_TOO_FEW_SENTENCES, "n_sentences", "min", "min_sentences", skip_spaceless=True),
         Rule(R.C4_TERMINAL_PUNCT, "terminal_punct_lines_frac", "min", "min_terminal_punct_lines_frac",
-             skip_spaceless=True, min_lines=2),
+             skip_spaceless=True, min_lines=2, unless="n_sentences"),
         Rule(R.C4_JAVASCRIPT, "javascript_lines", "max", "max_javascript_lines_frac", per_line=True),
         Rule(R.C4_POLICY, "policy_lines", "max", "max_policy_lines_frac", per_line=True),
     ],
     "fineweb": [
         Rule(R.FINEWEB_LINE_PUNCT, "line_punct_ratio", "min", "min_line_punct_ratio", skip_spaceless=True,
-             min_lines=2),
+             min_lines=2, unless_prose=True),
         Rule(R.FINEWEB_SHORT_LINES, "short_line_ratio", "max", "max_short_line_ratio"),
         Rule(R.FINEWEB_DUP_LINE_CHARS, "dup_line_char_frac", "max", "max_fineweb_dup_line_char_frac"),
         Rule(R.FINEWEB_NEWLINE_RATIO, "newline_ratio", "max", "max_newline_ratio"),
@@ -320,7 +327,9 @@ def apply_rules(sig: dict, rules: list[str], thresholds: dict[str, float], disab
     for preset, rule in _active_rules(tuple(rules), frozenset(disabled)):
         if (rule.skip_cjk and not_alphabetic) or (rule.skip_spaceless and spaceless):
             continue
-        if rule.min_lines and (sig.get("n_lines") or 0) < rule.min_lines:
+        if (rule.min_lines and (sig.get("n_lines") or 0) < rule.min_lines) or (rule.unless and sig.get(rule.unless)):
+            continue
+        if rule.unless_prose and (sig.get("n_sentences") or 0) >= (sig.get("n_lines") or 0):
             continue
         v = rule.value(sig)
         if v is None:

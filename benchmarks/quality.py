@@ -92,7 +92,7 @@ def main():
 
     def decide(text):
         lang = ident.identify(text).lang
-        hit = apply_rules(quality_signals(text, lang), cfg.rules, thresholds_for(lang, thresholds, cfg.per_language),
+        hit = apply_rules(quality_signals(text, lang), cfg.rules, thresholds_for(lang, thresholds, cfg.per_language, cfg.fitted_per_language),
                           disabled)
         return hit[0].value if hit else None
 

@@ -327,6 +327,12 @@ class PiiConfig(_Section):
         return v
 
 
+def _fitted_thresholds() -> dict[str, dict[str, float]]:
+    from refinery.transforms.quality import fitted_thresholds
+
+    return {lang: dict(t) for lang, t in fitted_thresholds().items()}
+
+
 class QualityConfig(_Section):
     """Quality signals, rule presets and PII (ScoreQuality)."""
 
@@ -342,15 +348,23 @@ class QualityConfig(_Section):
         "every page with a '{', i.e. all code and many technical pages).",
     )
     thresholds: QualityThresholds = Field(default_factory=QualityThresholds)
+    fitted_per_language: dict[str, dict[str, float]] = Field(
+        default_factory=_fitted_thresholds,
+        description="Per-language thresholds fitted from clean reference text (UDHR, one translation per "
+        "language) by scripts/fit_quality_thresholds.py, shipped in transforms/data/quality_thresholds.json: "
+        "FineWeb-2 style, each English default relaxed to the language's own distribution (alphabetic-word "
+        "ratio, word length, stop words, top n-grams), never made stricter. Only values that differ from "
+        "quality.thresholds are listed. Set {} for the English-calibrated thresholds everywhere, or change one "
+        "language here or in per_language.",
+    )
     per_language: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description="Threshold overrides per language, e.g. {zh: {min_words: 30}} ('zh' covers zh-Hans/zh-Hant). "
-        "They apply over the built-in ones (refinery.transforms.quality.LANGUAGE_DEFAULTS: Malayalam and Tamil "
-        "allow longer words, max_mean_word_length 16 and 14).",
+        "They apply over quality.fitted_per_language.",
     )
     pii: PiiConfig = Field(default_factory=PiiConfig)
 
-    @field_validator("per_language")
+    @field_validator("per_language", "fitted_per_language")
     @classmethod
     def _known_thresholds(cls, v):
         known = set(QualityThresholds.model_fields)

@@ -32,7 +32,7 @@ EN = ["The city council voted on Tuesday to expand the bus network into the nort
 
 def _decide(text: str, lang: str):
     sig = quality_signals(text, lang)
-    t = thresholds_for(lang, _CFG.thresholds.model_dump(), _CFG.per_language)
+    t = thresholds_for(lang, _CFG.thresholds.model_dump(), _CFG.per_language, _CFG.fitted_per_language)
     return sig, apply_rules(sig, _CFG.rules, t, set(_CFG.disabled_rules))
 
 
@@ -111,3 +111,23 @@ def test_paragraph_lines_ending_in_a_colon_keep_their_sentences():
     text = "\n\n".join(["。".join(ZH[:4]) + "。以下是全文：", "。".join(ZH[4:]) + "，"])
     sig, hit = _decide(text, "zh-Hans")
     assert sig["terminal_punct_lines_frac"] == 0 and sig["n_sentences"] >= 8 and hit is None
+
+
+def test_fitted_thresholds_are_visible_in_the_defaults_and_overridable():
+    from refinery.pipelines.config import defaults_yaml, load_config
+
+    assert "fitted_per_language:" in defaults_yaml() and "kk: {min_alpha_words_frac: 0.736" in defaults_yaml()
+    cfg = load_config(None, []).quality
+    assert len(cfg.fitted_per_language) >= 30
+    # the issue's German news sentence: alpha_words_frac=0.7814 < 0.8 with the English threshold
+    de = thresholds_for("de", cfg.thresholds.model_dump(), cfg.per_language, cfg.fitted_per_language)
+    assert de["min_alpha_words_frac"] < 0.7814 < cfg.thresholds.min_alpha_words_frac
+    # never stricter than the English default
+    base = cfg.thresholds.model_dump()
+    for lang, t in cfg.fitted_per_language.items():
+        for key, v in t.items():
+            assert (v <= base[key]) if key.startswith("min_") else (v >= base[key]), (lang, key)
+    over = load_config(None, ["quality.per_language={de: {min_alpha_words_frac: 0.9}}"]).quality
+    assert thresholds_for("de", base, over.per_language, over.fitted_per_language)["min_alpha_words_frac"] == 0.9
+    none = load_config(None, ["quality.fitted_per_language={}"]).quality
+    assert thresholds_for("de", base, none.per_language, none.fitted_per_language) == base

@@ -291,23 +291,32 @@ def rule_name(rule: Rule) -> str:
     return f"{rule.reason.value}:{rule.op}:{rule.signal}"
 
 
-# Built-in per-language adjustments, under the configuration's own ``quality.per_language``. Gopher's
-# word-length bounds were tuned on English; measured on the whole UDHR (../shared/data/udhr/docs.jsonl),
-# every language of the common set sits inside 3-10 except Malayalam (12.0 code points per word) and
-# Tamil (9.8): agglutinative, with letters of 2-3 code points (consonant, vowel sign, virama).
-LANGUAGE_DEFAULTS: dict[str, dict[str, float]] = {
-    "ml": {"max_mean_word_length": 16},
-    "ta": {"max_mean_word_length": 14},
-}
+# Built-in per-language thresholds (FineWeb-2 style), fitted from clean reference text by
+# scripts/fit_quality_thresholds.py into transforms/data/quality_thresholds.json (method there): Gopher's
+# English-tuned word-length, alphabetic-ratio, stop-word and top-n-gram bounds, relaxed where the
+# language's own clean text sits elsewhere (Malayalam words average 12 code points, Russian prose has
+# fewer alphabetic tokens than English). The configuration shows them as quality.fitted_per_language.
+@functools.lru_cache(maxsize=1)
+def fitted_thresholds() -> dict[str, dict[str, float]]:
+    data = json.loads(resources.files("refinery.transforms").joinpath("data/quality_thresholds.json")
+                      .read_text("utf-8"))
+    return data["languages"]
 
 
-def thresholds_for(lang: str | None, base: dict[str, float], per_language: dict[str, dict[str, float]]) -> dict:
-    """The thresholds that apply to a record in ``lang``: ``base``, then :data:`LANGUAGE_DEFAULTS`, then the
-    configured overrides for the base language ('zh') and for the exact tag ('zh-Hant')."""
+LANGUAGE_DEFAULTS = fitted_thresholds()
+
+
+def thresholds_for(lang: str | None, base: dict[str, float], per_language: dict[str, dict[str, float]],
+                   fitted: dict[str, dict[str, float]] | None = None) -> dict:
+    """The thresholds that apply to a record in ``lang``: ``base``, then the fitted ones (``fitted``,
+    default :data:`LANGUAGE_DEFAULTS`), then the configured overrides for the base language ('zh') and
+    for the exact tag ('zh-Hant')."""
     t = dict(base)
     if lang:
         root = lang.split("-")[0]
-        t.update(LANGUAGE_DEFAULTS.get(root, {}))
+        fitted = LANGUAGE_DEFAULTS if fitted is None else fitted
+        t.update(fitted.get(root, {}))
+        t.update(fitted.get(lang, {}))
         t.update(per_language.get(root, {}))
         t.update(per_language.get(lang, {}))
     return t

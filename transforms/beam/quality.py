@@ -31,7 +31,8 @@ class _ScoreQualityFn(RecordStageFn):
         key = lang or ""
         t = self._by_lang.get(key)
         if t is None:
-            t = self._by_lang[key] = thresholds_for(lang, self._base, self.cfg.quality.per_language)
+            t = self._by_lang[key] = thresholds_for(lang, self._base, self.cfg.quality.per_language,
+                                                            self.cfg.quality.fitted_per_language)
         return t
 
     def annotate(self, record):

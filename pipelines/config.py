@@ -283,6 +283,8 @@ class QualityThresholds(_Section):
         "no sentence end inside a line either, has nothing C4 keeps (matters when min_sentences is 0).")
     max_javascript_lines_frac: float = Field(0.5, ge=0, le=1, description="c4: lines mentioning javascript / lines.")
     max_policy_lines_frac: float = Field(0.5, ge=0, le=1, description="c4: cookie / terms / privacy lines / lines.")
+    max_badwords: float = Field(0, ge=0, description="c4 (c4_badwords, off by default: see disabled_rules): most "
+                                "occurrences of listed offensive terms; C4 drops a page with any.")
     # fineweb — Penedo et al. 2024, Section 3.3
     min_line_punct_ratio: float = Field(0.12, ge=0, le=1, description="fineweb: lines ending in punctuation.")
     max_short_line_ratio: float = Field(0.67, ge=0, le=1, description="fineweb: lines of <= 30 chars (CJK: 10).")
@@ -343,9 +345,12 @@ class QualityConfig(_Section):
         description="Presets that decide (signals are always computed and written). Empty: annotate only.",
     )
     disabled_rules: list[str] = Field(
-        default_factory=lambda: ["c4_curly_brace"],
+        default_factory=lambda: ["c4_curly_brace", "c4_badwords"],
         description="Reasons switched off inside the chosen presets. Default: c4_curly_brace (C4's rule drops "
-        "every page with a '{', i.e. all code and many technical pages).",
+        "every page with a '{', i.e. all code and many technical pages) and c4_badwords (C4's offensive-term "
+        "lists, transforms/data/badwords, CC-BY-4.0 LDNOOBW: whole-word matches flag medical, legal and "
+        "sex-education text too, and the lists are uneven across languages; the count is always in "
+        "quality.badwords). Set disabled_rules to [c4_curly_brace] to reject as C4 does.",
     )
     thresholds: QualityThresholds = Field(default_factory=QualityThresholds)
     fitted_per_language: dict[str, dict[str, float]] = Field(

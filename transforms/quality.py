@@ -92,6 +92,46 @@ def _stop_list(lang: str | None) -> frozenset[str] | None:
     return lists.get(lang.split("-")[0])
 
 
+# Languages written without spaces between words: a listed term matches as a substring there.
+_SUBSTRING_LANGS = frozenset({"zh", "ja", "th"})
+_WORD_TOKEN_RE = re.compile(r"\w+")
+
+
+@functools.lru_cache(maxsize=64)
+def badword_matcher(lang: str | None):
+    """(single-word terms, multi-word terms as regexes, substring?) for ``lang`` (exact tag, else its
+    base language), or None without a list. Lists: transforms/data/badwords (LDNOOBW, CC-BY-4.0)."""
+    if not lang:
+        return None
+    root = resources.files("refinery.transforms").joinpath("data/badwords")
+    for code in (lang, lang.split("-")[0]):
+        f = root.joinpath(f"{code}.txt")
+        if f.is_file():
+            terms = sorted({t.strip().lower() for t in f.read_text("utf-8").splitlines() if t.strip()})
+            if code.split("-")[0] in _SUBSTRING_LANGS:
+                return (), tuple(terms), True
+            single = frozenset(t for t in terms if _WORD_TOKEN_RE.fullmatch(t))
+            multi = tuple((t, re.compile(rf"(?<!\w){re.escape(t)}(?!\w)")) for t in terms if t not in single)
+            return single, multi, False
+    return None
+
+
+def count_badwords(low: str, lang: str | None) -> int | None:
+    """Occurrences of listed terms in lower-cased text ``low``: whole words for spaced scripts,
+    substrings for Chinese, Japanese and Thai; None for a language without a list."""
+    m = badword_matcher(lang)
+    if m is None:
+        return None
+    single, multi, substring = m
+    if substring:
+        return sum(low.count(t) for t in multi)
+    n = sum(1 for w in _WORD_TOKEN_RE.findall(low) if w in single) if single else 0
+    for term, rx in multi:
+        if term in low:
+            n += len(rx.findall(low))
+    return n
+
+
 def _dup_stats(items: list[str]) -> tuple[int, int]:
     """(number of items that repeat an earlier one, characters in them)."""
     seen: set[str] = set()
@@ -207,6 +247,7 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
         "short_line_ratio": sum(1 for ln in lines if len(ln) <= short_len) / n_lines if n_lines else 0.0,
         "newline_ratio": text.count("\n") / n_words if n_words else 0.0,
         "n_lines": n_lines,
+        "badwords": count_badwords(low, lang),
         "cjk_frac": cjk_frac,
     }
     sig.update(zip(K.NGRAM_FIELDS, grams.tolist()))
@@ -275,6 +316,7 @@ PRESETS: dict[str, list[Rule]] = {
              skip_spaceless=True, min_lines=2, unless="n_sentences"),
         Rule(R.C4_JAVASCRIPT, "javascript_lines", "max", "max_javascript_lines_frac", per_line=True),
         Rule(R.C4_POLICY, "policy_lines", "max", "max_policy_lines_frac", per_line=True),
+        Rule(R.C4_BADWORDS, "badwords", "max", "max_badwords"),
     ],
     "fineweb": [
         Rule(R.FINEWEB_LINE_PUNCT, "line_punct_ratio", "min", "min_line_punct_ratio", skip_spaceless=True,

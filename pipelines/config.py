@@ -367,6 +367,13 @@ class QualityConfig(_Section):
         description="Threshold overrides per language, e.g. {zh: {min_words: 30}} ('zh' covers zh-Hans/zh-Hant). "
         "They apply over quality.fitted_per_language.",
     )
+    classifier: str | None = Field(
+        None, description="Path of a fastText classifier (a FineWeb-Edu- or DCLM-style quality model you trained "
+        "or downloaded; local file): every document gets quality_model_score and quality_model_label, and "
+        "documents scoring below min_model_score are rejected (quality_model_score). Needs "
+        "pip install 'refinery[classifier]'. Loaded once per worker. Null: no model.")
+    classifier_label: str = Field("__label__hq", description="The model's label whose probability is the score.")
+    min_model_score: float = Field(0.5, ge=0, le=1, description="Fewest quality_model_score kept (with a classifier).")
     pii: PiiConfig = Field(default_factory=PiiConfig)
 
     @field_validator("per_language", "fitted_per_language")

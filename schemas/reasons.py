@@ -54,6 +54,7 @@ class RejectReason(str, enum.Enum):
     C4_POLICY = "c4_policy"
     C4_TOO_FEW_SENTENCES = "c4_too_few_sentences"
     C4_BADWORDS = "c4_badwords"
+    QUALITY_MODEL_SCORE = "quality_model_score"
     FINEWEB_LINE_PUNCT = "fineweb_line_punct"
     FINEWEB_SHORT_LINES = "fineweb_short_lines"
     FINEWEB_DUP_LINE_CHARS = "fineweb_dup_line_chars"

@@ -66,6 +66,10 @@ _COMMON: list[tuple[str, pa.DataType, bool, str, str]] = [
      "=<y|n> (IETF AIPREF), <source>:tdm-reservation=<0|1>, <source>:tdm-policy=<url> (TDMRep)."),
     # quality
     ("quality", _QUALITY_TYPE, True, "quality", "Quality signals (see the quality table)."),
+    ("quality_model_score", pa.float32(), True, "quality",
+     "Probability the quality.classifier model gives to quality.classifier_label (null without a classifier)."),
+    ("quality_model_label", pa.string(), True, "quality",
+     "Label the quality.classifier model ranks first (null without a classifier)."),
     ("pii_counts", _PII_TYPE, True, "ingest",
      "Number of PII spans found in the text, per kind (counted at ingest, before redaction)."),
     # dedup

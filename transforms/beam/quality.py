@@ -1,9 +1,12 @@
-"""``ScoreQuality``: quality signals, then the rule presets.
+"""``ScoreQuality``: quality signals, then the rule presets, then (optionally) a quality model.
 
 Annotate: ``quality`` (every signal, written for rejected records too), on text whose PII was
 already redacted at ingest (``refinery.transforms.pii.PiiScrubber``, which also fills
-``pii_counts``). Decide: the first rule of ``quality.rules`` that fires, with per-language threshold
-overrides; reason named after the rule, detail = value and threshold.
+``pii_counts``); with ``quality.classifier``, ``quality_model_score`` and ``quality_model_label``
+from the fastText model (loaded once per worker, shared between the DoFn instances of a process).
+Decide: the first rule of ``quality.rules`` that fires, with the fitted and configured per-language
+thresholds; reason named after the rule, detail = value and threshold; then the model's score
+against ``quality.min_model_score`` (reason ``quality_model_score``).
 Outputs: ``kept``, ``rejected``, ``errors``. Counters (namespace ``quality``): seen, kept,
 dropped:<reason>, error:<type>. Config: ``quality.*``.
 """
@@ -11,14 +14,20 @@ dropped:<reason>, error:<type>. Config: ``quality.*``.
 from __future__ import annotations
 
 import apache_beam as beam
+from apache_beam.utils.shared import Shared
 
-from refinery.schemas.reasons import Stage
-from refinery.transforms.beam.stage import RecordStageFn, Rejection, run_record_stage
+from refinery.schemas.reasons import RejectReason, Stage
+from refinery.transforms.beam.stage import RecordStageFn, Rejection, SharedHolder, run_record_stage
 from refinery.transforms.quality import apply_rules, quality_signals, thresholds_for
+from refinery.transforms.quality_model import QualityClassifier
 
 
 class _ScoreQualityFn(RecordStageFn):
     stage = Stage.QUALITY
+
+    def __init__(self, cfg, shared: Shared):
+        super().__init__(cfg)
+        self._shared = shared
 
     def setup(self):
         super().setup()
@@ -26,30 +35,47 @@ class _ScoreQualityFn(RecordStageFn):
         self._base = q.thresholds.model_dump()
         self._by_lang: dict[str, dict] = {}
         self._disabled = set(q.disabled_rules)
+        self._model = None
+        if q.classifier:
+            path, label = q.classifier, q.classifier_label
+            self._model = self._shared.acquire(lambda: SharedHolder(QualityClassifier(path, label)),
+                                               tag=f"quality-model:{path}:{label}").value
 
     def _thresholds(self, lang: str | None) -> dict:
         key = lang or ""
         t = self._by_lang.get(key)
         if t is None:
-            t = self._by_lang[key] = thresholds_for(lang, self._base, self.cfg.quality.per_language,
-                                                            self.cfg.quality.fitted_per_language)
+            q = self.cfg.quality
+            t = self._by_lang[key] = thresholds_for(lang, self._base, q.per_language, q.fitted_per_language)
         return t
 
     def annotate(self, record):
         record["quality"] = quality_signals(record["text"], record.get("lang"))
+        if self._model is not None:
+            record["quality_model_score"], record["quality_model_label"] = self._model.score([record["text"]])[0]
 
     def decide(self, record):
         hit = apply_rules(record["quality"], self.cfg.quality.rules, self._thresholds(record.get("lang")),
                           self._disabled)
-        return None if hit is None else Rejection(*hit)
+        if hit is not None:
+            return Rejection(*hit)
+        if self._model is not None:
+            s, t = record["quality_model_score"], self.cfg.quality.min_model_score
+            if s < t and RejectReason.QUALITY_MODEL_SCORE.value not in self._disabled:
+                return Rejection(RejectReason.QUALITY_MODEL_SCORE,
+                                 f"quality_model_score={s:.4g} < min_model_score={t:g} ({self.cfg.quality.classifier_label})")
+        return None
 
 
 class ScoreQuality(beam.PTransform):
-    """Records → records with ``quality``; quality rules decide."""
+    """Records → records with ``quality``; quality rules decide. A configured classifier is loaded
+    here once (a missing or invalid file fails the build, before any record is read)."""
 
     def __init__(self, cfg):
         super().__init__()
         self.cfg = cfg
+        if cfg.quality.classifier:
+            QualityClassifier(cfg.quality.classifier, cfg.quality.classifier_label)
 
     def expand(self, records):
-        return run_record_stage(records, "Score", _ScoreQualityFn(self.cfg))
+        return run_record_stage(records, "Score", _ScoreQualityFn(self.cfg, Shared()))

@@ -367,6 +367,15 @@ class QualityConfig(_Section):
         description="Threshold overrides per language, e.g. {zh: {min_words: 30}} ('zh' covers zh-Hans/zh-Hant). "
         "They apply over quality.fitted_per_language.",
     )
+    preset: Literal["web", "books", "literature", "edited"] = Field(
+        "web", description="Source preset of every input (refinery.transforms.quality.SOURCE_PRESETS): web = the "
+        "rules and thresholds above; books / literature = classical poetry and verse (short documents and "
+        "refrains are normal: Gopher rules only, min_words 10, no stop-word rule, repetition bounds 0.4-0.6); "
+        "edited = news and papers (Gopher + C4, no FineWeb line rules, no c4_terminal_punct, min_words 30).")
+    presets_by_input: dict[str, Literal["web", "books", "literature", "edited"]] = Field(
+        default_factory=dict, description="Source preset per input pattern, e.g. {'poetry/*.jsonl': books, "
+        "'*news*': edited}: glob on the source URI or its file name, first match wins, else quality.preset. "
+        "Recorded in the manifest with the config; a rejected record's detail names its preset.")
     classifier: str | None = Field(
         None, description="Path of a fastText classifier (a FineWeb-Edu- or DCLM-style quality model you trained "
         "or downloaded; local file): every document gets quality_model_score and quality_model_label, and "

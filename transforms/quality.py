@@ -395,3 +395,51 @@ def apply_rules(sig: dict, rules: list[str], thresholds: dict[str, float], disab
             shown = f"{v:.4g}" if isinstance(v, float) else str(v)
             return rule.reason, f"{rule.signal}={shown} {cmp} {rule.param}={t:g} ({preset})"
     return None
+
+
+# --- per-source presets -------------------------------------------------------------------------
+
+# Named bundles over the configured quality settings, for sources that are not web pages. "web" is
+# the configuration as it stands. Each other preset replaces the rules, adds disabled reasons and
+# sets thresholds (the fitted and configured per-language values still apply over them).
+SOURCE_PRESETS: dict[str, dict] = {
+    "web": {},
+    # Classical poetry and verse: a quatrain is 20 characters, refrains repeat lines and n-grams, and
+    # a line of verse has no sentence punctuation; the web-layout rules (c4, fineweb) do not apply.
+    "books": {
+        "rules": ["gopher_quality", "gopher_repetition"],
+        "disabled": ["gopher_stop_words", "gopher_bullet_lines", "gopher_ellipsis_lines"],
+        "thresholds": {"min_words": 10, "max_dup_line_frac": 0.6, "max_dup_line_char_frac": 0.6,
+                       "max_dup_para_frac": 0.6, "max_dup_para_char_frac": 0.6, "max_top_2gram_char_frac": 0.4,
+                       "max_top_3gram_char_frac": 0.4, "max_top_4gram_char_frac": 0.4,
+                       **{f"max_dup_{n}gram_char_frac": 0.6 for n in range(5, 11)}},
+    },
+    # News and papers: edited prose with headlines, bylines, datelines and captions (short lines without
+    # sentence ends); the document-level Gopher and C4 rules still apply, FineWeb's line rules do not.
+    "edited": {
+        "rules": ["gopher_quality", "gopher_repetition", "c4"],
+        "disabled": ["c4_terminal_punct"],
+        "thresholds": {"min_words": 30},
+    },
+}
+SOURCE_PRESETS["literature"] = SOURCE_PRESETS["books"]
+
+
+def preset_settings(name: str, rules: list[str], thresholds: dict[str, float], disabled: set[str]):
+    """(rules, thresholds, disabled reasons) of source preset ``name`` over the configured ones."""
+    p = SOURCE_PRESETS[name]
+    return (list(p.get("rules", rules)), {**thresholds, **p.get("thresholds", {})},
+            set(disabled) | set(p.get("disabled", ())))
+
+
+def preset_for(source_uri: str, by_input: dict[str, str], default: str = "web") -> str:
+    """The preset of the first pattern of ``by_input`` (glob, matched on the source URI and on its
+    file name) that matches, else ``default``."""
+    import fnmatch
+
+    name = source_uri.rsplit("/", 1)[-1]
+    for pattern, preset in by_input.items():
+        if fnmatch.fnmatchcase(source_uri, pattern) or fnmatch.fnmatchcase(name, pattern) \
+                or fnmatch.fnmatchcase(source_uri, "*/" + pattern.lstrip("./")):
+            return preset
+    return default

@@ -18,7 +18,7 @@ from apache_beam.utils.shared import Shared
 
 from refinery.schemas.reasons import RejectReason, Stage
 from refinery.transforms.beam.stage import RecordStageFn, Rejection, SharedHolder, run_record_stage
-from refinery.transforms.quality import apply_rules, quality_signals, thresholds_for
+from refinery.transforms.quality import apply_rules, preset_for, preset_settings, quality_signals, thresholds_for
 from refinery.transforms.quality_model import QualityClassifier
 
 
@@ -41,13 +41,29 @@ class _ScoreQualityFn(RecordStageFn):
             self._model = self._shared.acquire(lambda: SharedHolder(QualityClassifier(path, label)),
                                                tag=f"quality-model:{path}:{label}").value
 
-    def _thresholds(self, lang: str | None) -> dict:
-        key = lang or ""
-        t = self._by_lang.get(key)
-        if t is None:
+        self._presets: dict[str, tuple] = {}
+        self._preset_of: dict[str, str] = {}
+
+    def _preset(self, record) -> str:
+        q = self.cfg.quality
+        if not q.presets_by_input:
+            return q.preset
+        uri = record.get("source_uri") or ""
+        name = self._preset_of.get(uri)
+        if name is None:
+            name = self._preset_of[uri] = preset_for(uri, q.presets_by_input, q.preset)
+        return name
+
+    def _settings(self, preset: str, lang: str | None) -> tuple:
+        """(rules, thresholds, disabled) for this preset and language, worked out once."""
+        key = (preset, lang or "")
+        hit = self._presets.get(key)
+        if hit is None:
             q = self.cfg.quality
-            t = self._by_lang[key] = thresholds_for(lang, self._base, q.per_language, q.fitted_per_language)
-        return t
+            rules, base, disabled = preset_settings(preset, q.rules, self._base, self._disabled)
+            hit = self._presets[key] = (rules, thresholds_for(lang, base, q.per_language, q.fitted_per_language),
+                                        disabled)
+        return hit
 
     def annotate(self, record):
         record["quality"] = quality_signals(record["text"], record.get("lang"))
@@ -55,10 +71,12 @@ class _ScoreQualityFn(RecordStageFn):
             record["quality_model_score"], record["quality_model_label"] = self._model.score([record["text"]])[0]
 
     def decide(self, record):
-        hit = apply_rules(record["quality"], self.cfg.quality.rules, self._thresholds(record.get("lang")),
-                          self._disabled)
+        preset = self._preset(record)
+        rules, thresholds, disabled = self._settings(preset, record.get("lang"))
+        hit = apply_rules(record["quality"], rules, thresholds, disabled)
         if hit is not None:
-            return Rejection(*hit)
+            reason, detail = hit
+            return Rejection(reason, detail if preset == "web" else f"{detail} [preset {preset}]")
         if self._model is not None:
             s, t = record["quality_model_score"], self.cfg.quality.min_model_score
             if s < t and RejectReason.QUALITY_MODEL_SCORE.value not in self._disabled:

@@ -177,3 +177,12 @@ def test_kernel_works_where_numba_has_no_cache_location():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["3", "4"]
+
+
+def test_line_sentence_ends_equal_each_line_alone():
+    rng = random.Random(23)
+    alphabet = list("ab .!?…\"'”’“‘»›)]」』。！？।৷။។\u3000中x")
+    for _ in range(300):
+        lines = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(rng.randint(1, 8))]
+        assert K.line_sentence_ends(lines) == [K.sentence_ends(ln) for ln in lines], lines
+    assert K.line_sentence_ends([]) == []

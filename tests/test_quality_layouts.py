@@ -131,3 +131,10 @@ def test_fitted_thresholds_are_visible_in_the_defaults_and_overridable():
     assert thresholds_for("de", base, over.per_language, over.fitted_per_language)["min_alpha_words_frac"] == 0.9
     none = load_config(None, ["quality.fitted_per_language={}"]).quality
     assert thresholds_for("de", base, none.per_language, none.fitted_per_language) == base
+
+
+def test_a_line_ending_in_an_ellipsis_keeps_its_earlier_sentences_only():
+    from refinery.transforms.quality import _c4_sentences
+
+    assert _c4_sentences(["First sentence is here. And then something more happened..."], True) == 1
+    assert _c4_sentences(["First sentence is here. And then something more happened"], True) == 2

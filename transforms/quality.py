@@ -111,7 +111,9 @@ def badword_matcher(lang: str | None):
             if code.split("-")[0] in _SUBSTRING_LANGS:
                 return (), tuple(terms), True
             single = frozenset(t for t in terms if _WORD_TOKEN_RE.fullmatch(t))
-            multi = tuple((t, re.compile(rf"(?<!\w){re.escape(t)}(?!\w)")) for t in terms if t not in single)
+            # a multi-word term is looked for only when its first word is in the text
+            multi = tuple((_first_word(t), t, re.compile(rf"(?<!\w){re.escape(t)}(?!\w)"))
+                          for t in terms if t not in single)
             return single, multi, False
     return None
 
@@ -125,11 +127,20 @@ def count_badwords(low: str, lang: str | None) -> int | None:
     single, multi, substring = m
     if substring:
         return sum(low.count(t) for t in multi)
-    n = sum(1 for w in _WORD_TOKEN_RE.findall(low) if w in single) if single else 0
-    for term, rx in multi:
-        if term in low:
+    tokens = _WORD_TOKEN_RE.findall(low)
+    present = set(tokens)
+    hits = single.intersection(present)
+    n = sum(tokens.count(h) for h in hits) if hits else 0
+    for first, term, rx in multi:
+        if (first in present if first else term in low):
             n += len(rx.findall(low))
     return n
+
+
+def _first_word(term: str) -> str | None:
+    """The first \\w+ word of ``term`` if the term starts with it, else None."""
+    m = _WORD_TOKEN_RE.match(term)
+    return m.group(0) if m else None
 
 
 def _dup_stats(items: list[str]) -> tuple[int, int]:
@@ -153,7 +164,7 @@ def _c4_sentences(lines: list[str], simple: bool, screen: bool = True) -> int:
     menu item, and keeps its sentences. The unterminated tail of such a line counts as one more
     sentence when it has 5 words itself. A line without a sentence end of any script is dropped, as
     in C4. ``screen=False``: the text has neither phrase, so no line is lower-cased to look for them."""
-    count = 0
+    kept, cut = [], []
     for ln in lines:
         if simple:
             if ln.count(" ") < 4 or len(ln.split()) < 5:
@@ -164,13 +175,13 @@ def _c4_sentences(lines: list[str], simple: bool, screen: bool = True) -> int:
             low = ln.lower()
             if "javascript" in low or any(p in low for p in _POLICY):
                 continue
-        if ln.endswith(("...", "…")):  # C4 drops a line ending in an ellipsis; its earlier sentences stay
-            n, _last = K.sentence_ends(ln.rstrip(".…"))
-            count += n
-            continue
-        n, last = K.sentence_ends(ln)
+        # C4 drops a line ending in an ellipsis; its earlier sentences stay (and its tail does not count)
+        kept.append(ln.rstrip(".…") if ln.endswith(("...", "…")) else ln)
+        cut.append(len(kept[-1]) < len(ln))
+    count = 0
+    for ln, was_cut, (n, last) in zip(kept, cut, K.line_sentence_ends(kept)):
         count += n
-        if n and last < len(ln) and not ends_sentence(ln) and _five_words(ln[last:], simple):
+        if n and not was_cut and last < len(ln) and not ends_sentence(ln) and _five_words(ln[last:], simple):
             count += 1
     return count
 

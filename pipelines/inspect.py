@@ -28,6 +28,63 @@ def _count_by(dataset: ds.Dataset | None, column: str) -> dict[str, int]:
     return dict(Counter(str(v) for v in col.to_pylist()).most_common())
 
 
+SNIPPET_CHARS = 160
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """A one-line excerpt of ``text`` with every PII kind redacted (again: a run may have been told
+    not to redact), whitespace collapsed, cut at ``limit`` characters."""
+    from refinery.transforms.pii import PLACEHOLDER, find_pii, redact
+
+    text = " ".join(text.split())
+    head = text[: limit * 2]
+    head = redact(head, find_pii(head), set(PLACEHOLDER))
+    return head[:limit] + (" …" if len(text) > limit else "")
+
+
+def quality_by_language(out_dir: str, top: int = 5, examples: int = 2) -> list[dict]:
+    """Per language (refined and rejected together): records, share kept, and the top ``top`` rejection
+    reasons (stage/reason), each with its count and ``examples`` PII-redacted snippets (the first rejected
+    records of that reason in doc_id order, so the report is the same on every run). Sorted by records,
+    most first. Reusable by other reports (the HTML report)."""
+    refined, rejected = _dataset(out_dir, "refined"), _dataset(out_dir, "rejected")
+    kept = Counter(_count_by(refined, "lang"))
+    rows = []
+    if rejected is not None:
+        cols = [c for c in ("doc_id", "lang", "reject_stage", "reject_reason", "reject_detail", "text")
+                if c in rejected.schema.names]
+        rows = sorted(dataset_table(rejected, columns=cols).to_pylist(), key=lambda r: str(r.get("doc_id")))
+    rej: dict[str, Counter] = {}
+    picked: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        lang, why = str(r.get("lang")), f"{r.get('reject_stage')}/{r.get('reject_reason')}"
+        rej.setdefault(lang, Counter())[why] += 1
+        ex = picked.setdefault((lang, why), [])
+        if len(ex) < examples:
+            ex.append({"doc_id": r.get("doc_id"), "detail": r.get("reject_detail"),
+                       "snippet": snippet(r.get("text") or "")})
+    out = []
+    for lang in set(kept) | set(rej):
+        n_rej = sum(rej.get(lang, Counter()).values())
+        total = kept.get(lang, 0) + n_rej
+        reasons = [{"reason": why, "count": n, "examples": picked[(lang, why)]}
+                   for why, n in sorted(rej.get(lang, Counter()).items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
+        out.append({"lang": lang, "records": total, "kept": kept.get(lang, 0),
+                    "kept_share": kept.get(lang, 0) / total if total else 0.0, "top_rejections": reasons})
+    return sorted(out, key=lambda d: (-d["records"], d["lang"]))
+
+
+def _quality_lines(per_lang: list[dict]) -> list[str]:
+    lines = ["\nquality by language (kept share, top rejection reasons, PII-redacted examples):"]
+    for d in per_lang:
+        lines.append(f"  {d['lang']:<8} {d['kept']:>8,}/{d['records']:<8,} kept {100 * d['kept_share']:5.1f} %")
+        for r in d["top_rejections"]:
+            lines.append(f"      {r['count']:>6,}  {r['reason']}")
+            for ex in r["examples"]:
+                lines.append(f"              {ex['doc_id']}: {ex['snippet']!r}")
+    return lines
+
+
 def inspect_run(out_dir: str, as_json: bool = False) -> str:
     manifest = _read_json(os.path.join(out_dir, "reports", "manifest.json"))
     refined = _dataset(out_dir, "refined")
@@ -45,6 +102,7 @@ def inspect_run(out_dir: str, as_json: bool = False) -> str:
     if rejected is not None:
         t = dataset_table(rejected, columns=["reject_stage", "reject_reason"]).to_pylist()
         info["rejected_by_stage_reason"] = dict(Counter(f"{r['reject_stage']}/{r['reject_reason']}" for r in t).most_common())
+    info["quality_by_language"] = quality_by_language(out_dir)
     if as_json:
         return json.dumps({**info, "manifest": manifest}, indent=2, ensure_ascii=False)
     lines = [summary_table(manifest), ""]
@@ -59,6 +117,8 @@ def inspect_run(out_dir: str, as_json: bool = False) -> str:
     if info["refined_licence_categories"]:
         lines.append("\nrefined by licence category:")
         lines += [f"  {n:>8,}  {k}" for k, n in info["refined_licence_categories"].items()]
+    if info["quality_by_language"]:
+        lines += _quality_lines(info["quality_by_language"])
     return "\n".join(lines)
 
 

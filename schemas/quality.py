@@ -43,6 +43,8 @@ QUALITY_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("short_line_ratio", _f32, "FineWeb: fraction of lines of 30 characters or fewer."),
     ("newline_ratio", _f32, "FineWeb: newlines per word."),
     ("n_lines", _i32, "Non-empty lines."),
+    ("badwords", _i32, "C4/mC4 badwords: occurrences of listed offensive terms of the document's language (whole "
+     "words; substrings in zh, ja, th); null for a language without a list (transforms/data/badwords, CC-BY-4.0)."),
     ("cjk_frac", _f32, "Fraction of words that are Han or kana characters."),
     ("spaceless_script", pa.bool_(), "Mostly a script without spaces between words (Thai, Lao, Khmer, Myanmar)."),
     ("syllabic_script", pa.bool_(), "Spaceless or Hangul (syllable blocks): Gopher's mean word length does not apply."),

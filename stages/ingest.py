@@ -88,7 +88,7 @@ COLUMNS = (
     Column("n_chars", pa.int64(), "Length of text in Unicode code points.", nullable=False),
     Column("pii_counts", _PII_TYPE,
            "Number of PII spans found in the text, per kind (counted at ingest, before redaction).",
-           after="quality_score"),
+           after="quality_model_label"),
 )
 
 EMPTY_TEXT = Reason("empty_text", "fewer than ingest.min_chars non-whitespace characters")

@@ -55,9 +55,12 @@ class QualityThresholds(Section):
     min_sentences: float = Field(3, ge=0, description="c4: fewest sentences.")
     min_terminal_punct_lines_frac: float = Field(
         0.0001, ge=0, le=1,
-        description="c4: a document none of whose lines ends in terminal punctuation has nothing C4 keeps.")
+        description="c4: a document of 2+ lines none of which ends in terminal punctuation, and with "
+        "no sentence end inside a line either, has nothing C4 keeps (matters when min_sentences is 0).")
     max_javascript_lines_frac: float = Field(0.5, ge=0, le=1, description="c4: lines mentioning javascript / lines.")
     max_policy_lines_frac: float = Field(0.5, ge=0, le=1, description="c4: cookie / terms / privacy lines / lines.")
+    max_badwords: float = Field(0, ge=0, description="c4 (c4_badwords, off by default: see disabled_rules): most "
+                                "occurrences of listed offensive terms; C4 drops a page with any.")
     # fineweb — Penedo et al. 2024, Section 3.3
     min_line_punct_ratio: float = Field(0.12, ge=0, le=1, description="fineweb: lines ending in punctuation.")
     max_short_line_ratio: float = Field(0.67, ge=0, le=1, description="fineweb: lines of <= 30 chars (CJK: 10).")
@@ -103,6 +106,12 @@ class PiiConfig(Section):
         return v
 
 
+def _fitted_thresholds() -> dict[str, dict[str, float]]:
+    from refinery.transforms.quality import fitted_thresholds
+
+    return {lang: dict(t) for lang, t in fitted_thresholds().items()}
+
+
 class QualityConfig(Section):
     """Quality signals, rule presets and PII (ScoreQuality)."""
 
@@ -113,20 +122,47 @@ class QualityConfig(Section):
         description="Presets that decide (signals are always computed and written). Empty: annotate only.",
     )
     disabled_rules: list[str] = Field(
-        default_factory=lambda: ["c4_curly_brace"],
+        default_factory=lambda: ["c4_curly_brace", "c4_badwords"],
         description="Reasons switched off inside the chosen presets. Default: c4_curly_brace (C4's rule drops "
-        "every page with a '{', i.e. all code and many technical pages).",
+        "every page with a '{', i.e. all code and many technical pages) and c4_badwords (C4's offensive-term "
+        "lists, transforms/data/badwords, CC-BY-4.0 LDNOOBW: whole-word matches flag medical, legal and "
+        "sex-education text too, and the lists are uneven across languages; the count is always in "
+        "quality.badwords). Set disabled_rules to [c4_curly_brace] to reject as C4 does.",
     )
     thresholds: QualityThresholds = Field(default_factory=QualityThresholds)
+    fitted_per_language: dict[str, dict[str, float]] = Field(
+        default_factory=_fitted_thresholds,
+        description="Per-language thresholds fitted from clean reference text (UDHR, one translation per "
+        "language) by scripts/fit_quality_thresholds.py, shipped in transforms/data/quality_thresholds.json: "
+        "FineWeb-2 style, each English default relaxed to the language's own distribution (alphabetic-word "
+        "ratio, word length, stop words, top n-grams), never made stricter. Only values that differ from "
+        "quality.thresholds are listed. Set {} for the English-calibrated thresholds everywhere, or change one "
+        "language here or in per_language.",
+    )
     per_language: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description="Threshold overrides per language, e.g. {zh: {min_words: 30}} ('zh' covers zh-Hans/zh-Hant). "
-        "They apply over the built-in ones (refinery.transforms.quality.LANGUAGE_DEFAULTS: Malayalam and Tamil "
-        "allow longer words, max_mean_word_length 16 and 14).",
+        "They apply over quality.fitted_per_language.",
     )
+    preset: Literal["web", "books", "literature", "edited"] = Field(
+        "web", description="Source preset of every input (refinery.transforms.quality.SOURCE_PRESETS): web = the "
+        "rules and thresholds above; books / literature = classical poetry and verse (short documents and "
+        "refrains are normal: Gopher rules only, min_words 10, no stop-word rule, repetition bounds 0.4-0.6); "
+        "edited = news and papers (Gopher + C4, no FineWeb line rules, no c4_terminal_punct, min_words 30).")
+    presets_by_input: dict[str, Literal["web", "books", "literature", "edited"]] = Field(
+        default_factory=dict, description="Source preset per input pattern, e.g. {'poetry/*.jsonl': books, "
+        "'*news*': edited}: glob on the source URI or its file name, first match wins, else quality.preset. "
+        "Recorded in the manifest with the config; a rejected record's detail names its preset.")
+    classifier: str | None = Field(
+        None, description="Path of a fastText classifier (a FineWeb-Edu- or DCLM-style quality model you trained "
+        "or downloaded; local file): every document gets quality_model_score and quality_model_label, and "
+        "documents scoring below min_model_score are rejected (quality_model_score). Needs "
+        "pip install 'refinery[classifier]'. Loaded once per worker. Null: no model.")
+    classifier_label: str = Field("__label__hq", description="The model's label whose probability is the score.")
+    min_model_score: float = Field(0.5, ge=0, le=1, description="Fewest quality_model_score kept (with a classifier).")
     pii: PiiConfig = Field(default_factory=PiiConfig)
 
-    @field_validator("per_language")
+    @field_validator("per_language", "fitted_per_language")
     @classmethod
     def _known_thresholds(cls, v):
         known = set(QualityThresholds.model_fields)
@@ -156,6 +192,10 @@ COLUMNS = (
     Column("quality_score", pa.float32(),
            "0-1: mean credit over the quality rules that apply (0 if a rule fired, 0.5-1 by the margin it passed "
            "by, full at 50 % of the threshold); what dedup.keep=quality_longest ranks by."),
+    Column("quality_model_score", pa.float32(),
+           "Probability the quality.classifier model gives to quality.classifier_label (null without a classifier)."),
+    Column("quality_model_label", pa.string(),
+           "Label the quality.classifier model ranks first (null without a classifier)."),
 )
 
 GOPHER_SHORT_DOC = Reason("gopher_short_doc", "gopher_quality: fewer words than min_words")
@@ -180,6 +220,8 @@ C4_CURLY_BRACE = Reason("c4_curly_brace", "c4: a '{'")
 C4_JAVASCRIPT = Reason("c4_javascript", "c4: too many lines mention javascript")
 C4_POLICY = Reason("c4_policy", "c4: too many cookie / terms / privacy lines")
 C4_TOO_FEW_SENTENCES = Reason("c4_too_few_sentences", "c4: too few sentences")
+C4_BADWORDS = Reason("c4_badwords", "c4: listed offensive terms (quality.badwords > max_badwords; off by default)")
+QUALITY_MODEL_SCORE = Reason("quality_model_score", "quality.classifier: quality_model_score below min_model_score")
 FINEWEB_LINE_PUNCT = Reason("fineweb_line_punct", "fineweb: too few lines end in punctuation")
 FINEWEB_SHORT_LINES = Reason("fineweb_short_lines", "fineweb: too many short lines")
 FINEWEB_DUP_LINE_CHARS = Reason("fineweb_dup_line_chars", "fineweb: characters in duplicated lines")
@@ -206,6 +248,8 @@ REASONS = (
     C4_JAVASCRIPT,
     C4_POLICY,
     C4_TOO_FEW_SENTENCES,
+    C4_BADWORDS,
+    QUALITY_MODEL_SCORE,
     FINEWEB_LINE_PUNCT,
     FINEWEB_SHORT_LINES,
     FINEWEB_DUP_LINE_CHARS,

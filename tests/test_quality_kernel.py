@@ -24,7 +24,8 @@ TOKEN_RE = re.compile(
     rf"(?:https?://\S+|www\.\S+|[\w.+-]+@[\w-]+\.[\w.]+|['’][^\W\d_]\w*)"
     rf"|(\d+(?:[.,:]\d+)*(?![\w])|-{{2,}}|={{2,}}|_{{2,}}|\*{{2,}}|~{{2,}}|#{{2,}}|\.{{2,}}|[{_PUNCT}])"
     rf"|[^\s{_PUNCT}]+(?:\.[^\s{_PUNCT}]+)*")
-SENT_RE = re.compile(r"[.!?]+(?=[\s\"'”’)\]]|$)|[。！？।॥։۔؟]+")
+_CLOSE = re.escape(K.SENT_CLOSERS)
+SENT_RE = re.compile(rf"(?:[.!?…]+(?=[\s{_CLOSE}]|$)|[{K.SENT_MARKS}]+)[{_CLOSE}]*")
 
 
 def reference_ngrams(words: list[str], total_chars: int, scale: int) -> list[float]:
@@ -130,9 +131,21 @@ def test_kernel_matches_reference_on_random_strings():
 
 @pytest.mark.parametrize("text", EDGE_CASES + [
     "One. Two! Three? Four... Five.\" Six.) Seven.x 8.5 end.", "一。二！三？？四", "क। ख॥ Ա։ ب۔ ج؟", "end!",
+    "「一。」二。』」三", "Er sagte: „Ja.“ Dann ging er…", "« Oui. » Non ?» Fin…x", "ဒါ။ នេះ។ ሰላም። བོད།", "",
 ])
 def test_sentence_count_matches_reference(text):
-    assert K.count_sentences(text) == len(SENT_RE.findall(text))
+    ends = [m.end() for m in SENT_RE.finditer(text)]
+    assert K.sentence_ends(text) == (len(ends), ends[-1] if ends else 0)
+    assert K.count_sentences(text) == len(ends)
+
+
+def test_sentence_ends_match_reference_on_random_text():
+    rng = random.Random(17)
+    alphabet = list("ab .!?…\"'”’“‘»›)]」』》〉】）。！？｡।॥։۔؟။។።།\n中x")
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        ends = [m.end() for m in SENT_RE.finditer(text)]
+        assert K.sentence_ends(text) == (len(ends), ends[-1] if ends else 0), text
 
 
 def test_top_ngram_ties_go_to_the_first_occurring():
@@ -164,3 +177,12 @@ def test_kernel_works_where_numba_has_no_cache_location():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["3", "4"]
+
+
+def test_line_sentence_ends_equal_each_line_alone():
+    rng = random.Random(23)
+    alphabet = list("ab .!?…\"'”’“‘»›)]」』。！？।৷။។\u3000中x")
+    for _ in range(300):
+        lines = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(rng.randint(1, 8))]
+        assert K.line_sentence_ends(lines) == [K.sentence_ends(ln) for ln in lines], lines
+    assert K.line_sentence_ends([]) == []

@@ -30,7 +30,11 @@ with at least 5 words are kept, lines with "javascript" or cookie/terms/privacy-
 dropped, and a page with fewer than 3 sentences in what remains is removed; pages with "lorem ipsum"
 or a curly brace are removed. Refinery does not cut lines out of the text (it annotates, then
 decides): ``n_sentences`` counts sentences in the lines C4 would keep, and a page more than half of
-whose lines are javascript or policy lines is rejected for it.
+whose lines are javascript or policy lines is rejected for it. C4's line rules are line filters, so
+they judge lines only where a document has lines: a line with a sentence end inside it (a paragraph
+on one line whose last sentence has no mark) is kept with its sentences; c4_terminal_punct and
+fineweb_line_punct need 2+ lines and skip documents whose lines hold a sentence each on average.
+Sentence ends are the marks of every script (。！？… ។ ။ । ؟ ۔ ...), with closing quotes after them.
 fineweb — Penedo et al. 2024, "The FineWeb Datasets", Section 3.3 (custom filters): fraction of
 lines ending in punctuation ≥ 0.12; fraction of characters in duplicated lines ≤ 0.1; fraction of
 lines of ≤ 30 characters ≤ 0.67; and the list-like filter (newlines per word ≤ 0.3) from datatrove's
@@ -58,7 +62,18 @@ _FIVE_WORDS_RE = re.compile(rf"(?:[{_SEP}]*+(?:[{_CJK}]|[^{_SEP}{_CJK}]++)){{5}}
 _EDGE_PUNCT = "\"'“”‘’()[]{}<>,.;:!?…*«»"
 _PARA_RE = re.compile(r"\n\s*\n")
 _BULLETS = ("•", "‣", "●", "▪", "◦", "·", "-", "*", "–", "—", "○", "■", "□", "➢", "►", "✓", "✔")
+# Line ends C4 counts as terminal (TFDS c4_utils: . ? ! and the quotes; the CJK ones), as they always were ...
 _TERMINAL = (".", "!", "?", '"', "”", "'", "’", "。", "！", "？", "…", "」", "』", "）", ")", "।", "॥", "։", "۔", "؟")
+# ... and the full stops of other scripts, or any of them followed by closing quotes and brackets
+# (”。」, .», !“, ?»): the same marks as the kernel's sentence ends.
+_MARKS = tuple(".!?…" + K.SENT_MARKS)
+_CLOSERS = K.SENT_CLOSERS + " \u00a0\u202f"  # French sets a (narrow) no-break space before » and ?
+
+
+def ends_sentence(line: str) -> bool:
+    """``line`` (stripped) ends in a terminal mark of any script, possibly followed by closing quotes
+    or brackets."""
+    return line.endswith(_TERMINAL) or line.rstrip(_CLOSERS).endswith(_MARKS)
 _POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 
 
@@ -77,6 +92,57 @@ def _stop_list(lang: str | None) -> frozenset[str] | None:
     return lists.get(lang.split("-")[0])
 
 
+# Languages written without spaces between words: a listed term matches as a substring there.
+_SUBSTRING_LANGS = frozenset({"zh", "ja", "th"})
+_WORD_TOKEN_RE = re.compile(r"\w+")
+
+
+@functools.lru_cache(maxsize=64)
+def badword_matcher(lang: str | None):
+    """(single-word terms, multi-word terms as regexes, substring?) for ``lang`` (exact tag, else its
+    base language), or None without a list. Lists: transforms/data/badwords (LDNOOBW, CC-BY-4.0)."""
+    if not lang:
+        return None
+    root = resources.files("refinery.transforms").joinpath("data/badwords")
+    for code in (lang, lang.split("-")[0]):
+        f = root.joinpath(f"{code}.txt")
+        if f.is_file():
+            terms = sorted({t.strip().lower() for t in f.read_text("utf-8").splitlines() if t.strip()})
+            if code.split("-")[0] in _SUBSTRING_LANGS:
+                return (), tuple(terms), True
+            single = frozenset(t for t in terms if _WORD_TOKEN_RE.fullmatch(t))
+            # a multi-word term is looked for only when its first word is in the text
+            multi = tuple((_first_word(t), t, re.compile(rf"(?<!\w){re.escape(t)}(?!\w)"))
+                          for t in terms if t not in single)
+            return single, multi, False
+    return None
+
+
+def count_badwords(low: str, lang: str | None) -> int | None:
+    """Occurrences of listed terms in lower-cased text ``low``: whole words for spaced scripts,
+    substrings for Chinese, Japanese and Thai; None for a language without a list."""
+    m = badword_matcher(lang)
+    if m is None:
+        return None
+    single, multi, substring = m
+    if substring:
+        return sum(low.count(t) for t in multi)
+    tokens = _WORD_TOKEN_RE.findall(low)
+    present = set(tokens)
+    hits = single.intersection(present)
+    n = sum(tokens.count(h) for h in hits) if hits else 0
+    for first, term, rx in multi:
+        if (first in present if first else term in low):
+            n += len(rx.findall(low))
+    return n
+
+
+def _first_word(term: str) -> str | None:
+    """The first \\w+ word of ``term`` if the term starts with it, else None."""
+    m = _WORD_TOKEN_RE.match(term)
+    return m.group(0) if m else None
+
+
 def _dup_stats(items: list[str]) -> tuple[int, int]:
     """(number of items that repeat an earlier one, characters in them)."""
     seen: set[str] = set()
@@ -91,13 +157,15 @@ def _dup_stats(items: list[str]) -> tuple[int, int]:
 
 
 def _c4_sentences(lines: list[str], simple: bool, screen: bool = True) -> int:
-    """Sentences in the lines C4 keeps: ending in terminal punctuation (not an ellipsis), at least
-    5 words (CJK: characters), no "javascript", no cookie/terms/privacy-policy phrase (TFDS c4_utils).
-    ``screen=False``: the text has neither phrase, so no line is lower-cased to look for them."""
-    kept = []
+    """Sentences in the lines C4's line filter keeps: at least 5 words (CJK: characters), no
+    "javascript", no cookie/terms/privacy-policy phrase (TFDS c4_utils), and a sentence end of its
+    own — at the end of the line (C4's rule), or inside it: a paragraph written on one line whose
+    last sentence has no mark (a cut-off byline, a closing quote C4 does not know) is prose, not a
+    menu item, and keeps its sentences. The unterminated tail of such a line counts as one more
+    sentence when it has 5 words itself. A line without a sentence end of any script is dropped, as
+    in C4. ``screen=False``: the text has neither phrase, so no line is lower-cased to look for them."""
+    kept, cut = [], []
     for ln in lines:
-        if not ln.endswith(_TERMINAL) or ln.endswith(("...", "…")):
-            continue
         if simple:
             if ln.count(" ") < 4 or len(ln.split()) < 5:
                 continue
@@ -107,8 +175,19 @@ def _c4_sentences(lines: list[str], simple: bool, screen: bool = True) -> int:
             low = ln.lower()
             if "javascript" in low or any(p in low for p in _POLICY):
                 continue
-        kept.append(ln)
-    return K.count_sentences("\n".join(kept)) if kept else 0
+        # C4 drops a line ending in an ellipsis; its earlier sentences stay (and its tail does not count)
+        kept.append(ln.rstrip(".…") if ln.endswith(("...", "…")) else ln)
+        cut.append(len(kept[-1]) < len(ln))
+    count = 0
+    for ln, was_cut, (n, last) in zip(kept, cut, K.line_sentence_ends(kept)):
+        count += n
+        if n and not was_cut and last < len(ln) and not ends_sentence(ln) and _five_words(ln[last:], simple):
+            count += 1
+    return count
+
+
+def _five_words(text: str, simple: bool) -> bool:
+    return len(text.split()) >= 5 if simple else bool(_FIVE_WORDS_RE.match(text.lstrip()))
 
 
 def quality_signals(text: str, lang: str | None = None) -> dict:
@@ -154,7 +233,7 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
     cjk_frac = n_cjk / max(1, letters) if letters else 0.0
     cjk = bool(res[K.NGRAM_SCALE] == 2)  # cjk_frac >= 0.5, decided once, in the kernel (n-gram length)
     short_len = 10 if cjk else 30
-    terminal = sum(1 for ln in lines if ln.endswith(_TERMINAL))
+    terminal = sum(1 for ln in lines if ends_sentence(ln))
     javascript = "javascript" in low
     policy = any(p in low for p in _POLICY)
     sig = {
@@ -179,6 +258,7 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
         "short_line_ratio": sum(1 for ln in lines if len(ln) <= short_len) / n_lines if n_lines else 0.0,
         "newline_ratio": text.count("\n") / n_words if n_words else 0.0,
         "n_lines": n_lines,
+        "badwords": count_badwords(low, lang),
         "cjk_frac": cjk_frac,
     }
     sig.update(zip(K.NGRAM_FIELDS, grams.tolist()))
@@ -204,6 +284,12 @@ class Rule:
     skip_cjk: bool = False  # not for CJK, spaceless (Thai...) or syllable-block (Hangul) text
     skip_spaceless: bool = False  # not for scripts without spaces or sentence punctuation (Thai...)
     per_line: bool = False  # signal is a line count: compare its share of the lines
+    # A line-layout rule applies only where the document has lines to judge: one paragraph on one line
+    # (much CJK news, any text whose lines were joined) has no line ends to count.
+    min_lines: int = 0
+    unless: str | None = None  # skip when this signal is non-zero
+    # skip when the lines are paragraphs: C4's line filter found at least one sentence per line
+    unless_prose: bool = False
 
     def value(self, sig: dict):
         v = sig.get(self.signal)
@@ -238,12 +324,14 @@ PRESETS: dict[str, list[Rule]] = {
         Rule(R.C4_CURLY_BRACE, "has_curly_brace", "flag"),
         Rule(R.C4_TOO_FEW_SENTENCES, "n_sentences", "min", "min_sentences", skip_spaceless=True),
         Rule(R.C4_TERMINAL_PUNCT, "terminal_punct_lines_frac", "min", "min_terminal_punct_lines_frac",
-             skip_spaceless=True),
+             skip_spaceless=True, min_lines=2, unless="n_sentences"),
         Rule(R.C4_JAVASCRIPT, "javascript_lines", "max", "max_javascript_lines_frac", per_line=True),
         Rule(R.C4_POLICY, "policy_lines", "max", "max_policy_lines_frac", per_line=True),
+        Rule(R.C4_BADWORDS, "badwords", "max", "max_badwords"),
     ],
     "fineweb": [
-        Rule(R.FINEWEB_LINE_PUNCT, "line_punct_ratio", "min", "min_line_punct_ratio", skip_spaceless=True),
+        Rule(R.FINEWEB_LINE_PUNCT, "line_punct_ratio", "min", "min_line_punct_ratio", skip_spaceless=True,
+             min_lines=2, unless_prose=True),
         Rule(R.FINEWEB_SHORT_LINES, "short_line_ratio", "max", "max_short_line_ratio"),
         Rule(R.FINEWEB_DUP_LINE_CHARS, "dup_line_char_frac", "max", "max_fineweb_dup_line_char_frac"),
         Rule(R.FINEWEB_NEWLINE_RATIO, "newline_ratio", "max", "max_newline_ratio"),
@@ -256,23 +344,32 @@ def rule_name(rule: Rule) -> str:
     return f"{rule.reason.value}:{rule.op}:{rule.signal}"
 
 
-# Built-in per-language adjustments, under the configuration's own ``quality.per_language``. Gopher's
-# word-length bounds were tuned on English; measured on the whole UDHR (../shared/data/udhr/docs.jsonl),
-# every language of the common set sits inside 3-10 except Malayalam (12.0 code points per word) and
-# Tamil (9.8): agglutinative, with letters of 2-3 code points (consonant, vowel sign, virama).
-LANGUAGE_DEFAULTS: dict[str, dict[str, float]] = {
-    "ml": {"max_mean_word_length": 16},
-    "ta": {"max_mean_word_length": 14},
-}
+# Built-in per-language thresholds (FineWeb-2 style), fitted from clean reference text by
+# scripts/fit_quality_thresholds.py into transforms/data/quality_thresholds.json (method there): Gopher's
+# English-tuned word-length, alphabetic-ratio, stop-word and top-n-gram bounds, relaxed where the
+# language's own clean text sits elsewhere (Malayalam words average 12 code points, Russian prose has
+# fewer alphabetic tokens than English). The configuration shows them as quality.fitted_per_language.
+@functools.lru_cache(maxsize=1)
+def fitted_thresholds() -> dict[str, dict[str, float]]:
+    data = json.loads(resources.files("refinery.transforms").joinpath("data/quality_thresholds.json")
+                      .read_text("utf-8"))
+    return data["languages"]
 
 
-def thresholds_for(lang: str | None, base: dict[str, float], per_language: dict[str, dict[str, float]]) -> dict:
-    """The thresholds that apply to a record in ``lang``: ``base``, then :data:`LANGUAGE_DEFAULTS`, then the
-    configured overrides for the base language ('zh') and for the exact tag ('zh-Hant')."""
+LANGUAGE_DEFAULTS = fitted_thresholds()
+
+
+def thresholds_for(lang: str | None, base: dict[str, float], per_language: dict[str, dict[str, float]],
+                   fitted: dict[str, dict[str, float]] | None = None) -> dict:
+    """The thresholds that apply to a record in ``lang``: ``base``, then the fitted ones (``fitted``,
+    default :data:`LANGUAGE_DEFAULTS`), then the configured overrides for the base language ('zh') and
+    for the exact tag ('zh-Hant')."""
     t = dict(base)
     if lang:
         root = lang.split("-")[0]
-        t.update(LANGUAGE_DEFAULTS.get(root, {}))
+        fitted = LANGUAGE_DEFAULTS if fitted is None else fitted
+        t.update(fitted.get(root, {}))
+        t.update(fitted.get(lang, {}))
         t.update(per_language.get(root, {}))
         t.update(per_language.get(lang, {}))
     return t
@@ -285,12 +382,21 @@ def _active_rules(rules: tuple[str, ...], disabled: frozenset[str]) -> tuple[tup
                  if rule.reason.value not in disabled and rule_name(rule) not in disabled)
 
 
+def _applies(rule: Rule, sig: dict, not_alphabetic: bool, spaceless: bool) -> bool:
+    """Whether ``rule`` is meant for a record with signals ``sig`` (script and layout conditions)."""
+    if (rule.skip_cjk and not_alphabetic) or (rule.skip_spaceless and spaceless):
+        return False
+    if (rule.min_lines and (sig.get("n_lines") or 0) < rule.min_lines) or (rule.unless and sig.get(rule.unless)):
+        return False
+    return not (rule.unless_prose and (sig.get("n_sentences") or 0) >= (sig.get("n_lines") or 0))
+
+
 def apply_rules(sig: dict, rules: list[str], thresholds: dict[str, float], disabled: set[str] = frozenset()):
     """First rule (in preset order) that fires → (reason, detail); None if the record passes."""
     not_alphabetic = (sig.get("cjk_frac") or 0.0) >= 0.5 or sig.get("syllabic_script")
     spaceless = sig.get("spaceless_script")
     for preset, rule in _active_rules(tuple(rules), frozenset(disabled)):
-        if (rule.skip_cjk and not_alphabetic) or (rule.skip_spaceless and spaceless):
+        if not _applies(rule, sig, not_alphabetic, spaceless):
             continue
         v = rule.value(sig)
         if v is None:
@@ -327,7 +433,7 @@ def quality_score(sig: dict, rules: list[str], thresholds: dict[str, float], dis
     total = 0.0
     n = 0
     for _preset, rule in _active_rules(tuple(rules), frozenset(disabled)):
-        if (rule.skip_cjk and not_alphabetic) or (rule.skip_spaceless and spaceless):
+        if not _applies(rule, sig, not_alphabetic, spaceless):
             continue
         v = rule.value(sig)
         if v is None:
@@ -343,3 +449,51 @@ def quality_score(sig: dict, rules: list[str], thresholds: dict[str, float], dis
         rel = 1.0 if t == 0 else min(1.0, margin / abs(t) / SCORE_FULL_MARGIN)
         total += 0.5 + 0.5 * rel
     return round(total / n, 4) if n else None
+
+
+# --- per-source presets -------------------------------------------------------------------------
+
+# Named bundles over the configured quality settings, for sources that are not web pages. "web" is
+# the configuration as it stands. Each other preset replaces the rules, adds disabled reasons and
+# sets thresholds (the fitted and configured per-language values still apply over them).
+SOURCE_PRESETS: dict[str, dict] = {
+    "web": {},
+    # Classical poetry and verse: a quatrain is 20 characters, refrains repeat lines and n-grams, and
+    # a line of verse has no sentence punctuation; the web-layout rules (c4, fineweb) do not apply.
+    "books": {
+        "rules": ["gopher_quality", "gopher_repetition"],
+        "disabled": ["gopher_stop_words", "gopher_bullet_lines", "gopher_ellipsis_lines"],
+        "thresholds": {"min_words": 10, "max_dup_line_frac": 0.6, "max_dup_line_char_frac": 0.6,
+                       "max_dup_para_frac": 0.6, "max_dup_para_char_frac": 0.6, "max_top_2gram_char_frac": 0.4,
+                       "max_top_3gram_char_frac": 0.4, "max_top_4gram_char_frac": 0.4,
+                       **{f"max_dup_{n}gram_char_frac": 0.6 for n in range(5, 11)}},
+    },
+    # News and papers: edited prose with headlines, bylines, datelines and captions (short lines without
+    # sentence ends); the document-level Gopher and C4 rules still apply, FineWeb's line rules do not.
+    "edited": {
+        "rules": ["gopher_quality", "gopher_repetition", "c4"],
+        "disabled": ["c4_terminal_punct"],
+        "thresholds": {"min_words": 30},
+    },
+}
+SOURCE_PRESETS["literature"] = SOURCE_PRESETS["books"]
+
+
+def preset_settings(name: str, rules: list[str], thresholds: dict[str, float], disabled: set[str]):
+    """(rules, thresholds, disabled reasons) of source preset ``name`` over the configured ones."""
+    p = SOURCE_PRESETS[name]
+    return (list(p.get("rules", rules)), {**thresholds, **p.get("thresholds", {})},
+            set(disabled) | set(p.get("disabled", ())))
+
+
+def preset_for(source_uri: str, by_input: dict[str, str], default: str = "web") -> str:
+    """The preset of the first pattern of ``by_input`` (glob, matched on the source URI and on its
+    file name) that matches, else ``default``."""
+    import fnmatch
+
+    name = source_uri.rsplit("/", 1)[-1]
+    for pattern, preset in by_input.items():
+        if fnmatch.fnmatchcase(source_uri, pattern) or fnmatch.fnmatchcase(name, pattern) \
+                or fnmatch.fnmatchcase(source_uri, "*/" + pattern.lstrip("./")):
+            return preset
+    return default

@@ -389,8 +389,15 @@ def scan(text: str) -> tuple[np.ndarray, np.ndarray]:
     return res, grams
 
 
-_SENT_FOLLOW = np.array([ord(c) for c in "\"'”’)]"], dtype=np.uint32)
-_SENT_CJK = np.array([ord(c) for c in "。！？।॥։۔؟"], dtype=np.uint32)
+# What may follow a run of ``.!?…`` that ends a sentence: closing quotes and brackets of every script
+# (" ' ” ’ “ ‘ » › ) ] 」 』 》 〉 】 ）) — German and Russian close with “ and ‘, French with ».
+SENT_CLOSERS = "\"'”’“‘»›)]」』》〉】）"
+# Full stops that end a sentence wherever they stand (no space follows them in these scripts): CJK
+# 。！？｡, Devanagari danda । ॥, Bengali ৷ (written for the danda in much Bengali text), Armenian ։,
+# Urdu ۔, Arabic question mark ؟, Myanmar ။, Khmer ។, Ethiopic ።, Tibetan །.
+SENT_MARKS = "。！？｡।॥৷։۔؟။។።།"
+_SENT_FOLLOW = np.array([ord(c) for c in SENT_CLOSERS], dtype=np.uint32)
+_SENT_CJK = np.array([ord(c) for c in SENT_MARKS], dtype=np.uint32)
 
 
 @_jit
@@ -402,32 +409,106 @@ def _in(c, chars):
 
 
 @_jit
+def _is_latin_end(c):
+    return c == 46 or c == 33 or c == 63 or c == 0x2026  # . ! ? …
+
+
+@_jit
 def _count_sentences(cps, table):
+    """(sentence ends, index just after the last one, closers included; 0 if none)."""
     n = cps.size
     count = 0
+    last = 0
     i = 0
     while i < n:
         c = cps[i]
-        if c == 46 or c == 33 or c == 63:  # a run of . ! ? ends a sentence before a space, quote or bracket
+        if _is_latin_end(c):  # a run of . ! ? … ends a sentence before a space, quote or bracket
             j = i + 1
-            while j < n and (cps[j] == 46 or cps[j] == 33 or cps[j] == 63):
+            while j < n and _is_latin_end(cps[j]):
                 j += 1
             if j == n or (table[cps[j]] & SP) or _in(cps[j], _SENT_FOLLOW):
                 count += 1
+                while j < n and _in(cps[j], _SENT_FOLLOW):
+                    j += 1
+                last = j
             i = j
-        elif _in(c, _SENT_CJK):  # 。！？, danda, Armenian, Urdu and Arabic full stops end one anywhere
+        elif _in(c, _SENT_CJK):  # 。！？, danda, Armenian, Urdu, Arabic, Myanmar, Khmer... end one anywhere
             j = i + 1
             while j < n and _in(cps[j], _SENT_CJK):
                 j += 1
             count += 1
+            while j < n and _in(cps[j], _SENT_FOLLOW):
+                j += 1
+            last = j
             i = j
         else:
             i += 1
-    return count
+    return count, last
+
+
+@_jit
+def _line_sentence_ends(cps, table, counts, lasts):
+    """Per ``\n``-separated line: sentence ends and the end of the last one (offset in the line), as
+    :func:`_count_sentences` gives for each line alone (a newline is whitespace, and neither a mark nor
+    a closer, so no run crosses it)."""
+    n = cps.size
+    line = 0
+    start = 0
+    counts[0] = 0
+    lasts[0] = 0
+    i = 0
+    while i < n:
+        c = cps[i]
+        if c == 10:
+            line += 1
+            start = i + 1
+            counts[line] = 0
+            lasts[line] = 0
+            i += 1
+        elif _is_latin_end(c):
+            j = i + 1
+            while j < n and _is_latin_end(cps[j]):
+                j += 1
+            if j == n or (table[cps[j]] & SP) or _in(cps[j], _SENT_FOLLOW):
+                counts[line] += 1
+                while j < n and _in(cps[j], _SENT_FOLLOW):
+                    j += 1
+                lasts[line] = j - start
+            i = j
+        elif _in(c, _SENT_CJK):
+            j = i + 1
+            while j < n and _in(cps[j], _SENT_CJK):
+                j += 1
+            counts[line] += 1
+            while j < n and _in(cps[j], _SENT_FOLLOW):
+                j += 1
+            lasts[line] = j - start
+            i = j
+        else:
+            i += 1
+
+
+def line_sentence_ends(lines: list[str]) -> list[tuple[int, int]]:
+    """:func:`sentence_ends` of each line (lines without ``\n``), in one compiled pass."""
+    if not lines:
+        return []
+    cps = np.frombuffer("\n".join(lines).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    counts = np.zeros(len(lines), dtype=np.int64)
+    lasts = np.zeros(len(lines), dtype=np.int64)
+    _line_sentence_ends(cps, char_table(), counts, lasts)
+    return list(zip(counts.tolist(), lasts.tolist()))
+
+
+def sentence_ends(text: str) -> tuple[int, int]:
+    """(sentence ends in ``text``, index just after the last one and the closing quotes or brackets
+    that follow it; 0 when there is none). A sentence ends at a run of ``.!?…`` followed by
+    whitespace, a closing quote or bracket (:data:`SENT_CLOSERS`) or the end, and at a run of
+    :data:`SENT_MARKS` anywhere."""
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    count, last = _count_sentences(cps, char_table())
+    return int(count), int(last)
 
 
 def count_sentences(text: str) -> int:
-    """Sentence ends in ``text``: runs of ``.!?`` followed by whitespace, a closing quote or bracket,
-    or the end; runs of ``。！？।॥։۔؟`` anywhere."""
-    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    return int(_count_sentences(cps, char_table()))
+    """Sentence ends in ``text`` (see :func:`sentence_ends`)."""
+    return sentence_ends(text)[0]

@@ -303,7 +303,7 @@ def test_exact_copy_of_a_removed_near_duplicate_says_so():
 
 
 def test_quality_longest_keeps_the_better_record_not_the_longer_one():
-    # b is a's text plus two lines that end in an ellipsis: longer, a near duplicate, and a little worse
+    # b is a's text plus three lines that end in an ellipsis: longer, a near duplicate, and a little worse
     # on the quality rules (ellipsis lines, symbols per word) though it passes them all
     from refinery.transforms.beam.quality import ScoreQuality
     from refinery.transforms.quality import quality_score, quality_signals, thresholds_for
@@ -311,7 +311,7 @@ def test_quality_longest_keeps_the_better_record_not_the_longer_one():
     rng = random.Random(4)
     words = "the river runs past old mill and we walk along its bank every morning while birds sing in tall trees".split()
     a = "\n".join(" ".join(rng.choice(words) for _ in range(14)).capitalize() + "." for _ in range(12))
-    b = a + "\nAnd then the story goes on and on and on and ...\nWe never know where the river ends ..."
+    b = a + "\nAnd then the story goes on and on and on and ...\nWe never know where the river ends ...\nOr where it starts, or why ..."
     cfg = load_config(None, [])  # dedup.keep: quality_longest, the default
     assert cfg.dedup.keep == "quality_longest"
     t = thresholds_for("en", cfg.quality.thresholds.model_dump(), {})

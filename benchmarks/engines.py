@@ -34,6 +34,7 @@ import pyarrow.dataset as ds
 
 from benchmarks._timing import benchmark_parser
 from benchmarks.run import corpus_dir, run_refinery
+from refinery.arrow_io import hive_partitioning
 
 SPEEDUP_TARGETS = ((200.0, float("inf"), 1.7), (40.0, 200.0, 1.6))  # (corpus MB from, below, p2/p1 at least)
 RSS_FLAT = 0.25  # each process's peak within +/-25 % from the first size of >= 200 MB to the largest
@@ -47,7 +48,7 @@ def decisions(out: Path) -> dict[str, set]:
         folder = out / kind
         if not folder.exists():
             return set()
-        t = ds.dataset(str(folder), format="parquet", partitioning="hive").to_table(columns=cols)
+        t = ds.dataset(str(folder), format="parquet", partitioning=hive_partitioning()).to_table(columns=cols)
         return set(zip(*(t.column(c).to_pylist() for c in cols)))
 
     return {"refined": rows("refined", ["doc_id", "lang", "dup_cluster_id"]),

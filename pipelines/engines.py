@@ -313,8 +313,10 @@ class JobServer:
 
 
 def _java_options() -> list[str]:
-    """``REFINERY_JOB_SERVER_JAVA_OPTS`` (e.g. ``-Xmx8g``), split on spaces."""
-    return os.environ.get("REFINERY_JOB_SERVER_JAVA_OPTS", "").split()
+    """A 16 MB thread stack (Spark serialises the job's deep lineage recursively: with the default
+    stack it can fail with StackOverflowError), then ``REFINERY_JOB_SERVER_JAVA_OPTS`` (e.g.
+    ``-Xmx8g``), split on spaces; a later option wins, so the user's ``-Xss`` overrides ours."""
+    return ["-Xss16m", *os.environ.get("REFINERY_JOB_SERVER_JAVA_OPTS", "").split()]
 
 
 def _stop_group(proc: subprocess.Popen, grace: float) -> None:

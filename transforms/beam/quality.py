@@ -68,14 +68,18 @@ class _ScoreQualityFn(RecordStageFn):
 
     def annotate(self, record):
         record["quality"] = quality_signals(record["text"], record.get("lang"))
-        rules, thresholds, disabled = self._settings(self._preset(record), record.get("lang"))
-        record["quality_score"] = quality_score(record["quality"], rules, thresholds, disabled)
+        preset = self._preset(record)
+        settings = self._settings(preset, record.get("lang"))
+        record["quality_score"] = quality_score(record["quality"], *settings)
         if self._model is not None:
             record["quality_model_score"], record["quality_model_label"] = self._model.score([record["text"]])[0]
+        return preset, settings  # decide's note: the same preset and settings, not worked out twice
 
-    def decide(self, record):
-        preset = self._preset(record)
-        rules, thresholds, disabled = self._settings(preset, record.get("lang"))
+    def decide(self, record, note=None):
+        if note is None:  # called on its own, without annotate's note
+            preset = self._preset(record)
+            note = preset, self._settings(preset, record.get("lang"))
+        preset, (rules, thresholds, disabled) = note
         hit = apply_rules(record["quality"], rules, thresholds, disabled)
         if hit is not None:
             reason, detail = hit

@@ -31,7 +31,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from benchmarks._timing import benchmark_parser
 from refinery.transforms.dedup import dedup_normalise
 from refinery.transforms.minhash import jaccard_sets, minhash_batch, shingle_hashes

@@ -32,7 +32,6 @@ detector change of this round and its misses were never looked at.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import lzma
 import re

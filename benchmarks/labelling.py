@@ -35,7 +35,6 @@ from pathlib import Path
 from benchmarks._timing import benchmark_parser
 from benchmarks.run import ROOT, corpus_dir, run_refinery
 
-
 # (allocation, --min-per-stratum, --max-share-gap: None = the default, not passed)
 ALLOCATIONS = (("proportional", 1, None), ("proportional", 1, "none"), ("proportional", 0, None), ("equal", 0, None))
 

@@ -27,8 +27,14 @@ from pathlib import Path
 
 from benchmarks._timing import benchmark_parser, rate
 from refinery.pipelines.config import LicenceConfig
-from refinery.transforms.licence import LicenceIndex, analyse, find_copyrights, licence_normal, licences_in_text, \
-    normalise_licence
+from refinery.transforms.licence import (
+    LicenceIndex,
+    analyse,
+    find_copyrights,
+    licence_normal,
+    licences_in_text,
+    normalise_licence,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

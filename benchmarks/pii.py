@@ -21,9 +21,8 @@ from __future__ import annotations
 import glob
 import json
 import random
-from pathlib import Path
-
 import time
+from pathlib import Path
 
 from benchmarks._timing import benchmark_parser
 from refinery.pipelines.config import RunConfig

@@ -10,8 +10,8 @@ a WET file of their extracted text. Rates are per compressed input byte.
 from __future__ import annotations
 
 import glob
-import json
 import io
+import json
 import tempfile
 from pathlib import Path
 

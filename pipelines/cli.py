@@ -151,7 +151,6 @@ def cmd_inspect(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
     from refinery.pipelines.inspect import inspect_run
-
     from refinery.validators.integrity import incomplete_message
 
     message = incomplete_message(_load_manifest(args.dir))  # not a traceback when DIR is not a run's output
@@ -203,9 +202,9 @@ def _signature_notes(out_dir: str, key) -> list[tuple[str, bool]]:
     """(message, is a finding) about a signature that --verify-key did not check."""
     if key is not None:
         return []
-    from refinery.validators.integrity import MANIFEST, SIGNATURE
-
     from apache_beam.io.filesystems import FileSystems
+
+    from refinery.validators.integrity import MANIFEST, SIGNATURE
 
     try:
         with FileSystems.open(FileSystems.join(out_dir, *MANIFEST.split("/"))) as f:

@@ -476,7 +476,7 @@ def _diff(old_dir: str, new_dir: str, old_m: dict, new_m: dict, old_files: list[
     del removed_text, added_text
     summary = {
         "kind": "refinery-diff",
-        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+        "created_at": _dt.datetime.now(_dt.UTC).isoformat(),
         "refinery_version": refinery.__version__,
         "old": _identity(old_dir, old_m),
         "new": _identity(new_dir, new_m),

@@ -50,7 +50,7 @@ def is_temp_name(name: str) -> bool:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _pid_alive(pid: int) -> bool:

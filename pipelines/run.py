@@ -47,7 +47,7 @@ class RunResult:
 
 
 def new_run_id() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    return _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 def git_commit() -> str | None:
@@ -191,7 +191,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         manifest = {
             "run_id": run_id,
             "status": "running",
-            "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+            "started_at": _dt.datetime.now(_dt.UTC).isoformat(),
             "finished_at": None,
             "refinery_version": refinery.__version__,
             "schema_version": SCHEMA_VERSION,
@@ -238,7 +238,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
             if suite is not None:
                 suite.close()
             manifest.update(status="failed", error=scrub_secrets(f"{type(exc).__name__}: {exc}"),
-                            finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat())
+                            finished_at=_dt.datetime.now(_dt.UTC).isoformat())
             _lineage("FAIL", manifest, out_dir, cfg)
             _write_json(manifest_path, manifest)
             raise
@@ -256,7 +256,7 @@ def _start_engine(runner: str, beam_args: list[str], manifest: dict, manifest_pa
     try:
         engine = engines.prepare(runner, beam_args, quiet=quiet)
     except engines.EngineError as exc:
-        manifest.update(status="failed", error=str(exc), finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat())
+        manifest.update(status="failed", error=str(exc), finished_at=_dt.datetime.now(_dt.UTC).isoformat())
         _write_json(manifest_path, manifest)
         raise RunFailed(str(exc)) from None
     if engine is not None:
@@ -277,7 +277,7 @@ def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: Run
     in_bytes = sum(i["bytes"] or 0 for i in inputs)
     manifest.update(
         status="succeeded" if rec["ok"] else "failed",
-        finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat(),
+        finished_at=_dt.datetime.now(_dt.UTC).isoformat(),
         wall_seconds=round(wall_s, 3),
         inputs=[{**{k: i[k] for k in ("uri", "bytes", "sha256", "records", "blank_lines", "format", "encoding",
                                       "compression")},

@@ -369,7 +369,7 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
     }
     out_manifest = {
         "kind": "refinery-sample",
-        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+        "created_at": _dt.datetime.now(_dt.UTC).isoformat(),
         "refinery_version": refinery.__version__,
         "release": {"path": os.path.abspath(release) if "://" not in release else release,
                     "run_id": manifest.get("run_id"), "config_sha256": manifest.get("config_sha256"),

@@ -30,7 +30,6 @@ import pyarrow.parquet as pq
 from refinery.atomic import write_atomic
 from refinery.transforms.dedup_index import INDEX_DIR, INDEX_SCHEMA, estimated_jaccard
 
-
 # --- sketch ---------------------------------------------------------------------------------------
 
 class _SketchRowsFn:
@@ -40,8 +39,14 @@ class _SketchRowsFn:
         self.cfg, self.salt = cfg, salt
 
     def rows(self, records: list[dict]) -> list[dict]:
-        from refinery.transforms.dedup import (band_digests, content_hash, dedup_normalise, has_shingles,
-                                               lsh_params, sketch_batch)
+        from refinery.transforms.dedup import (
+            band_digests,
+            content_hash,
+            dedup_normalise,
+            has_shingles,
+            lsh_params,
+            sketch_batch,
+        )
         from refinery.transforms.dedup_index import salted_hash
 
         d = self.cfg.dedup

@@ -196,11 +196,11 @@ def _sets(texts):
 
 def _run_dedup(records, overrides):
     """Run DedupNearDuplicates → ({doc_id: (reason or 'kept', dup_of, dup_jaccard)}, {counter: value})."""
-    from apache_beam.metrics.metric import MetricsFilter
-
     import glob
     import json
     import tempfile
+
+    from apache_beam.metrics.metric import MetricsFilter
 
     cfg = load_config(None, overrides)
     tmp = tempfile.mkdtemp(prefix="dedup-test-")

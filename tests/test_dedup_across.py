@@ -4,10 +4,9 @@ and its decisions apply with --dedup-against."""
 import json
 
 import pyarrow.parquet as pq
+from test_dedup import _decide, _rec, _window_docs
 
 from refinery.pipelines.sketch import cmd_overlap, cmd_sketch
-
-from test_dedup import _decide, _rec, _window_docs
 
 
 def _jsonl(path, texts):
@@ -54,14 +53,14 @@ def test_two_owners_find_what_they_share_without_text(tmp_path, capsys):
 
 def _sketch_ids(path):
     """doc_ids as ingest computes them for the lines of ``path``."""
+    import glob
+    import tempfile
+
     import apache_beam as beam
 
     from refinery.pipelines.config import load_config
     from refinery.transforms.beam.ingest import ReadCrude
     from refinery.transforms.beam.stage import KEPT
-
-    import glob
-    import tempfile
 
     tmp = tempfile.mkdtemp()
     with beam.Pipeline() as p:

@@ -5,12 +5,11 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import run_refinery
 
 from refinery.pipelines.outdir import OutputRefused, prepare_output
-from refinery.validators.card import card_metadata, card_run_id, hub_licences, hub_languages, size_category
+from refinery.validators.card import card_metadata, card_run_id, hub_languages, hub_licences, size_category
 from refinery.validators.integrity import check_output
-
-from conftest import run_refinery
 
 
 @pytest.fixture(scope="module")

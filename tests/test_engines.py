@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
+from conftest import ROOT, SAMPLE
 
 from refinery.pipelines import engines
-from conftest import ROOT, SAMPLE
 
 RUN_TIMEOUT_S = 900  # the first Flink (Spark) run fetches ~160 MB (~250 MB) of jars
 SMALL_SORT_BUFFERS = "taskmanager.memory.managed.size: 96m\ntaskmanager.memory.segment-size: 8kb\n"

@@ -8,10 +8,9 @@ import sys
 import textwrap
 
 import pytest
+from conftest import SAMPLE
 
 from refinery.pipelines.cli import main
-
-from conftest import SAMPLE
 
 MANIFEST = "reports/manifest.json"
 

@@ -11,8 +11,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from refinery.pipelines.config import ConfigError, LicenceConfig, load_config
 from refinery.transforms.beam.licence import TagLicences
 from refinery.transforms.licence import (
-    LicenceIndex,
     LicenceFindings,
+    LicenceIndex,
     analyse,
     category_of,
     decide,

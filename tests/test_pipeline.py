@@ -6,14 +6,13 @@ import sys
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import SAMPLE, run_refinery
 
 from refinery.arrow_io import read_output
 from refinery.pipelines.config import RunConfig
 from refinery.pipelines.run import RunFailed, reconcile
 from refinery.schemas import ERRORS_SCHEMA, REJECTED_SCHEMA
 from refinery.transforms.beam.write import refined_file_schema
-
-from conftest import SAMPLE, run_refinery
 
 
 def _rows(out, kind, drop=("run_id",)):

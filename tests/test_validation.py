@@ -7,13 +7,12 @@ import shutil
 import threading
 
 import pytest
+from conftest import SAMPLE, run_refinery
 
 from refinery.pipelines.config import load_config
 from refinery.pipelines.run import run
 from refinery.validators.revalidate import validate_output
 from refinery.validators.suite import build_checks
-
-from conftest import SAMPLE, run_refinery
 
 
 def test_clean_run_passes_and_writes_every_report(demo_run):

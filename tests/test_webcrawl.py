@@ -6,14 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import run_refinery
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from refinery.pipelines.config import IngestConfig
 from refinery.transforms.ingest import local_opener, read_crude
 from refinery.transforms.licence import find_opt_outs
-
-from conftest import run_refinery
 
 WARC = Path(__file__).resolve().parent / "fixtures" / "warc"
 ARTICLE = ("<p>The river rises in the hills to the north of the town and flows slowly through the valley. "

@@ -23,13 +23,12 @@ import numpy as np
 from refinery.transforms.minhash import minhash_batch, optimal_param, shingle_hashes
 
 
-
 @functools.lru_cache(maxsize=1)
 def _t2s_table() -> dict[int, str]:
     """Character-level Traditional → Simplified map from OpenCC's tables (only where unambiguous)."""
-    from refinery.transforms.language import zh_variant_table
-
     import opencc
+
+    from refinery.transforms.language import zh_variant_table
 
     marks = zh_variant_table()
     trad = [chr(c) for c in np.flatnonzero(marks == 1).tolist()]

@@ -731,9 +731,7 @@ def _statement_at(lines: list[str], i: int, start: int) -> tuple[str, str, str, 
         # "Copyright" with neither (c) nor a year: a statement only in the form of one
         if re.match(r"\s*(?:by\s)", line[start + len(marks.rstrip()):], re.I):
             pass
-        elif start > 0 and not re.fullmatch(r"[\s\"'(\[:_*#]*|.*(?:__copyright__|copyright)\s*[:=]\s*[\"']?\s*", line[:start], re.I):
-            return None
-        elif not rest[:1].isupper() or _PROSE_AFTER.match(rest):
+        elif start > 0 and not re.fullmatch(r"[\s\"'(\[:_*#]*|.*(?:__copyright__|copyright)\s*[:=]\s*[\"']?\s*", line[:start], re.I) or not rest[:1].isupper() or _PROSE_AFTER.match(rest):
             return None
     if not years and re.match(r"\s*(?:\(c\)|©)", marks, re.I) and not (rest[:1].isupper() or not rest[:1].isascii()):
         return None

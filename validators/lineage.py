@@ -99,7 +99,7 @@ def build_event(state: str, manifest: dict, out_dir: str, validation: dict | Non
             message=str(manifest.get("error") or "the run failed"), programmingLanguage="python")
     return RunEvent(
         eventType={"START": RunState.START, "COMPLETE": RunState.COMPLETE, "FAIL": RunState.FAIL}[state],
-        eventTime=_dt.datetime.now(_dt.timezone.utc).isoformat(),
+        eventTime=_dt.datetime.now(_dt.UTC).isoformat(),
         run=Run(runId=run_id, facets=run_facets), job=Job(namespace=NAMESPACE, name="refine"), producer=PRODUCER,
         inputs=inputs, outputs=outputs)
 

@@ -19,7 +19,6 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from refinery.atomic import write_atomic
-from refinery.schemas import REFINED_SCHEMA
 
 _CSS = """
 body{font:14px/1.45 -apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;color:#1d2433}

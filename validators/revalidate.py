@@ -17,8 +17,8 @@ import json
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from refinery.validators.aggregates import Aggregator, digest, duplicate_count, sample_key
 from refinery.atomic import is_refinery_temp
+from refinery.validators.aggregates import Aggregator, digest, duplicate_count, sample_key
 from refinery.validators.integrity import check_output, incomplete_message
 from refinery.validators.pipeline import slim
 

@@ -17,7 +17,6 @@ import pickle
 import subprocess
 import sys
 
-
 # The suite reads aggregates and two 5,000-row samples (about a second); a process that has not answered
 # in this long is stuck, and the suite runs here instead.
 ANSWER_TIMEOUT_S = 300

@@ -38,6 +38,7 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 from apache_beam.pvalue import TaggedOutput
+
 from refinery.schemas.reasons import RejectReason, Stage
 from refinery.transforms.beam.stage import (
     ERRORS,

@@ -8,7 +8,8 @@ matching joins band buckets, then signatures, per pair — no step holds a corpu
 from __future__ import annotations
 
 import io
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import apache_beam as beam
 import numpy as np

@@ -11,7 +11,6 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
 
-from refinery.transforms.inputs import InputSet, expand_inputs
 from refinery.schemas.reasons import RejectReason, Stage
 from refinery.transforms.beam.stage import (
     ERRORS,
@@ -23,6 +22,7 @@ from refinery.transforms.beam.stage import (
     relax_worker_gc,
 )
 from refinery.transforms.ingest import read_crude
+from refinery.transforms.inputs import InputSet, expand_inputs
 from refinery.transforms.pii import PiiScrubber
 from refinery.transforms.text import visible_chars
 

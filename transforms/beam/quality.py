@@ -18,8 +18,14 @@ from apache_beam.utils.shared import Shared
 
 from refinery.schemas.reasons import RejectReason, Stage
 from refinery.transforms.beam.stage import RecordStageFn, Rejection, SharedHolder, run_record_stage
-from refinery.transforms.quality import (apply_rules, preset_for, preset_settings, quality_score, quality_signals,
-                                         thresholds_for)
+from refinery.transforms.quality import (
+    apply_rules,
+    preset_for,
+    preset_settings,
+    quality_score,
+    quality_signals,
+    thresholds_for,
+)
 from refinery.transforms.quality_model import QualityClassifier
 
 

@@ -22,6 +22,7 @@ Records are ``{"id", "text", ["license"], ["url"]}``, written round-robin to ``-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from pathlib import Path
@@ -35,23 +36,25 @@ LICENCE_META = ["MIT", "Apache-2.0", "CC-BY-4.0", "CC-BY-SA-4.0", "CC0-1.0", "cc
 
 class _Sources:
     def __init__(self, shared: Path):
-        self.poems = [json.loads(line)["text"] for line in open(shared / "cjk-poetry.jsonl", encoding="utf-8")]
+        with open(shared / "cjk-poetry.jsonl", encoding="utf-8") as fh:
+            self.poems = [json.loads(line)["text"] for line in fh]
         self.poems = [p for p in self.poems if len(p) >= 20]
         from refinery.transforms.language import COMMON_LANGUAGES
 
         self.paras: dict[str, list[str]] = {}
         iso: dict[str, str] = {}
-        for line in open(shared / "udhr" / "data.jsonl", encoding="utf-8"):
-            d = json.loads(line)
-            if d["source"] == "udhr2" and len(d["text"]) >= 40:
-                self.paras.setdefault(d["variant"], []).append(d["text"])
-                iso[d["variant"]] = d.get("lang_iso639_1") or ""
+        with open(shared / "udhr" / "data.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                d = json.loads(line)
+                if d["source"] == "udhr2" and len(d["text"]) >= 40:
+                    self.paras.setdefault(d["variant"], []).append(d["text"])
+                    iso[d["variant"]] = d.get("lang_iso639_1") or ""
         self.cjk_paras = [p for v in CJK_LANGS for p in self.paras.get(v, [])]
         langs = sorted(v for v, ps in self.paras.items() if len(ps) >= 20 and v not in CJK_LANGS)
         self.major = [v for v in langs if iso[v] in COMMON_LANGUAGES]
         self.tail = [v for v in langs if iso[v] not in COMMON_LANGUAGES]
-        self.licences = [json.loads(line)["text"].lstrip("\ufeff")
-                         for line in open(shared / "spdx-licenses" / "data.jsonl", encoding="utf-8")]
+        with open(shared / "spdx-licenses" / "data.jsonl", encoding="utf-8") as fh:
+            self.licences = [json.loads(line)["text"].lstrip("\ufeff") for line in fh]
         from benchmarks.quality import junk_docs
 
         self.junk = [t for _k, t in junk_docs(shared, random.Random(5))]
@@ -95,8 +98,18 @@ def generate(shared: Path, mb: float, out: Path, shards: int = 8, seed: int = 20
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     src = _Sources(shared)
-    target = int(mb * 1e6)
-    files = [open(out / f"shard-{i:03d}.jsonl", "w", encoding="utf-8") for i in range(shards)]
+    with contextlib.ExitStack() as stack:
+        files = [stack.enter_context(open(out / f"shard-{i:03d}.jsonl", "w", encoding="utf-8"))
+                 for i in range(shards)]
+        counts = _write_shards(src, files, rng, int(mb * 1e6))
+    facts = {"mb": mb, "seed": seed, "shards": shards, **counts}
+    (out / "corpus.json").write_text(json.dumps(facts, indent=1))
+    return facts
+
+
+def _write_shards(src, files, rng, target: int) -> dict:
+    """Documents written round-robin into ``files`` until ``target`` bytes; returns the counts."""
+    shards = len(files)
     recent: list[str] = []
     n = nbytes = text_bytes = exact = near = cjk_docs = 0
     while nbytes < target:
@@ -122,12 +135,8 @@ def generate(shared: Path, mb: float, out: Path, shards: int = 8, seed: int = 20
         cjk_docs += sum(1 for c in rec["text"][:200] if "\u3000" <= c <= "\u9fff" or "\uac00" <= c <= "\ud7af") > 50
         nbytes += len(line.encode())
         n += 1
-    for f in files:
-        f.close()
-    facts = {"mb": mb, "seed": seed, "shards": shards, "docs": n, "file_bytes": nbytes, "text_bytes": text_bytes,
-             "exact_copies": exact, "near_copies": near, "cjk_docs": cjk_docs}
-    (out / "corpus.json").write_text(json.dumps(facts, indent=1))
-    return facts
+    return {"docs": n, "file_bytes": nbytes, "text_bytes": text_bytes, "exact_copies": exact, "near_copies": near,
+            "cjk_docs": cjk_docs}
 
 
 if __name__ == "__main__":

@@ -47,7 +47,8 @@ def base_documents(shared: Path, n: int, rng: random.Random) -> list[tuple[str, 
     composed bases share a line or paragraph now and then, but reaching Jaccard 0.8 would take most of
     them, so families stay apart."""
     cjk, latin = [], []
-    poems = [json.loads(line)["text"] for line in open(shared / "cjk-poetry.jsonl", encoding="utf-8")]
+    with open(shared / "cjk-poetry.jsonl", encoding="utf-8") as fh:
+        poems = [json.loads(line)["text"] for line in fh]
     buf = []
     for text in poems:
         buf.append(text)
@@ -222,7 +223,7 @@ def evaluate(out: Path, docs, family, kinds, pairs, has_partner):
         n_k = sum(1 for x in kinds if x == k)
         false_rm = sum(1 for i in removed if kinds[i] == k and i not in has_partner)
 
-        def below(named):
+        def below(named, k=k):
             return sum(1 for i, d in named.items() if kinds[i] == k
                        and jaccard_sets(sets[i], sets[index_of[d]]) < 0.8)
         t_removed = sum(1 for i in transitive if kinds[i] == k)

@@ -113,9 +113,9 @@ class Cluster:
             raise
 
     def _start(self, name: str, cmd: list[str]) -> None:
-        log = open(self.work / f"{name}.log", "ab")
-        self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                           start_new_session=True))
+        with open(self.work / f"{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
+            self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                               start_new_session=True))
 
     def overview(self) -> dict:
         with urllib.request.urlopen(f"http://localhost:{self.rest_port}/overview", timeout=5) as r:

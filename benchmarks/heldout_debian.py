@@ -107,7 +107,7 @@ def main():
                 b = body(rest)
                 names = [x for x in re.split(r"\s+(?:or|and)\s+", name.strip()) if x]
                 ids = [deb_to_spdx(x) for x in names]
-                for x, i in zip(names, ids):
+                for x, i in zip(names, ids, strict=True):
                     if i:
                         names_seen[x] = i
                 if b and names and all(ids) and len(b) > 40:

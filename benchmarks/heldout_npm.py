@@ -90,7 +90,7 @@ def readme_section(text: str) -> str | None:
         return None
     level = len(m.group(1))
     rest = text[m.end():]
-    nxt = re.search(r"^#{1,%d}\s" % level, rest, re.M)
+    nxt = re.search(rf"^#{{1,{level}}}\s", rest, re.M)
     sec = (rest[:nxt.start()] if nxt else rest).strip()
     return sec[:3000] if len(sec) >= 3 else None
 
@@ -127,7 +127,8 @@ def main():
         print(" ".join(NAMES))
         return
     root = Path(sys.argv[1])
-    known = {k for k in json.loads(lzma.open(KB).read())["licences"] if not k.startswith("LicenseRef-")}
+    with lzma.open(KB) as f:
+        known = {k for k in json.loads(f.read())["licences"] if not k.startswith("LicenseRef-")}
     dev, held, seen = [], [], {"dev": set(), "held": set()}
     for tgz in sorted(root.glob("*.tgz")):
         name, cases = cases_of(tgz, known)

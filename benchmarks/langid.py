@@ -22,6 +22,7 @@ Chinese lines are labelled zh-Hans / zh-Hant from the cmn_hans / cmn_hant files;
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import statistics
@@ -42,21 +43,22 @@ BUCKETS = ["word", "pair", "<=20", "20-100", "100-500", ">500"]
 def load(shared: Path, per_lang: int, seed: int = 7):
     by_lang: dict[str, list[str]] = defaultdict(list)
     seen_variant: dict[str, str] = {}
-    for line in open(shared / "udhr" / "data.jsonl", encoding="utf-8"):
-        d = json.loads(line)
-        if d["source"] != "udhr2":
-            continue
-        if d["variant"] in ("cmn_hans", "cmn_hant"):
-            gold = "zh-Hans" if d["variant"] == "cmn_hans" else "zh-Hant"
-        else:
-            iso = normalise_code(d.get("lang_iso639_1") or "")
-            if iso not in LANGS:
+    with open(shared / "udhr" / "data.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            if d["source"] != "udhr2":
                 continue
-            gold = iso
-        # One file per language (the first met), so the set is not dominated by dialect variants.
-        if seen_variant.setdefault(gold, d["variant"]) != d["variant"]:
-            continue
-        by_lang[gold].append(normalise_text(d["text"]).strip())  # as ingest hands it over
+            if d["variant"] in ("cmn_hans", "cmn_hant"):
+                gold = "zh-Hans" if d["variant"] == "cmn_hans" else "zh-Hant"
+            else:
+                iso = normalise_code(d.get("lang_iso639_1") or "")
+                if iso not in LANGS:
+                    continue
+                gold = iso
+            # One file per language (the first met), so the set is not dominated by dialect variants.
+            if seen_variant.setdefault(gold, d["variant"]) != d["variant"]:
+                continue
+            by_lang[gold].append(normalise_text(d["text"]).strip())  # as ingest hands it over
     rng = random.Random(seed)
     items: list[tuple[str, str, str]] = []  # (bucket, gold, text)
     docs: list[tuple[str, str]] = []
@@ -107,7 +109,8 @@ _PO_LOCALES = {"nb": "no", "zh_Hans": "zh", "zh_Hant": "zh", "sr_Latn": None, "a
 
 def load_sentences(shared: Path, split: str) -> dict[str, list[str]]:
     """UDHR udhr2 lines of 20-500 characters per language; ``split`` tune = first half of each file."""
-    rows = [json.loads(line) for line in open(shared / "udhr" / "data.jsonl", encoding="utf-8")]
+    with open(shared / "udhr" / "data.jsonl", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
     rows = [d for d in rows if d["source"] == "udhr2" and d["variant"] not in _SKIP_VARIANTS]
     last: dict[str, int] = defaultdict(int)
     for d in rows:
@@ -144,26 +147,25 @@ def load_po_sentences(po_dir: Path) -> dict[str, list[str]]:
         entry: dict[str, str] | None = None
         field = None
         entries = []
-        for line in open(path, encoding="utf-8"):
-            line = line.rstrip("\n")
-            if line.startswith("#,") and "fuzzy" in line:
-                entry, field = None, None
-                continue
-            if line.startswith("msgid "):
-                entry, field, line = {"msgid": "", "msgstr": ""}, "msgid", line[6:]
-                entries.append(entry)
-            elif line.startswith("msgstr ") or line.startswith("msgstr[0] "):
-                field, line = "msgstr", line.split(" ", 1)[1]
-            elif line.startswith(("msgid_plural", "msgstr[")):
-                field = None
-                continue
-            elif not line.startswith('"'):
-                continue
-            if entry is not None and field is not None:
-                try:
-                    entry[field] += ast.literal_eval(line)
-                except (SyntaxError, ValueError):
-                    pass
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                line = line.rstrip("\n")
+                if line.startswith("#,") and "fuzzy" in line:
+                    entry, field = None, None
+                    continue
+                if line.startswith("msgid "):
+                    entry, field, line = {"msgid": "", "msgstr": ""}, "msgid", line[6:]
+                    entries.append(entry)
+                elif line.startswith("msgstr ") or line.startswith("msgstr[0] "):
+                    field, line = "msgstr", line.split(" ", 1)[1]
+                elif line.startswith(("msgid_plural", "msgstr[")):
+                    field = None
+                    continue
+                elif not line.startswith('"'):
+                    continue
+                if entry is not None and field is not None:
+                    with contextlib.suppress(SyntaxError, ValueError):
+                        entry[field] += ast.literal_eval(line)
         for e in entries:
             text = e["msgstr"]
             if not e["msgid"] or not text or text == e["msgid"]:

@@ -41,7 +41,8 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 def spdx_accuracy(shared: Path, index: LicenceIndex):
-    rows = [json.loads(line) for line in open(shared / "spdx-licenses" / "data.jsonl", encoding="utf-8")]
+    with open(shared / "spdx-licenses" / "data.jsonl", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
     rows = [r for r in rows if not r["is_deprecated"] and not r["text"].lstrip("\ufeff").lower().startswith("insert")]
     same_text = defaultdict(set)
     for r in rows:
@@ -147,11 +148,13 @@ def main():
     p, r, f1, misses = copyright_prf()
     lp, lr, lf1, lmisses, ln = licence_files_prf(index)
     prose = []
-    for line in open(shared / "udhr" / "docs.jsonl", encoding="utf-8"):
-        d = json.loads(line)
-        t = d["text"]
-        prose += [t[i:i + 3000] for i in range(0, len(t), 3000)]
-    notices = [json.loads(line)["text"] for line in open(shared / "spdx-licenses" / "data.jsonl", encoding="utf-8")][:200]
+    with open(shared / "udhr" / "docs.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            t = d["text"]
+            prose += [t[i:i + 3000] for i in range(0, len(t), 3000)]
+    with open(shared / "spdx-licenses" / "data.jsonl", encoding="utf-8") as fh:
+        notices = [json.loads(line)["text"] for line in fh][:200]
     analyse("warm-up: licensed under the MIT license", None, LicenceConfig(), index)  # loads the knowledge base
     prose_rates, notice_rates = paired_rates(prose, notices, index)
     mb_prose, mb_notice = statistics.median(prose_rates), statistics.median(notice_rates)

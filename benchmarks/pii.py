@@ -27,7 +27,7 @@ from pathlib import Path
 from benchmarks._timing import benchmark_parser
 from refinery.pipelines.config import RunConfig
 from refinery.transforms import pii
-from refinery.transforms.ingest import read_crude
+from refinery.transforms.ingest import local_opener, read_crude
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +39,7 @@ def _records(patterns: list[str]) -> list[dict]:
         for path in sorted(glob.glob(pat)):
             if path.endswith(".json"):
                 continue
-            for kind, item in read_crude(path, cfg, lambda u: open(u, "rb")):
+            for kind, item in read_crude(path, cfg, local_opener):
                 if kind == "record":
                     out.append(item)
     return out

@@ -37,13 +37,14 @@ VARIANTS = {"eng": "en", "fra": "fr", "deu": "de", "spa": "es", "ita": "it", "nl
 
 def clean_docs(shared: Path) -> list[tuple[str, str]]:
     paras: dict[str, list[str]] = defaultdict(list)
-    for line in open(shared / "udhr" / "data.jsonl", encoding="utf-8"):
-        d = json.loads(line)
-        if d["source"] == "udhr2" and d["variant"] in VARIANTS:
-            t = normalise_text(d["text"]).strip()
-            min_len = 25 if d["variant"] in ("cmn_hans", "cmn_hant", "jpn", "kor") else 60
-            if len(t) >= min_len:
-                paras[VARIANTS[d["variant"]]].append(t)
+    with open(shared / "udhr" / "data.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            if d["source"] == "udhr2" and d["variant"] in VARIANTS:
+                t = normalise_text(d["text"]).strip()
+                min_len = 25 if d["variant"] in ("cmn_hans", "cmn_hant", "jpn", "kor") else 60
+                if len(t) >= min_len:
+                    paras[VARIANTS[d["variant"]]].append(t)
     # Every language's declaration in the same number of consecutive pieces, so a document holds the
     # same content in every language (equal bytes would give Malayalam, at 3 bytes a character, half
     # the words of English).
@@ -58,10 +59,11 @@ def clean_docs(shared: Path) -> list[tuple[str, str]]:
 
 def junk_docs(shared: Path, rng: random.Random) -> list[tuple[str, str]]:
     vocab = []
-    for line in open(shared / "udhr" / "data.jsonl", encoding="utf-8"):
-        d = json.loads(line)
-        if d["source"] == "udhr2" and d["variant"] in ("eng", "fra", "deu", "spa"):
-            vocab += [w.strip(".,;:()") for w in d["text"].split() if w.isalpha()]
+    with open(shared / "udhr" / "data.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            if d["source"] == "udhr2" and d["variant"] in ("eng", "fra", "deu", "spa"):
+                vocab += [w.strip(".,;:()") for w in d["text"].split() if w.isalpha()]
     out = []
     for _ in range(100):
         w = lambda k: " ".join(rng.choice(vocab) for _ in range(k))  # noqa: E731
@@ -97,12 +99,13 @@ HELDOUT_LINES = 12
 
 def heldout_docs(shared: Path) -> list[tuple[str, str]]:
     lines: dict[str, list[str]] = defaultdict(list)
-    for line in open(shared / "udhr" / "data.jsonl", encoding="utf-8"):
-        d = json.loads(line)
-        if d["source"] == "udhr" and d["variant"] in HELDOUT:
-            t = normalise_text(d["text"]).strip()
-            if t:
-                lines[HELDOUT[d["variant"]]].append(t)
+    with open(shared / "udhr" / "data.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            if d["source"] == "udhr" and d["variant"] in HELDOUT:
+                t = normalise_text(d["text"]).strip()
+                if t:
+                    lines[HELDOUT[d["variant"]]].append(t)
     return [(lang, "\n".join(ls[i:i + HELDOUT_LINES])) for lang, ls in sorted(lines.items())
             for i in range(0, len(ls), HELDOUT_LINES) if len(ls[i:i + HELDOUT_LINES]) >= HELDOUT_LINES // 2]
 
@@ -114,9 +117,9 @@ def heldout_junk(clean: list[tuple[str, str]], rng: random.Random) -> list[tuple
     by_lang: dict[str, list[str]] = defaultdict(list)
     for lang, text in clean:
         by_lang[lang] += [w.strip(".,;:()«»\"") for w in text.split() if len(w) > 1]
-    for lang, vocab in sorted(by_lang.items()):
-        vocab = [w for w in vocab if w] or ["x"]
-        w = lambda k: " ".join(rng.choice(vocab) for _ in range(k))  # noqa: E731
+    for _lang, words in sorted(by_lang.items()):
+        vocab = [w for w in words if w] or ["x"]
+        w = lambda k, vocab=vocab: " ".join(rng.choice(vocab) for _ in range(k))  # noqa: E731
         for _ in range(10):
             out.append(("keyword_list", ", ".join(w(1) for _ in range(rng.randint(60, 200)))))
             spam = w(rng.randint(5, 9)) + "!"
@@ -195,7 +198,7 @@ def main():
     langs = [ident.identify(t).lang for t in texts]  # as DetectLanguage hands them to ScoreQuality
     nbytes = sum(len(t.encode()) for t in texts)
     quality_signals("warm up: the compiled kernel loads once per process", "en")
-    _docs, mbs = rate(lambda: [quality_signals(t, lang) for t, lang in zip(texts, langs)] and len(texts), nbytes, 3.0)
+    _docs, mbs = rate(lambda: [quality_signals(t, lang) for t, lang in zip(texts, langs, strict=True)] and len(texts), nbytes, 3.0)
     print(f"clean prose kept (default config), {len(clean)} documents:")
     total_k = sum(k for k, _n in kept.values())
     for lang, (k, n) in sorted(kept.items()):
@@ -220,17 +223,19 @@ def english_docs(shared: Path, junk) -> list[tuple[str, str]]:
     """English documents for the agreement check: UDHR English in pieces of 300-3,000 characters, the
     SPDX licence texts (real English legal prose of every length) and the generated junk."""
     docs = []
-    lines = [json.loads(line)["text"].strip() for line in open(shared / "udhr" / "data.jsonl", encoding="utf-8")
-             if '"variant": "eng"' in line]
+    with open(shared / "udhr" / "data.jsonl", encoding="utf-8") as fh:
+        lines = [json.loads(line)["text"].strip() for line in fh
+                 if '"variant": "eng"' in line]
     rng = random.Random(5)
     i = 0
     while i < len(lines):
         k = rng.randint(2, 25)
         docs.append((f"udhr-{i}", "\n".join(lines[i:i + k])))
         i += k
-    for line in open(shared / "spdx-licenses" / "data.jsonl", encoding="utf-8"):
-        d = json.loads(line)
-        docs.append((f"spdx-{d['spdx_id']}", d["text"].lstrip("\ufeff")))
+    with open(shared / "spdx-licenses" / "data.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            docs.append((f"spdx-{d['spdx_id']}", d["text"].lstrip("\ufeff")))
     docs += [(f"junk-{n}-{kind}", text) for n, (kind, text) in enumerate(junk)]
     return docs
 

@@ -108,12 +108,13 @@ def run_datatrove_gopher(python: str, corpus: Path, mb: float) -> dict:
     budget = int(mb * 1e6)
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as f:
         used = 0
-        for line in open(corpus / "shard-000.jsonl", encoding="utf-8"):
-            d = json.loads(line)
-            f.write(json.dumps({"id": d["id"], "text": d["text"]}, ensure_ascii=False) + "\n")
-            used += len(d["text"].encode())
-            if used >= budget:
-                break
+        with open(corpus / "shard-000.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                d = json.loads(line)
+                f.write(json.dumps({"id": d["id"], "text": d["text"]}, ensure_ascii=False) + "\n")
+                used += len(d["text"].encode())
+                if used >= budget:
+                    break
     try:
         res = subprocess.run([python, str(PEERS / "datatrove_gopher.py"), f.name], capture_output=True, text=True)
     finally:

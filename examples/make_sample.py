@@ -34,10 +34,11 @@ def _jsonl(path: Path, rows: list[dict]) -> None:
 
 def udhr_rows(shared: Path) -> list[dict]:
     docs = {}
-    for line in open(shared / "udhr" / "docs.jsonl", encoding="utf-8"):
-        d = json.loads(line)
-        if d["source"] == "udhr2" and d["variant"] in UDHR_VARIANTS:
-            docs[d["variant"]] = d
+    with open(shared / "udhr" / "docs.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            if d["source"] == "udhr2" and d["variant"] in UDHR_VARIANTS:
+                docs[d["variant"]] = d
     rows = []
     for i, variant in enumerate(UDHR_VARIANTS):
         paras = [p.strip() for p in docs[variant]["text"].split("\n") if p.strip()]
@@ -59,7 +60,8 @@ def poetry_rows(shared: Path) -> list[dict]:
     import opencc
 
     rng = random.Random(20261128)
-    poems = [json.loads(line) for line in open(shared / "cjk-poetry.jsonl", encoding="utf-8")]
+    with open(shared / "cjk-poetry.jsonl", encoding="utf-8") as fh:
+        poems = [json.loads(line) for line in fh]
     long = [p for p in poems if 150 <= len(p["text"]) <= 600]
     picked = rng.sample(long, 240)
     rows = [{"id": p["id"], "text": p["text"], "title": p.get("title"), "author": p.get("author"),
@@ -152,10 +154,11 @@ def write_web_sample(shared: Path) -> None:
     from warcio.warcwriter import WARCWriter
 
     docs = {}
-    for line in open(shared / "udhr" / "docs.jsonl", encoding="utf-8"):
-        d = json.loads(line)
-        if d["source"] == "udhr2" and d["variant"] in ("eng", "cmn_hans", "fra"):
-            docs[d["variant"]] = [p.strip() for p in d["text"].split("\n") if len(p.strip()) > 20][5:25]
+    with open(shared / "udhr" / "docs.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            if d["source"] == "udhr2" and d["variant"] in ("eng", "cmn_hans", "fra"):
+                docs[d["variant"]] = [p.strip() for p in d["text"].split("\n") if len(p.strip()) > 20][5:25]
 
     def page(paras, head=""):
         body = "".join(f"<p>{p}</p>" for p in paras)
@@ -199,7 +202,8 @@ def main() -> None:
 
     _jsonl(OUT / "poetry.jsonl.gz", poetry_rows(shared))
 
-    spdx = {json.loads(l)["spdx_id"]: json.loads(l) for l in open(shared / "spdx-licenses" / "data.jsonl")}
+    with open(shared / "spdx-licenses" / "data.jsonl") as fh:
+        spdx = {json.loads(line)["spdx_id"]: json.loads(line) for line in fh}
     notice_rows = []
     for doc_id, text, extra in NOTICES:
         if text is None:
@@ -223,7 +227,8 @@ def main() -> None:
     ]) + b"\n")
 
     # A GB18030 file (plain text, one document per file) and a UTF-16 (BOM) JSONL file.
-    poems = [json.loads(l) for l in open(shared / "cjk-poetry.jsonl", encoding="utf-8")]
+    with open(shared / "cjk-poetry.jsonl", encoding="utf-8") as fh:
+        poems = [json.loads(line) for line in fh]
     gb_text = "\n".join(p["text"] for p in poems[5000:5012])
     (OUT / "gb18030_poems.txt").write_bytes(gb_text.encode("gb18030"))
     utf16_rows = [{"id": "plant-utf16-0", "text": "Документ в кодировке UTF-16: каждый имеет право на образование."},

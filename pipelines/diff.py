@@ -379,7 +379,7 @@ class _Positions:
     def _chunks(self) -> list[Iterator[tuple[int, int]]]:
         def read(keys, codes, step=65536):
             for start in range(0, len(keys), step):
-                yield from zip(keys[start:start + step].tolist(), codes[start:start + step].tolist())
+                yield from zip(keys[start:start + step].tolist(), codes[start:start + step].tolist(), strict=True)
 
         out = []
         for path in self._spilled:

@@ -293,9 +293,9 @@ class JobServer:
                "--artifact-port", "0", "--expansion-port", "0", "--artifacts-dir", self.artifacts_dir]
         if conf_dir:
             cmd += ["--flink-conf-dir", conf_dir]
-        self._log = open(log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
+        with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True, preexec_fn=_die_with_parent)
         try:
             _wait_listening(self.port, self.proc, timeout, f"{engine.name}'s job server (log: {log_path})")
         except BaseException:
@@ -308,7 +308,6 @@ class JobServer:
 
     def stop(self) -> None:
         _stop_group(self.proc, 15)
-        self._log.close()
         shutil.rmtree(self.artifacts_dir, ignore_errors=True)
 
 
@@ -326,10 +325,8 @@ def _stop_group(proc: subprocess.Popen, grace: float) -> None:
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
     # Workers the process started live in its group too: none may outlive the run.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)

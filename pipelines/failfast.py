@@ -88,7 +88,7 @@ def most_common_error(outputs: list[dict], uri: str | None = None) -> tuple[str,
         with _open(o["path"]) as f:
             pf = pq.ParquetFile(f)
             for batch in pf.iter_batches(columns=["source_uri", "error"], batch_size=8192):
-                for src, err in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+                for src, err in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
                     if uri is None or src == uri:
                         kind = _kind(err or "")
                         counts[kind] += 1

@@ -273,7 +273,7 @@ def read_labels(path: str) -> list[Label]:
                 else pa.nulls(t.num_rows, pa.string())).to_pylist()
         return [Label(d, json.loads(lab) if isinstance(lab, str) else lab, f"{path}: row {i}", s)
                 for i, (d, lab, s) in enumerate(zip(t.column("doc_id").to_pylist(), t.column("label").to_pylist(),
-                                                     shas))]
+                                                     shas, strict=True))]
     try:
         with open(path, encoding="utf-8") as f:
             head = f.read(4096).lstrip()
@@ -332,7 +332,7 @@ def read_moves(path: str) -> dict[str, str]:
     if not os.path.isfile(src):
         raise LabellingError(f"--moves {path}: no moved.parquet (pass the folder `refinery diff --output` wrote)")
     t = pq.read_table(src, columns=["old_doc_id", "new_doc_id"], use_threads=False)
-    return dict(zip(t.column("old_doc_id").to_pylist(), t.column("new_doc_id").to_pylist()))
+    return dict(zip(t.column("old_doc_id").to_pylist(), t.column("new_doc_id").to_pylist(), strict=True))
 
 
 def attach_labels(release: str, label_files: list[str], output: str, moves_from: str | None = None) -> dict:

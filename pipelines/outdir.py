@@ -175,9 +175,8 @@ def _owned(rel: str, manifest: dict, listed: set[str], out_dir: str) -> bool:
         return parts[0] in _RUN_FILES
     if parts[0] == "reports":
         return (len(parts) == 2 and parts[1] in _REPORT_FILES) or (len(parts) == 3 and parts[1] == "_run")
-    if parts[0] in OUTPUT_KINDS:
-        if _PART.search(parts[-1]) and is_local(out_dir):
-            return _footer_run_id(os.path.join(out_dir, rel)) == manifest.get("run_id")
+    if parts[0] in OUTPUT_KINDS and _PART.search(parts[-1]) and is_local(out_dir):
+        return _footer_run_id(os.path.join(out_dir, rel)) == manifest.get("run_id")
     return False
 
 

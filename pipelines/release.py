@@ -110,10 +110,9 @@ def check_folder(path: str, overwrite: bool, releases: tuple[str, ...] = ()) -> 
             raise ReleaseError(f"--output {path}: overlaps the release {rel}; choose a folder outside it")
     if os.path.isfile(path):
         raise ReleaseError(f"--output {path}: is a file, not a folder")
-    if os.path.isdir(path) and os.listdir(path):
-        if not overwrite:
-            raise ReleaseError(f"--output {path}: folder is not empty. Choose a new folder or pass --overwrite "
-                               "to replace its contents.")
+    if os.path.isdir(path) and os.listdir(path) and not overwrite:
+        raise ReleaseError(f"--output {path}: folder is not empty. Choose a new folder or pass --overwrite "
+                           "to replace its contents.")
 
 
 def prepare_folder(path: str, overwrite: bool, releases: tuple[str, ...] = ()) -> None:

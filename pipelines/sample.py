@@ -261,11 +261,11 @@ def strata_of(batch: pa.RecordBatch, rf: ReleaseFile, by: tuple[str, ...], cache
             cols.append([_label(v) for v in batch.column(name).to_pylist()])
         else:  # a column this file does not have (stage disabled in an older layout)
             cols.append([NULL_VALUE] * n)
-    return list(zip(*cols)) if cols else [()] * n
+    return list(zip(*cols, strict=True)) if cols else [()] * n
 
 
 def stratum_text(by: tuple[str, ...], key: tuple) -> str:
-    return "|".join(f"{b}={v}" for b, v in zip(by, key))
+    return "|".join(f"{b}={v}" for b, v in zip(by, key, strict=True))
 
 
 def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool = False) -> SampleResult:
@@ -346,7 +346,7 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
     strata = []
     for k in sorted(sizes):
         strata.append({
-            "stratum": dict(zip(req.by, k)),
+            "stratum": dict(zip(req.by, k, strict=True)),
             "key": stratum_text(req.by, k),
             "release_rows": sizes[k],
             "release_share": round(sizes[k] / total, 6),

@@ -56,7 +56,7 @@ class _SketchRowsFn:
         digests = band_digests(sigs, bands, rows)
         ok = has_shingles(sigs)
         out = []
-        for i, (rec, norm) in enumerate(zip(records, norms)):
+        for i, (rec, norm) in enumerate(zip(records, norms, strict=True)):
             out.append({"doc_id": rec["doc_id"], "lang": rec.get("lang"),
                         "content_hash": salted_hash(norm, self.salt) if self.salt else content_hash(norm),
                         "bands": digests[i].tolist() if ok[i] else [], "signature": sigs[i].tolist()})
@@ -146,7 +146,7 @@ def overlap(a: pa.Table, b: pa.Table, threshold: float) -> list[tuple[str, str, 
     b_ids = b.column("doc_id").to_pylist()
     out = []
     for a_id, bands, sig in zip(a.column("doc_id").to_pylist(), a.column("bands").to_pylist(),
-                                a.column("signature").to_pylist()):
+                                a.column("signature").to_pylist(), strict=True):
         cands = {j for band, digest in enumerate(bands) for j in bucket.get((band, digest), ())}
         if not cands:
             continue
@@ -163,7 +163,7 @@ def overlap(a: pa.Table, b: pa.Table, threshold: float) -> list[tuple[str, str, 
 
 
 def overlap_report(a: pa.Table, b: pa.Table, pairs, a_meta, b_meta) -> dict:
-    lang_of = dict(zip(a.column("doc_id").to_pylist(), a.column("lang").to_pylist()))
+    lang_of = dict(zip(a.column("doc_id").to_pylist(), a.column("lang").to_pylist(), strict=True))
     n_lang: dict[str, int] = {}
     for lang in a.column("lang").to_pylist():
         n_lang[str(lang)] = n_lang.get(str(lang), 0) + 1

@@ -24,16 +24,17 @@ HERE = Path(__file__).resolve().parent.parent
 def main():
     src = Path(sys.argv[1] if len(sys.argv) > 1 else HERE.parent / "shared/data/spdx-licenses/data.jsonl")
     ids, sizes, chunks = [], [], []
-    for line in open(src, encoding="utf-8"):
-        d = json.loads(line)
-        if d["is_deprecated"] or d["text"].lstrip("\ufeff").lower().startswith("insert gpl"):
-            continue
-        h = shingle_hashes(licence_normal(d["text"].lstrip("\ufeff")), 5, "word")
-        if h.size == 0:
-            continue
-        ids.append(d["spdx_id"])
-        sizes.append(h.size)
-        chunks.append(h)
+    with open(src, encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            if d["is_deprecated"] or d["text"].lstrip("\ufeff").lower().startswith("insert gpl"):
+                continue
+            h = shingle_hashes(licence_normal(d["text"].lstrip("\ufeff")), 5, "word")
+            if h.size == 0:
+                continue
+            ids.append(d["spdx_id"])
+            sizes.append(h.size)
+            chunks.append(h)
     buf = io.BytesIO()
     np.savez_compressed(buf, ids=np.frombuffer(json.dumps(ids).encode(), dtype=np.uint8),
                         sizes=np.array(sizes, dtype=np.int32), hashes=np.concatenate(chunks).astype(np.uint32))

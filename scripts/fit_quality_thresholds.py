@@ -49,14 +49,15 @@ MAX_KEYS = {f"max_top_{n}gram_char_frac": (f"top_{n}gram_char_frac", 0.4) for n 
 
 def reference_docs(udhr: Path) -> dict[str, list[str]]:
     paras: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for line in open(udhr, encoding="utf-8"):
-        d = json.loads(line)
-        code = CJK_VARIANTS.get(d["variant"]) or d["lang_iso639_1"]
-        if d["source"] != "udhr2" or not code:
-            continue
-        t = normalise_text(d["text"]).strip()
-        if len(t) >= (25 if d["variant"] in CJK_VARIANTS else 60):
-            paras[code][d["variant"]].append(t)
+    with open(udhr, encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            code = CJK_VARIANTS.get(d["variant"]) or d["lang_iso639_1"]
+            if d["source"] != "udhr2" or not code:
+                continue
+            t = normalise_text(d["text"]).strip()
+            if len(t) >= (25 if d["variant"] in CJK_VARIANTS else 60):
+                paras[code][d["variant"]].append(t)
     docs = {}
     for code, variants in paras.items():
         # one translation per language: the variant named like the language (eng, deu), else the longest

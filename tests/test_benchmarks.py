@@ -38,7 +38,10 @@ def test_corpus_is_deterministic_and_mixed(fake_shared, tmp_path):
     for i in range(3):
         name = f"shard-{i:03d}.jsonl"
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    rows = [json.loads(line) for i in range(3) for line in open(tmp_path / "a" / f"shard-{i:03d}.jsonl", encoding="utf-8")]
+    rows = []
+    for i in range(3):
+        with open(tmp_path / "a" / f"shard-{i:03d}.jsonl", encoding="utf-8") as fh:
+            rows += [json.loads(line) for line in fh]
     assert len(rows) == a["docs"] and a["file_bytes"] >= 0.2e6
     assert len({r["id"] for r in rows}) == len(rows)
     texts = [r["text"] for r in rows]

@@ -1,5 +1,6 @@
 """Dedup: datasketch equivalence, shingling per script, exact/near/chains, components, determinism."""
 
+import json
 import random
 
 import apache_beam as beam
@@ -28,6 +29,15 @@ WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu x
 HAN = "天地玄黄宇宙洪荒日月盈昃辰宿列张寒来暑往秋收冬藏闰余成岁律吕调阳云腾致雨露结为霜金生丽水玉出昆冈"
 
 
+def read_jsonl(paths) -> list:
+    """The JSON lines of the files at ``paths``, in order."""
+    rows = []
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            rows += [json.loads(line) for line in fh]
+    return rows
+
+
 def _random_doc(rng):
     kind = rng.choice(["word", "han", "mixed"])
     if kind == "word":
@@ -43,7 +53,7 @@ def test_signatures_equal_datasketch_on_random_documents(unit):
     docs = [dedup_normalise(_random_doc(rng)) for _ in range(60)]
     for num_perm, seed in ((128, 1), (64, 7)):
         sigs = minhash_batch([shingle_hashes(d, 5, unit) for d in docs], num_perm, seed)
-        for doc, sig in zip(docs, sigs):
+        for doc, sig in zip(docs, sigs, strict=True):
             m = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash32)  # affine32, datasketch 2.x default
             m.update_batch(shingles(doc, 5, unit))
             assert m.scheme == "affine32"
@@ -197,7 +207,6 @@ def _sets(texts):
 def _run_dedup(records, overrides):
     """Run DedupNearDuplicates → ({doc_id: (reason or 'kept', dup_of, dup_jaccard)}, {counter: value})."""
     import glob
-    import json
     import tempfile
 
     from apache_beam.metrics.metric import MetricsFilter
@@ -216,7 +225,7 @@ def _run_dedup(records, overrides):
     for c in res.metrics().query(MetricsFilter())["counters"]:  # one result per step: add them up
         if c.key.metric.namespace == "dedup":
             counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed
-    got = [json.loads(line) for f in glob.glob(f"{tmp}/decisions*") for line in open(f, encoding="utf-8")]
+    got = read_jsonl(glob.glob(f"{tmp}/decisions*"))
     return {d: (what, of, j) for d, what, of, j in got}, counters
 
 
@@ -241,7 +250,7 @@ def test_chain_safe_reference_keeps_the_far_end_of_a_chain():
 
 
 def test_chain_is_not_removed_transitively():
-    texts = dict(zip(["a", "b", "c"], _window_docs(3, 7)))
+    texts = dict(zip(["a", "b", "c"], _window_docs(3, 7), strict=True))
     decisions, counters = _run_dedup([_rec(d, t) for d, t in texts.items()], ["dedup.keep=smallest_id"])
     assert decisions == {"a": ("kept", None, None), "b": ("near_duplicate", "a", pytest.approx(0.8692, abs=1e-3)),
                          "c": ("kept", None, None)}
@@ -273,7 +282,7 @@ def test_long_path_in_random_rank_order_removes_only_resembling_records():
     rng = random.Random(11)
     docs = _window_docs(40, 7)
     ids = [f"{rng.getrandbits(64):016x}" for _ in docs]  # ranks (smallest id) in random order along the path
-    texts = dict(zip(ids, docs))
+    texts = dict(zip(ids, docs, strict=True))
     sets = _sets(texts)
     from refinery.transforms.dedup import chain_safe_reference
 
@@ -348,7 +357,6 @@ def _decide(records, overrides, index_dir=None, run_id="run-a"):
     """DedupNearDuplicates on records → {doc_id: (reason or 'kept', dup_of, detail)}; writes the index
     to ``index_dir`` when given."""
     import glob
-    import json
     import tempfile
 
     from refinery.transforms.beam.dedup_index import write_index
@@ -363,7 +371,7 @@ def _decide(records, overrides, index_dir=None, run_id="run-a"):
      out["rejected"] | "r" >> beam.Map(lambda r: (r["doc_id"], r["reject_reason"], r["dup_of"], r["reject_detail"]))) \
         | beam.Flatten() | beam.Map(json.dumps) | beam.io.WriteToText(f"{tmp}/d")
     p.run().wait_until_finish()
-    rows = [json.loads(line) for f in glob.glob(f"{tmp}/d*") for line in open(f, encoding="utf-8")]
+    rows = read_jsonl(glob.glob(f"{tmp}/d*"))
     return {d: (w, of, detail) for d, w, of, detail in rows}
 
 

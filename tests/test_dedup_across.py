@@ -4,7 +4,7 @@ and its decisions apply with --dedup-against."""
 import json
 
 import pyarrow.parquet as pq
-from test_dedup import _decide, _rec, _window_docs
+from test_dedup import _decide, _rec, _window_docs, read_jsonl
 
 from refinery.pipelines.sketch import cmd_overlap, cmd_sketch
 
@@ -66,5 +66,5 @@ def _sketch_ids(path):
     with beam.Pipeline() as p:
         ((p | ReadCrude([str(path)], load_config(None, []), spread_records=False))[KEPT]
          | beam.Map(lambda r: json.dumps([r["source_line"], r["doc_id"]])) | beam.io.WriteToText(f"{tmp}/ids"))
-    rows = sorted(json.loads(x) for f in glob.glob(f"{tmp}/ids*") for x in open(f))
+    rows = sorted(read_jsonl(glob.glob(f"{tmp}/ids*")))
     return [d for _line, d in rows]

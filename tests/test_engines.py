@@ -48,7 +48,7 @@ def _decisions(out: Path) -> dict[str, set]:
         if not folder.exists():
             return set()
         t = ds.dataset(str(folder), format="parquet", partitioning=ds.HivePartitioning.discover(infer_dictionary=True)).to_table(columns=cols)
-        return set(zip(*(t.column(c).to_pylist() for c in cols)))
+        return set(zip(*(t.column(c).to_pylist() for c in cols), strict=True))
 
     return {"refined": rows("refined", ["doc_id", "lang", "dup_cluster_id"]),
             "rejected": rows("rejected", ["doc_id", "reject_stage", "reject_reason"]),

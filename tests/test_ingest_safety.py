@@ -69,12 +69,12 @@ def test_real_gb18030_and_big5_records_still_decode(tmp_path):
     assert legacy_decode(zh.encode("gb18030"), "gb18030") == (zh, "")
     assert legacy_decode(hant.encode("big5"), "big5") == (hant, "")
     p = tmp_path / "gb.jsonl"
-    p.write_bytes(b"".join(('{"text": "%s %d"}\n' % (zh, i)).encode("gb18030") for i in range(50)))
+    p.write_bytes(b"".join(f'{{"text": "{zh} {i}"}}\n'.encode("gb18030") for i in range(50)))
     records, errors, facts = _read(p)
     assert errors == [] and len(records) == 50 and records[0]["text"].startswith(zh)
     # a UTF-8 line inside a GB18030 file stays UTF-8
     q = tmp_path / "gb_mixed.jsonl"
-    q.write_bytes(p.read_bytes() + ('{"text": "%s"}\n' % hant).encode())
+    q.write_bytes(p.read_bytes() + f'{{"text": "{hant}"}}\n'.encode())
     records, errors, _f = _read(q)
     assert errors == [] and records[-1]["text"] == hant
 

@@ -116,9 +116,9 @@ def test_quality_band_from_signals_and_none_without_them():
     fields = ["alpha_words_frac", "terminal_punct_lines_frac", "dup_line_char_frac", "dup_5gram_char_frac",
               "short_line_ratio"]
     typ = pa.struct([pa.field(f, pa.float32()) for f in fields])
-    rows = [dict(zip(fields, (1.0, 1.0, 0.0, 0.0, 0.0))),     # clean prose: score 1.0
-            dict(zip(fields, (1.0, 0.9, 0.05, 0.05, 0.15))),  # 0.93
-            dict(zip(fields, (0.7, 0.2, 0.3, 0.2, 0.8))),     # 0.52
+    rows = [dict(zip(fields, (1.0, 1.0, 0.0, 0.0, 0.0), strict=True)),     # clean prose: score 1.0
+            dict(zip(fields, (1.0, 0.9, 0.05, 0.05, 0.15), strict=True)),  # 0.93
+            dict(zip(fields, (0.7, 0.2, 0.3, 0.2, 0.8), strict=True)),     # 0.52
             None]
     assert quality_bands(pa.array(rows, typ), 4) == ["high", "medium", "low", "none"]
     assert quality_bands(None, 2) == ["none", "none"]
@@ -213,7 +213,7 @@ def test_sample_is_deterministic_and_stratified(demo_run, tmp_path):
     # every sampled record is a refined record of the release, with its lang from the partition
     refined = read_output(str(out / "refined"), columns=["doc_id", "lang"]).to_pylist()
     lang = {r["doc_id"]: r["lang"] for r in refined}
-    assert all(lang[d] == g for d, g in zip(t.column("doc_id").to_pylist(), t.column("lang").to_pylist()))
+    assert all(lang[d] == g for d, g in zip(t.column("doc_id").to_pylist(), t.column("lang").to_pylist(), strict=True))
     assert m["minimum"]["strata_below_minimum"] == 0 and m["minimum"]["raised_strata"] > 0
     # the default bounds what the minimum may do to the shares (1 pp), and the manifest says what it did
     d = draw_sample(str(out), SampleRequest(n=60, by=req.by, seed=7), str(tmp_path / "d")).manifest

@@ -3,6 +3,8 @@ the c4 rule rejects only when switched on (issue 17, item 3)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from refinery.pipelines.config import RunConfig, load_config
 from refinery.transforms.quality import apply_rules, count_badwords, quality_signals
 
@@ -19,7 +21,7 @@ def test_whole_words_for_spaced_scripts():
 
 
 def test_substrings_for_chinese_and_thai():
-    zh_term = next(t for t in open("transforms/data/badwords/zh.txt", encoding="utf-8").read().split() if t)
+    zh_term = next(t for t in Path("transforms/data/badwords/zh.txt").read_text(encoding="utf-8").split() if t)
     assert count_badwords(f"我们今天{zh_term}去公园", "zh-Hans") >= 1
     assert count_badwords("我们今天去公园散步", "zh-Hant") == 0
 

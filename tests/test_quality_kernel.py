@@ -54,7 +54,7 @@ def reference_ngrams(words: list[str], total_chars: int, scale: int) -> list[flo
             for i, g in enumerate(grams):
                 if first[g] < i:
                     covered[i:i + n] = [True] * n
-            out[k] = sum(ln for ln, c in zip(lens, covered) if c) / total_chars
+            out[k] = sum(ln for ln, c in zip(lens, covered, strict=True) if c) / total_chars
     return out
 
 

@@ -33,7 +33,7 @@ def _t2s_table() -> dict[int, str]:
     marks = zh_variant_table()
     trad = [chr(c) for c in np.flatnonzero(marks == 1).tolist()]
     conv = opencc.OpenCC("t2s").convert("\n".join(trad)).split("\n")
-    return {ord(t): s for t, s in zip(trad, conv) if len(s) == 1 and s != t}
+    return {ord(t): s for t, s in zip(trad, conv, strict=True) if len(s) == 1 and s != t}
 
 
 _T2S_LIMIT = 0x30000

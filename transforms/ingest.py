@@ -520,10 +520,7 @@ def _read_jsonl(reader: _Reader, stream: IO[bytes], encoding: str) -> Iterator[I
             yield raw
             continue
         try:
-            if utf8:
-                obj = orjson.loads(raw)  # validates UTF-8 itself
-            else:
-                obj = orjson.loads(_decode(raw, encoding))
+            obj = orjson.loads(raw if utf8 else _decode(raw, encoding))  # orjson validates UTF-8 itself
         except orjson.JSONDecodeError as exc:
             if "utf-8" not in str(exc).lower():
                 yield reader.error(i, raw, f"JSONDecodeError: {exc}")

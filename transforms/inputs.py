@@ -168,7 +168,7 @@ def check_output_apart(out_dir: str, patterns: list[str], inputs: InputSet) -> N
     if not is_local(out_dir):
         return
     out = os.path.realpath(os.path.abspath(out_dir))
-    for path, _size_ in inputs.local_files:
+    for path, _size in inputs.local_files:
         real = os.path.realpath(path)
         if real == out or real.startswith(out.rstrip(os.sep) + os.sep):
             raise InputError(f"--output {out_dir}: holds the input file {path}; a run's output folder must be "

@@ -206,7 +206,7 @@ def _build_zh_variant_table() -> np.ndarray:
     simp_only = changed(("s2t", "s2tw", "s2hk"))
     trad_only = changed(("t2s", "tw2s", "hk2s"))
     table = np.zeros(0x30000, dtype=np.int8)
-    for ch, s_only, t_only in zip(chars, simp_only, trad_only):
+    for ch, s_only, t_only in zip(chars, simp_only, trad_only, strict=True):
         if t_only and not s_only:
             table[ord(ch)] = 1
         elif s_only and not t_only:

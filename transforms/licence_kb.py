@@ -110,7 +110,7 @@ class LicenceKB:
         # references and tags are names, not prose: matched nearly word for word, or not at all
         self._exactish = np.array([r[2] in ("reference", "tag") for r in rules], dtype=bool)
         self.min_cov = np.array([max(r[4] / 100, _MIN_COVERAGE if len(t) < 100 else _MIN_COVERAGE_LONG)
-                                 for r, t in zip(rules, toks)])
+                                 for r, t in zip(rules, toks, strict=True)])
         self._versioned = np.array([any(c.isdigit() for c in r[5]) for r in rules], dtype=bool)
         self._auto = ahocorasick.Automaton()
         vocab: dict[str, int] = {}
@@ -128,7 +128,7 @@ class LicenceKB:
                 long_owner.append(i)
         self._auto.make_automaton()
         self.vocab = vocab
-        self._rule_ids = dict(zip(long_owner, (np.unique(x).astype(np.uint32) for x in long_ids)))
+        self._rule_ids = dict(zip(long_owner, (np.unique(x).astype(np.uint32) for x in long_ids), strict=True))
         # tokens that tell one licence from another (names, versions): a long rule whose text the
         # document supports except for one of these ("Perl" where the text says "Ruby") is not matched
         distinct = np.zeros(len(vocab) + 1, dtype=bool)
@@ -138,7 +138,7 @@ class LicenceKB:
                     distinct[vocab[t]] = True
         self._distinct = distinct
         hashes, owners, sizes = [], [], np.zeros(len(rules), dtype=np.int32)
-        for i, ids in zip(long_owner, long_ids):
+        for i, ids in zip(long_owner, long_ids, strict=True):
             h = np.unique(_ngram_hashes(ids))
             sizes[i] = h.size
             hashes.append(h)

@@ -176,7 +176,7 @@ def shingles(text: str, ngram: int, unit: str) -> list[tuple[str, ...]]:
     cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(_U64)
     unit = choose_unit(cps, unit)
     starts, ends = token_bounds(cps, unit)
-    toks = [text[s:e] for s, e in zip(starts.tolist(), ends.tolist())]
+    toks = [text[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
     n = min(ngram, len(toks))
     return [tuple(toks[i:i + n]) for i in range(len(toks) - n + 1)] if toks else []
 

@@ -75,7 +75,7 @@ _ID_CHECK = "10X98765432"
 def prc_id_valid(s: str) -> bool:
     if len(s) != 18:
         return False
-    total = sum(int(d) * w for d, w in zip(s[:17], _ID_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(s[:17], _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11] == s[17].upper()
 
 
@@ -151,10 +151,7 @@ def _phone_spans(text: str, regions, taken=()) -> Iterator[tuple[int, int]]:
     """Digit runs that may be phones (the cheap hint), then the numbering-plan grammar on each; a run
     inside a span already ``taken`` by another kind (a card, an address) is not asked about."""
     for stretch in _PHONE_STRETCH.finditer(text):
-        if stretch.group().isdigit():
-            runs = (stretch,)
-        else:
-            runs = _PHONE_RUN.finditer(text, *stretch.span())
+        runs = (stretch,) if stretch.group().isdigit() else _PHONE_RUN.finditer(text, *stretch.span())
         yield from _phone_runs(text, runs, regions, taken)
 
 

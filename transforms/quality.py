@@ -179,7 +179,7 @@ def _c4_sentences(lines: list[str], simple: bool, screen: bool = True) -> int:
         kept.append(ln.rstrip(".…") if ln.endswith(("...", "…")) else ln)
         cut.append(len(kept[-1]) < len(ln))
     count = 0
-    for ln, was_cut, (n, last) in zip(kept, cut, K.line_sentence_ends(kept)):
+    for ln, was_cut, (n, last) in zip(kept, cut, K.line_sentence_ends(kept), strict=True):
         count += n
         if n and not was_cut and last < len(ln) and not ends_sentence(ln) and _five_words(ln[last:], simple):
             count += 1
@@ -261,7 +261,7 @@ def quality_signals(text: str, lang: str | None = None) -> dict:
         "badwords": count_badwords(low, lang),
         "cjk_frac": cjk_frac,
     }
-    sig.update(zip(K.NGRAM_FIELDS, grams.tolist()))
+    sig.update(zip(K.NGRAM_FIELDS, grams.tolist(), strict=True))
     # Scripts without spaces (Thai...) or written in syllable blocks (Hangul): word length there
     # cannot mean what Gopher meant by it.
     spaceless = n_spaceless > 0.3 * total_chars and not cjk

@@ -115,7 +115,7 @@ def _is(table, cps, i, bits):
 def _starts_with(cps, i, pattern):
     if i + pattern.size > cps.size:
         return False
-    for k in range(pattern.size):
+    for k in range(pattern.size):  # noqa: SIM110 - numba's nopython mode compiles no generator into all()
         if cps[i + k] != pattern[k]:
             return False
     return True
@@ -402,7 +402,7 @@ _SENT_CJK = np.array([ord(c) for c in SENT_MARKS], dtype=np.uint32)
 
 @_jit
 def _in(c, chars):
-    for k in range(chars.size):
+    for k in range(chars.size):  # noqa: SIM110 - numba's nopython mode compiles no generator into any()
         if chars[k] == c:
             return True
     return False
@@ -496,7 +496,7 @@ def line_sentence_ends(lines: list[str]) -> list[tuple[int, int]]:
     counts = np.zeros(len(lines), dtype=np.int64)
     lasts = np.zeros(len(lines), dtype=np.int64)
     _line_sentence_ends(cps, char_table(), counts, lasts)
-    return list(zip(counts.tolist(), lasts.tolist()))
+    return list(zip(counts.tolist(), lasts.tolist(), strict=True))
 
 
 def sentence_ends(text: str) -> tuple[int, int]:

@@ -47,7 +47,7 @@ class QualityClassifier:
         lines = [" ".join(t.split()) for t in texts]  # fastText reads one line per text
         labels, probs = self.model.predict(lines, k=-1)
         out = []
-        for ls, ps in zip(labels, probs):
-            p = dict(zip(ls, ps.tolist()))
+        for ls, ps in zip(labels, probs, strict=True):
+            p = dict(zip(ls, ps.tolist(), strict=True))
             out.append((float(p.get(self.label, 0.0)), ls[0] if ls else ""))
         return out

@@ -254,7 +254,7 @@ _WARC_LINE = re.compile(rb"^WARC/1\.[01]\r?$", re.MULTILINE)
 def read_wet_lenient(reader, data: bytes):
     """WET records split on ``WARC/1.x`` lines, headers up to the first blank line, Content-Length ignored."""
     starts = [m.start() for m in _WARC_LINE.finditer(data)]
-    for idx, (a, b) in enumerate(zip(starts, starts[1:] + [len(data)])):
+    for idx, (a, b) in enumerate(zip(starts, starts[1:] + [len(data)], strict=True)):
         block = data[a:b]
         head, _sep, body = block.partition(b"\n\n") if b"\r\n\r\n" not in block[:4096] else block.partition(b"\r\n\r\n")
         headers = {}
@@ -311,7 +311,7 @@ def _read_warcio(reader, stream):
             yield reader.error(idx, body, f"WarcLengthError: record {idx} ({meta['url']}): its Content-Length "
                                           f"overruns {len(inner)} following WARC record(s) (first at byte "
                                           f"{inner[0]} of its payload)")
-            for k, (a, b) in enumerate(zip(inner, inner[1:] + [len(body)])):
+            for k, (a, b) in enumerate(zip(inner, inner[1:] + [len(body)], strict=True)):
                 yield reader.error(None, body[a:b], f"WarcLengthError: WARC record {k + 1} inside record {idx} "
                                                     f"({meta['url']}), swallowed by its Content-Length")
             continue

@@ -104,7 +104,7 @@ class Aggregator:
             for k, v in b[key].items():
                 a[key][k] = a[key].get(k, 0) + v
         for sig in _HIST_SIGNALS:
-            a["hist"][sig] = [x + y for x, y in zip(a["hist"][sig], b["hist"][sig])]
+            a["hist"][sig] = [x + y for x, y in zip(a["hist"][sig], b["hist"][sig], strict=True)]
         return self
 
     def result(self) -> dict:

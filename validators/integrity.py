@@ -22,6 +22,7 @@ Files are read through Beam's FileSystems, so a copy on gs:// can be checked too
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 from collections import Counter
@@ -185,11 +186,13 @@ def _scan_parquet(path: str, rel: str, kind: str, manifest: dict, problems: list
                     t.per_source[(uri, kind)] += 1
                 seen_run.update(col.get("run_id", []))
                 seen_cfg.update(col.get("config_sha256", []))
+                # strict=False: a file lacking one of a pair's columns is reported above, and its rows
+                # then count towards no reason rather than failing the whole file as unreadable
                 if kind == "rejected":
-                    t.dropped.update(zip(col.get("reject_stage", []), col.get("reject_reason", [])))
+                    t.dropped.update(zip(col.get("reject_stage", []), col.get("reject_reason", []), strict=False))
                 if kind == "errors":
                     t.errors.update(zip(col.get("error_stage", []),
-                                        ((e or "").split(":", 1)[0] for e in col.get("error", []))))
+                                        ((e or "").split(":", 1)[0] for e in col.get("error", [])), strict=False))
                 if "doc_id" in col:
                     t.ids.append(np.array([_id_key(d) for d in col["doc_id"]], dtype="S16"))
     except Exception as exc:  # noqa: BLE001 - a truncated or corrupt file is a finding, never a crash
@@ -304,7 +307,7 @@ def _check_counters(manifest: dict, tally: _Tally, problems: list[str]) -> None:
     if chain and chain[0] == Stage.INGEST.value and counters[chain[0]]["seen"] != records:
         problems.append(f"counters.ingest.seen: the manifest says {counters[chain[0]]['seen']}, the inputs hold "
                         f"{records} records")
-    for a, b in zip(chain, chain[1:]):
+    for a, b in itertools.pairwise(chain):
         if counters[a].get("kept", 0) != counters[b]["seen"]:
             problems.append(f"counters.{b}.seen: the manifest says {counters[b]['seen']}, but {a} kept "
                             f"{counters[a].get('kept', 0)}")

@@ -129,8 +129,8 @@ def render_html(manifest: dict, aggregates: dict, validation: dict | None) -> st
     for sig, edges in ref.get("hist_edges", {}).items():
         labels = [f"[{edges[i]:g}, {edges[i + 1]:g})" for i in range(len(edges) - 1)]
         s.append(f"<div><p><code>{_e(sig)}</code></p>"
-                 + bars_svg(list(zip(labels, ref["hist"][sig])), width=480)
-                 + bars_svg(list(zip(labels, rej["hist"][sig])), width=480, color="#e45756") + "</div>")
+                 + bars_svg(list(zip(labels, ref["hist"][sig], strict=True)), width=480)
+                 + bars_svg(list(zip(labels, rej["hist"][sig], strict=True)), width=480, color="#e45756") + "</div>")
     s.append("</div>")
     if ref.get("pii"):
         s.append("<h2>PII found (refined, before redaction)</h2>" + bars_svg(_top(ref["pii"])))

@@ -12,6 +12,7 @@ real exception with its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import subprocess
@@ -57,10 +58,8 @@ class SuiteProcess:
 
     def close(self) -> None:
         for stream in (self._proc.stdin, self._proc.stdout):
-            try:
+            with contextlib.suppress(OSError):
                 stream.close()
-            except OSError:
-                pass
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()

@@ -105,7 +105,7 @@ class _SketchFn(beam.DoFn):
             return
         sets, sigs = sketch_batch(norms, d) if d.near else ([np.zeros(0, np.uint32)] * len(good), None)
         out = []
-        for i, (rec, norm) in enumerate(zip(good, norms)):
+        for i, (rec, norm) in enumerate(zip(good, norms, strict=True)):
             rec = dict(rec)
             rec["content_hash"] = content_hash(norm)
             quality = rec.get("quality_score")
@@ -311,7 +311,7 @@ class _ChooseFn(beam.DoFn):
     def process(self, element) -> Iterable[Any]:
         label, members = element
         members = sorted(members, key=lambda m: (m[1], m[0]))
-        best_id, best_rank = members[0][0], members[0][1]
+        best_id = members[0][0]
         if self.first:
             cid, size = best_id, sum(m[2] for m in members)
         else:

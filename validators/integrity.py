@@ -342,6 +342,29 @@ def check_output(out_dir: str) -> list[str]:
     message = incomplete_message(manifest)
     if message:
         return [message]
+    _check_success_marker(out_dir, manifest, problems)
+    listed, listed_reports = _listed_files(manifest, problems)
+    present = _present_files(out_dir, listed, listed_reports, problems)
+    if MANIFEST not in present and FileSystems.exists(manifest_path):
+        present.add(MANIFEST)
+    _check_reports(out_dir, listed_reports or {}, present, problems)
+    tally = _check_outputs(out_dir, listed, present, manifest, problems)
+
+    n_dup, example = _duplicates(tally.ids)
+    if n_dup:
+        problems.append(f"doc_id not unique: {n_dup} ids appear more than once (e.g. {example})")
+    for section, check in (("totals", _check_totals), ("reconciliation", _check_reconciliation),
+                           ("counters", _check_counters), ("config", _check_config)):
+        try:
+            check(manifest, tally, problems)
+        except Exception as exc:  # noqa: BLE001 - a hand-edited manifest of the wrong shape is a finding
+            problems.append(f"manifest: {section} (or the inputs it is checked against) malformed: "
+                            f"{type(exc).__name__}: {exc}")
+    return problems
+
+
+def _check_success_marker(out_dir: str, manifest: dict, problems: list[str]) -> None:
+    """The _SUCCESS marker is there, and empty, exactly when the manifest says the run succeeded."""
     status = manifest.get("status")
     success = _full(out_dir, SUCCESS_NAME)
     has_success = FileSystems.exists(success)
@@ -356,6 +379,9 @@ def check_output(out_dir: str) -> list[str]:
     elif FileSystems.match([success])[0].metadata_list[0].size_in_bytes:
         problems.append(f"{SUCCESS_NAME}: not empty (a marker written by Refinery is)")
 
+
+def _listed_files(manifest: dict, problems: list[str]) -> tuple[dict, dict | None]:
+    """The manifest's outputs and report files by relative path (reports None: a manifest without the list)."""
     listed = {}
     outputs = manifest.get("outputs")
     if not isinstance(outputs, list):
@@ -369,8 +395,12 @@ def check_output(out_dir: str) -> list[str]:
     reports = manifest.get("report_files")
     listed_reports = ({r["path"]: r for r in reports if isinstance(r, dict) and isinstance(r.get("path"), str)}
                       if isinstance(reports, list) else None)
-    allowed = set(AFTER_MANIFEST) | (set(REPORT_FILES) if listed_reports is None else set())
+    return listed, listed_reports
 
+
+def _present_files(out_dir: str, listed: dict, listed_reports: dict | None, problems: list[str]) -> set[str]:
+    """Every file under ``out_dir`` (relative paths); temporary and unlisted files are problems."""
+    allowed = set(AFTER_MANIFEST) | (set(REPORT_FILES) if listed_reports is None else set())
     present = set()
     for m in FileSystems.match([FileSystems.join(out_dir, "**")])[0].metadata_list:
         rel = _relative(out_dir, m.path)
@@ -379,10 +409,12 @@ def check_output(out_dir: str) -> list[str]:
             problems.append(f"{rel}: temporary file of an unfinished write (the run was interrupted)")
         elif rel not in listed and rel not in (listed_reports or {}) and rel not in allowed:
             problems.append(f"{rel}: file not in the manifest (added after the run?)")
-    if MANIFEST not in present and FileSystems.exists(manifest_path):
-        present.add(MANIFEST)
+    return present
 
-    for rel, r in sorted((listed_reports or {}).items()):
+
+def _check_reports(out_dir: str, listed_reports: dict, present: set[str], problems: list[str]) -> None:
+    """Each report file the manifest lists is there with its sha256."""
+    for rel, r in sorted(listed_reports.items()):
         if rel not in present:
             problems.append(f"{rel}: listed in the manifest but missing")
             continue
@@ -391,6 +423,9 @@ def check_output(out_dir: str) -> list[str]:
             problems.append(f"{rel}: sha256 {sha[:16]}… differs from the manifest's {str(r.get('sha256'))[:16]}… "
                             "(altered)")
 
+
+def _check_outputs(out_dir: str, listed: dict, present: set[str], manifest: dict, problems: list[str]) -> _Tally:
+    """Each output file the manifest lists is there with its sha256, size and rows; returns their tally."""
     tally = _Tally()
     for rel, o in sorted(listed.items()):
         if not isinstance(o, dict):
@@ -417,15 +452,4 @@ def check_output(out_dir: str) -> list[str]:
         if rows != o.get("rows"):
             problems.append(f"{rel}: {rows} rows, the manifest says {o.get('rows')} (rows added or deleted)")
         tally.merge(file_tally)
-
-    n_dup, example = _duplicates(tally.ids)
-    if n_dup:
-        problems.append(f"doc_id not unique: {n_dup} ids appear more than once (e.g. {example})")
-    for section, check in (("totals", _check_totals), ("reconciliation", _check_reconciliation),
-                           ("counters", _check_counters), ("config", _check_config)):
-        try:
-            check(manifest, tally, problems)
-        except Exception as exc:  # noqa: BLE001 - a hand-edited manifest of the wrong shape is a finding
-            problems.append(f"manifest: {section} (or the inputs it is checked against) malformed: "
-                            f"{type(exc).__name__}: {exc}")
-    return problems
+    return tally

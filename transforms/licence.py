@@ -116,8 +116,9 @@ _CC_TEXT = re.compile(
 )
 _GNU = re.compile(
     r"\b(?P<fam>a?gpl|lgpl|gnu (?:affero |lesser |library )?general public license|gnu gpl|gnu lgpl|gnu agpl)"
-    r"[\s\-]*(?:v(?:ersion)?\.?\s*)?(?P<ver>[123](?:\.[01])?)?(?P<plus>\+|\s*or\s*(?:\(at your option\)\s*)?(?:any\s*)?later"
-    r"(?:\s*version)?|-or-later)?(?P<only>\s*only|-only)?",
+    r"[\s\-]*(?:v(?:ersion)?\.?\s*)?(?P<ver>[123](?:\.[01])?)?"
+    r"(?P<plus>\+|\s*or\s*(?:\(at your option\)\s*)?(?:any\s*)?later(?:\s*version)?|-or-later)?"
+    r"(?P<only>\s*only|-only)?",
     re.IGNORECASE,
 )
 
@@ -143,8 +144,9 @@ def _cc_from_parts(parts: list[str], version: str | None) -> str | None:
 
 
 def _cc_tokens(s: str) -> list[str]:
-    toks = re.findall(r"non-?commercial|share-?alike|no-?deriv(?:ative)?s?|attribution|署名|姓名標示|非商业性使用|非商業性|"
-                      r"相同方式共享|相同方式分享|禁止演绎|禁止改作|\bby\b|\bnc\b|\bsa\b|\bnd\b|\bzero\b", s, re.IGNORECASE)
+    toks = re.findall(r"non-?commercial|share-?alike|no-?deriv(?:ative)?s?|attribution|"
+                      r"署名|姓名標示|非商业性使用|非商業性|相同方式共享|相同方式分享|禁止演绎|禁止改作|"
+                      r"\bby\b|\bnc\b|\bsa\b|\bnd\b|\bzero\b", s, re.IGNORECASE)
     return [t.lower().replace(" ", "") for t in toks]
 
 
@@ -206,19 +208,32 @@ def normalise_licence(raw) -> str | None:
     alias = _aliases().get(_alias_key(s))
     if alias:
         return alias
+    expr = _spdx_expression(s)
+    if expr is not None:
+        return expr
+    named = creative_commons(s) or gnu_family(s)
+    if named:
+        return named
+    loose = _loose_licence(s)
+    if loose is not None:
+        return loose
+    return _kb_name(s) or UNKNOWN
+
+
+def _spdx_expression(s: str) -> str | None:
+    """``s`` rendered as a valid SPDX expression, or None when it is not one."""
     try:
         expr = _licensing().parse(s, validate=True, strict=False)
         if expr is not None:
             return expr.render()
-    except Exception:  # noqa: BLE001 - not an SPDX expression: try the parsers below
+    except Exception:  # noqa: BLE001 - not an SPDX expression: the caller tries other parsers
         pass
-    cc = creative_commons(s)
-    if cc:
-        return cc
-    gnu = gnu_family(s)
-    if gnu:
-        return gnu
-    # the same spellings with parentheticals and filler words ("license", "version", "the") removed
+    return None
+
+
+def _loose_licence(s: str) -> str | None:
+    """The known spellings again with parentheticals and filler words ("license", "version", "the")
+    removed, and as SPDX ids with hyphens for spaces."""
     loose = _loose_key(s)
     alias = _loose_aliases().get(loose)
     if alias:
@@ -230,13 +245,10 @@ def normalise_licence(raw) -> str | None:
         if alias and alias.endswith("-" + ver):
             return alias
     for candidate in (loose.replace(" ", "-"), re.sub(r" (\d)", r"-\1", loose)):
-        try:
-            expr = _licensing().parse(candidate, validate=True, strict=False)
-            if expr is not None:
-                return expr.render()
-        except Exception:  # noqa: BLE001
-            pass
-    return _kb_name(s) or UNKNOWN
+        expr = _spdx_expression(candidate)
+        if expr is not None:
+            return expr
+    return None
 
 
 def _kb_name(s: str) -> str | None:
@@ -324,7 +336,8 @@ _SPACES = re.compile(r"\s+")
 # "License: Apache-2.0", "[BSD-3-Clause](LICENSE)", "MIT License"
 _BARE_ID_LINE = re.compile(r"^[ \t>*_#`\-]*(?:licen[cs]e[ds]?[ \t]*(?:under[ \t]+)?[:\-]?[ \t]*)?(?:the[ \t]+)?\[?`?"
                            r"(?P<id>[A-Za-z0-9][A-Za-z0-9.\-+]{2,40})`?(?:\]\([^) \t\n]*\))?"
-                           r"(?:[ \t]+licen[cs]e)?[ \t*_`.]*(?:(?:©|\(c\)|copyright\b).*)?$", re.IGNORECASE | re.MULTILINE)
+                           r"(?:[ \t]+licen[cs]e)?[ \t*_`.]*(?:(?:©|\(c\)|copyright\b).*)?$",
+                           re.IGNORECASE | re.MULTILINE)
 # a work put into the public domain, in the forms a dedication takes (no knowledge-base rule says it)
 _PD_STATEMENT = re.compile(r"(?:,\s*|^\s*)public\s+domain\s*\.?\s*$", re.IGNORECASE | re.MULTILINE)
 
@@ -335,8 +348,8 @@ _ID_GRANT = re.compile(r"\b(?:licen[cs]e\s+is|licen[cs]ed\s+(?:under\s+)?|releas
                        re.IGNORECASE | re.MULTILINE)
 
 
-_OR_LATER = re.compile(r"\bversion\s+\d(?:\.\d)?\s*(?:of\s+the\s+licen[cs]e\s*)?,?\s*or\s+(?:\(?at\s+your\s+option\)?\s*)?"
-                       r"(?:any\s+)?(?:later|newer|higher|greater)\b", re.IGNORECASE)
+_OR_LATER = re.compile(r"\bversion\s+\d(?:\.\d)?\s*(?:of\s+the\s+licen[cs]e\s*)?,?\s*or\s+"
+                       r"(?:\(?at\s+your\s+option\)?\s*)?(?:any\s+)?(?:later|newer|higher|greater)\b", re.IGNORECASE)
 
 
 def _own_paragraph(text: str, a: int, b: int) -> bool:
@@ -493,30 +506,10 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
     Exceptions (``*-exception``) are never a licence on their own. ``evidence`` says what matched where.
     """
     all_matches = index.match(text) if index is not None else []
-    if all_matches:
-        spdx, contain, share, _hits = all_matches[0]
-        if contain >= (0.85 if len(all_matches) > 1 and all_matches[1][1] > contain else 0.9) and share >= 0.8:
-            # The document is that licence text (which may itself quote SPDX tags or other licences) --
-            # unless part of it is missing (a clause that sets it apart from a near-identical licence) and
-            # a knowledge-base text that the document supports more fully names another licence.
-            if contain < 0.97:
-                kb = kb if kb is not None else LicenceKB.load()
-                better = [m for m in kb.match(text) if m.kind == "text" and m.coverage > contain and m.spdx != spdx
-                          and m.end - m.start >= 0.6 * len(text.strip())]
-                if better:
-                    m = better[0]
-                    return [TextLicence(m.spdx, "full-text", m.coverage, m.evidence() +
-                                        f" (over spdx-text:{spdx} containment {contain:.2f})", m.start, m.end)]
-            out = [TextLicence(spdx, "full-text", round(min(contain, share), 3),
-                               f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f}")]
-            if share < 0.97:  # room for a second licence text in the same file (a dual-licence LICENSE)
-                out += index.other_texts(all_matches)
-            return out
-    found = []
-    for m in _SPDX_TAG.finditer(text):
-        spdx = normalise_licence(m.group(1).strip())
-        if spdx and spdx != UNKNOWN and not any(f.spdx == spdx for f in found):
-            found.append(TextLicence(spdx, "tag", 1.0, f"spdx-tag chars {m.start()}-{m.end()}"))
+    whole = _whole_licence_text(text, index, all_matches, kb) if all_matches else None
+    if whole:
+        return whole
+    found = _spdx_tags(text)
     if found:
         return found
     kb = kb if kb is not None else LicenceKB.load()
@@ -525,21 +518,86 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
         found.append(TextLicence("Unlicense", "notice", 1.0, f"notice: {unlicense.group(0)!r}"))
     kb_found = [m for m in kb.match(text) if m.spdx not in _NOT_A_LICENCE]
     partial = [m for m in all_matches if "exception" not in m[0].lower()]
-    if partial and ((partial[0][2] >= 0.6 and partial[0][1] >= 0.3) or (partial[0][2] >= 0.9 and partial[0][3] >= 200)) \
-            and kb_found \
-            and all(m.kind in ("reference", "tag") for m in kb_found):
-        # the text is mostly one licence's own text (its title and first clauses, or the first pages of a
-        # long licence): the names it mentions are that licence's, not other licences
+    own_text = _mostly_one_licence_text(partial, kb_found)
+    if own_text:
+        return [own_text]
+    _add_kb_licences(text, kb_found, bool(unlicense), found)
+    # notices are matched on the text without comment markers and line breaks ("# ", " * ", "// ")
+    flat = _SPACES.sub(" ", _COMMENT_MARKS.sub(" ", text))
+    _add_notices(text, flat, found)
+    if found:
+        return found
+    found = _bare_ids(text, kb)
+    if found:
+        return found
+    pd = _PD_STATEMENT.search(text) or _PD_GRANT.search(flat)
+    if pd:
+        return [TextLicence("LicenseRef-public-domain", "notice", 1.0, f"public-domain statement: {pd.group(0)!r}",
+                            0, 0)]
+    if partial:
         spdx, contain, share, _hits = partial[0]
-        if contain < 0.3:
-            # only the first pages: near-identical variants cannot be told apart by what is missing, so the
-            # licence the text names itself (its title, its URL) decides among the close candidates
-            close = {p[0]: p for p in partial if p[2] >= 0.8}
-            named = next((m.spdx for m in kb_found if m.spdx in close), None)
-            if named:
-                spdx, contain, share, _hits = close[named]
-        return [TextLicence(spdx, "full-text", round(max(contain, share), 3),
-                            f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f} (partial)")]
+        if contain >= full_text_min or share >= 0.6:
+            return [TextLicence(spdx, "full-text", round(max(contain, share), 3),
+                                f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f} (partial)")]
+    return []
+
+
+def _whole_licence_text(text: str, index: LicenceIndex, all_matches: list, kb: LicenceKB | None
+                        ) -> list[TextLicence] | None:
+    """The licence(s) when the document is an SPDX licence text (``all_matches``: the index's, best first)."""
+    spdx, contain, share, _hits = all_matches[0]
+    if not (contain >= (0.85 if len(all_matches) > 1 and all_matches[1][1] > contain else 0.9) and share >= 0.8):
+        return None
+    # The document is that licence text (which may itself quote SPDX tags or other licences) --
+    # unless part of it is missing (a clause that sets it apart from a near-identical licence) and
+    # a knowledge-base text that the document supports more fully names another licence.
+    if contain < 0.97:
+        kb = kb if kb is not None else LicenceKB.load()
+        better = [m for m in kb.match(text) if m.kind == "text" and m.coverage > contain and m.spdx != spdx
+                  and m.end - m.start >= 0.6 * len(text.strip())]
+        if better:
+            m = better[0]
+            return [TextLicence(m.spdx, "full-text", m.coverage, m.evidence() +
+                                f" (over spdx-text:{spdx} containment {contain:.2f})", m.start, m.end)]
+    out = [TextLicence(spdx, "full-text", round(min(contain, share), 3),
+                       f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f}")]
+    if share < 0.97:  # room for a second licence text in the same file (a dual-licence LICENSE)
+        out += index.other_texts(all_matches)
+    return out
+
+
+def _spdx_tags(text: str) -> list[TextLicence]:
+    """The licences of the text's ``SPDX-License-Identifier`` tags, each once, in order."""
+    found: list[TextLicence] = []
+    for m in _SPDX_TAG.finditer(text):
+        spdx = normalise_licence(m.group(1).strip())
+        if spdx and spdx != UNKNOWN and not any(f.spdx == spdx for f in found):
+            found.append(TextLicence(spdx, "tag", 1.0, f"spdx-tag chars {m.start()}-{m.end()}"))
+    return found
+
+
+def _mostly_one_licence_text(partial: list, kb_found: list) -> TextLicence | None:
+    """The licence when the text is mostly one licence's own text (its title and first clauses, or the
+    first pages of a long licence) and the knowledge base found only names: those are that licence's."""
+    if not (partial and kb_found
+            and ((partial[0][2] >= 0.6 and partial[0][1] >= 0.3) or (partial[0][2] >= 0.9 and partial[0][3] >= 200))
+            and all(m.kind in ("reference", "tag") for m in kb_found)):
+        return None
+    spdx, contain, share, _hits = partial[0]
+    if contain < 0.3:
+        # only the first pages: near-identical variants cannot be told apart by what is missing, so the
+        # licence the text names itself (its title, its URL) decides among the close candidates
+        close = {p[0]: p for p in partial if p[2] >= 0.8}
+        named = next((m.spdx for m in kb_found if m.spdx in close), None)
+        if named:
+            spdx, contain, share, _hits = close[named]
+    return TextLicence(spdx, "full-text", round(max(contain, share), 3),
+                       f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f} (partial)")
+
+
+def _add_kb_licences(text: str, kb_found: list, unlicense: bool, found: list[TextLicence]) -> None:
+    """The knowledge base's matches into ``found``, each licence once; a GNU "-only" becomes "-or-later"
+    where the text's wording says so."""
     for m in kb_found:
         if unlicense and "public-domain" in m.spdx:
             continue
@@ -552,8 +610,11 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
         if not any(f.spdx == m.spdx for f in found):
             found.append(TextLicence(m.spdx, "full-text" if m.kind == "text" else "rule", m.coverage, m.evidence(),
                                      m.start, m.end))
-    # notices are matched on the text without comment markers and line breaks ("# ", " * ", "// ")
-    flat = _SPACES.sub(" ", _COMMENT_MARKS.sub(" ", text))
+
+
+def _add_notices(text: str, flat: str, found: list[TextLicence]) -> None:
+    """A GNU "any later version" notice (or, when nothing was found, a standard notice) and a Creative
+    Commons name or link that ``found`` does not already cover, into ``found``."""
     known = {t for f in found for t in re.split(r"[\s()]+", f.spdx)}
     gnu_notice = re.search(r"(?:either )?version (\d(?:\.\d)?) of the license,? or \(?at your option\)? any later"
                            r" version", flat, re.I)
@@ -574,22 +635,6 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
     cc = creative_commons(text)
     if cc and cc not in known and not any(f.spdx == cc for f in found):
         found.append(TextLicence(cc, "creative-commons", 1.0, "creative-commons name or link"))
-    if found:
-        return found
-    found = _bare_ids(text, kb)
-    if found:
-        return found
-    pd = _PD_STATEMENT.search(text) or _PD_GRANT.search(flat)
-    if pd:
-        return [TextLicence("LicenseRef-public-domain", "notice", 1.0, f"public-domain statement: {pd.group(0)!r}",
-                            0, 0)]
-    matches = [m for m in all_matches if "exception" not in m[0].lower()]
-    if matches:
-        spdx, contain, share, _hits = matches[0]
-        if contain >= full_text_min or share >= 0.6:
-            return [TextLicence(spdx, "full-text", round(max(contain, share), 3),
-                                f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f} (partial)")]
-    return []
 
 
 def expression_from(found: list[TextLicence], kb: LicenceKB | None = None, text: str | None = None) -> str | None:
@@ -627,7 +672,8 @@ _HOLDER_JUNK = re.compile(r"^(?:the\s+)?(?:author|authors|owner|holder|copyright
 # marker    := "Copyright" | "(c)" | "©" | "Copr." ; years := year (("-" | "," | "to") year | "present")*
 _CR_NEEDLES = ("copyright", "©", "(c)", "copr.", "&copy;", "&#169;")
 _CR_MARKER = re.compile(r"(?<![\w\-])(?:copyright\b|copr\.|©|\(c\)|&copy;|&#169;)", re.IGNORECASE)
-_CR_YEAR = r"(?:1[89]\d\d|20\d\d)(?:\s*[-–—/]\s*(?:1[89]\d\d|20\d\d|\d\d|present|now|today)|\s*,\s*(?:1[89]\d\d|20\d\d)|\s+to\s+(?:1[89]\d\d|20\d\d))*"
+_CR_YEAR = (r"(?:1[89]\d\d|20\d\d)(?:\s*[-–—/]\s*(?:1[89]\d\d|20\d\d|\d\d|present|now|today)"
+            r"|\s*,\s*(?:1[89]\d\d|20\d\d)|\s+to\s+(?:1[89]\d\d|20\d\d))*")
 _CR_HEAD = re.compile(
     rf"(?P<marks>(?:(?:copyright\b|copr\.|©|\(c\)|&copy;|&#169;)[\s:]*)+)(?P<years>{_CR_YEAR}(?:\s*[,;]?\s*{_CR_YEAR})*)?"
     r"[\s,:]*(?:by\s+)?", re.IGNORECASE)
@@ -643,8 +689,8 @@ _HOLDER_STOP = re.compile(
     r"|\s*[\"`{};=]|\s*\*/|\s*-->|\s*<(?!(?:[\w.+\-]+@|https?:))|\s{3,}|\s+-\s+(?=[A-Z])|\t"
     r"|(?<=\s)(?=(?:copyright\b|\(c\)\s*\d|©))|\s*\(\s*(?:the\s+)?\"|\s+and\s+licen|\s*版[权權]所有|[。，；]",
     re.IGNORECASE)
-_ABBREVIATIONS = {"inc", "ltd", "llc", "co", "corp", "jr", "sr", "st", "bros", "dr", "mr", "ms", "mrs", "no", "vs", "ag",
-                  "plc", "pty", "gmbh", "univ", "dept", "assoc", "intl", "prof", "et", "al", "etc", "u.s", "ph.d"}
+_ABBREVIATIONS = {"inc", "ltd", "llc", "co", "corp", "jr", "sr", "st", "bros", "dr", "mr", "ms", "mrs", "no", "vs",
+                  "ag", "plc", "pty", "gmbh", "univ", "dept", "assoc", "intl", "prof", "et", "al", "etc", "u.s", "ph.d"}
 _PLACEHOLDER = re.compile(r"%[-\d.]*[sdif]\b|\{\d*\}|\{\{|<\s*(?:year|name|owner|author|copyright|holder)[^>]*>|"
                           r"\[\s*(?:year|yyyy|name|fullname|owner)[^\]]*\]|\$\{|\byyyy\b|\bYEAR\b|\b(?:19|20)xx\b|"
                           r"\[(?:\w+\s){0,3}name", re.IGNORECASE)
@@ -713,13 +759,31 @@ def _statement_at(lines: list[str], i: int, start: int) -> tuple[str, str, str, 
     if head is None:
         return None
     marks, years = head.group("marks"), (head.group("years") or "").strip()
-    bare = marks.strip().lower().rstrip(":") in ("copyright", "copr.")
-    rest = line[head.end():]
+    rest, years, j = _continued(lines, i, line[head.end():], years)
+    if _only_the_word(line, start, marks, years, rest):
+        return None
+    holder_raw = _holder_part(rest)
+    stmt = _statement_text(line, head, marks, years, holder_raw)
+    if _PLACEHOLDER.search(stmt):
+        return None
+    holder = _EMAIL.sub(" ", holder_raw)
+    holder = re.sub(r"\s+", " ", holder).strip(" ,;:-–—")
+    holder = re.sub(r"^(?:by|the copyright holders?:?)\s+", "", holder, flags=re.I)
+    if not years and not holder:
+        return None
+    if holder and (len(holder) > 150 or len(holder.split()) > 20 or not re.search(r"[^\W\d_]", holder)):
+        return None
+    return stmt, holder, years, j
+
+
+def _continued(lines: list[str], i: int, rest: str, years: str) -> tuple[str, str, int]:
+    """(rest, years, last line index) with continuation lines joined: a marker and years with the holder on
+    the next line, or a holder list ending in "," / "and"."""
     j = i
-    # continuation: a marker and years with the holder on the next line, or a holder list ending in "," / "and"
     while (not rest.strip() or re.search(r"(?:,|\band|&)\s*$", rest)) and j + 1 < len(lines) and j - i < 3:
         nxt = lines[j + 1].strip()
-        if not nxt or _CR_MARKER.match(nxt) or re.match(r"(?:all rights|licen|permission|redistribution|this )", nxt, re.I):
+        if not nxt or _CR_MARKER.match(nxt) or re.match(r"(?:all rights|licen|permission|redistribution|this )",
+                                                        nxt, re.I):
             break
         if not years and not rest.strip():
             ym = re.match(rf"({_CR_YEAR})[\s,]*", nxt)
@@ -727,14 +791,25 @@ def _statement_at(lines: list[str], i: int, start: int) -> tuple[str, str, str, 
                 years, nxt = ym.group(1), nxt[ym.end():]
         rest = (rest.rstrip() + " " + nxt).strip()
         j += 1
-    if bare and not years:
-        # "Copyright" with neither (c) nor a year: a statement only in the form of one
-        if re.match(r"\s*(?:by\s)", line[start + len(marks.rstrip()):], re.I):
-            pass
-        elif start > 0 and not re.fullmatch(r"[\s\"'(\[:_*#]*|.*(?:__copyright__|copyright)\s*[:=]\s*[\"']?\s*", line[:start], re.I) or not rest[:1].isupper() or _PROSE_AFTER.match(rest):
-            return None
-    if not years and re.match(r"\s*(?:\(c\)|©)", marks, re.I) and not (rest[:1].isupper() or not rest[:1].isascii()):
-        return None
+    return rest, years, j
+
+
+def _only_the_word(line: str, start: int, marks: str, years: str, rest: str) -> bool:
+    """Whether a marker without years is the word in prose rather than a statement: "Copyright" with
+    neither (c) nor a year counts only in the form of one, "(c)" only before a name."""
+    bare = marks.strip().lower().rstrip(":") in ("copyright", "copr.")
+    if (bare and not years and not re.match(r"\s*(?:by\s)", line[start + len(marks.rstrip()):], re.I)
+            and ((start > 0 and not re.fullmatch(r"[\s\"'(\[:_*#]*|.*(?:__copyright__|copyright)\s*[:=]\s*[\"']?\s*",
+                                                 line[:start], re.I))
+                 or not rest[:1].isupper() or _PROSE_AFTER.match(rest))):
+        return True
+    return bool(not years and re.match(r"\s*(?:\(c\)|©)", marks, re.I)
+                and not (rest[:1].isupper() or not rest[:1].isascii()))
+
+
+def _holder_part(rest: str) -> str:
+    """The holder as written in ``rest``: up to a stop phrase or the end of its sentence (an abbreviation
+    does not end it), trailing punctuation dropped except a company's "Inc."."""
     stop = _HOLDER_STOP.search(rest)
     holder_raw = rest[:stop.start()] if stop else rest
     for dot in re.finditer(r"\.(?=\s|$)", holder_raw):  # a sentence ends the holder, an abbreviation does not
@@ -748,26 +823,19 @@ def _statement_at(lines: list[str], i: int, start: int) -> tuple[str, str, str, 
     if re.search(r"\b(?:inc|ltd|llc|co|corp|jr|sr|plc|bros|e\.v|b\.v|s\.a|n\.v)$", holder_raw, re.I) and \
             rest[len(holder_raw):len(holder_raw) + 1] == ".":
         kept_dot = "."
-    holder_raw = re.sub(r"[\s,:;\-–—]+$", "", holder_raw) + kept_dot
+    return re.sub(r"[\s,:;\-–—]+$", "", holder_raw) + kept_dot
+
+
+def _statement_text(line: str, head: re.Match, marks: str, years: str, holder_raw: str) -> str:
+    """The statement as written: marker, years (and their comma, a "by"), holder; spaces collapsed."""
     stmt = (marks + (years + " " if years else "")).strip()
-    between = ""
     if re.search(r"\bby\s*$", head.group(0), re.I):
         stmt += " by"
     if years and re.match(r"\s*,", line[head.start("years") + len(head.group("years") or ""):] if head.group("years")
                           else ""):
         stmt = stmt.rstrip() + ","
-    stmt = (stmt + " " + between + holder_raw).strip()
-    stmt = re.sub(r"\s+", " ", stmt)
-    if _PLACEHOLDER.search(stmt):
-        return None
-    holder = _EMAIL.sub(" ", holder_raw)
-    holder = re.sub(r"\s+", " ", holder).strip(" ,;:-–—")
-    holder = re.sub(r"^(?:by|the copyright holders?:?)\s+", "", holder, flags=re.I)
-    if not years and not holder:
-        return None
-    if holder and (len(holder) > 150 or len(holder.split()) > 20 or not re.search(r"[^\W\d_]", holder)):
-        return None
-    return stmt, holder, years, j
+    stmt = (stmt + " " + holder_raw).strip()
+    return re.sub(r"\s+", " ", stmt)
 
 
 def copyright_notices(text: str) -> CopyrightNotices:
@@ -780,44 +848,11 @@ def copyright_notices(text: str) -> CopyrightNotices:
     low = text.lower()
     if any(n in low for n in _CR_NEEDLES):
         lines = _CleanLines(text)
-        marked = lines.with_marker()
         done_to = -1
-        for i in marked:
+        for i in lines.with_marker():
             if i <= done_to:
                 continue
-            line = lines[i]
-            last = i
-            pos = 0
-            while True:
-                m = _CR_MARKER.search(line, pos)
-                if m is None:
-                    break
-                got = _statement_at(lines, i, m.start())
-                if got is None:
-                    pos = m.end()
-                    continue
-                stmt, holder, years, last_line = got
-                if any(stmt in z or z in stmt for z in zh_statements):
-                    pos = m.end()
-                    continue
-                if stmt not in statements:
-                    statements.append(stmt)
-                if holder and not _HOLDER_JUNK.match(holder) and holder not in holders:
-                    holders.append(holder)
-                if years and years not in years_out:
-                    years_out.append(years)
-                last = max(last, last_line)
-                if last_line > i:
-                    break
-                # several statements on one line: go on after the marker's own statement
-                nxt = _CR_MARKER.search(line, m.start() + len(stmt.split(" ", 1)[0]))
-                pos = nxt.start() if nxt and nxt.start() > m.start() else len(line)
-                if nxt is None:
-                    break
-                # skip markers that are part of this statement ("Copyright (c)")
-                head = _CR_HEAD.match(line, m.start())
-                pos = max(pos, head.end() if head else m.end())
-            done_to = last
+            done_to = _statements_of_line(lines, i, zh_statements, statements, holders, years_out)
     for z in zh_statements:
         statements.append(z)
     for h in zh_holders:
@@ -825,6 +860,45 @@ def copyright_notices(text: str) -> CopyrightNotices:
             holders.append(h)
     reserved = ("reserved" in low or not text.isascii()) and bool(_RESERVED.search(text))
     return CopyrightNotices(statements, holders, years_out, reserved)
+
+
+def _statements_of_line(lines: _CleanLines, i: int, zh_statements: list[str], statements: list[str],
+                        holders: list[str], years_out: list[str]) -> int:
+    """The statements starting on line ``i`` into ``statements``, ``holders`` and ``years_out`` (each once);
+    returns the index of the last line they take."""
+    line = lines[i]
+    last = i
+    pos = 0
+    while True:
+        m = _CR_MARKER.search(line, pos)
+        if m is None:
+            break
+        got = _statement_at(lines, i, m.start())
+        if got is None:
+            pos = m.end()
+            continue
+        stmt, holder, years, last_line = got
+        if any(stmt in z or z in stmt for z in zh_statements):
+            pos = m.end()
+            continue
+        if stmt not in statements:
+            statements.append(stmt)
+        if holder and not _HOLDER_JUNK.match(holder) and holder not in holders:
+            holders.append(holder)
+        if years and years not in years_out:
+            years_out.append(years)
+        last = max(last, last_line)
+        if last_line > i:
+            break
+        # several statements on one line: go on after the marker's own statement
+        nxt = _CR_MARKER.search(line, m.start() + len(stmt.split(" ", 1)[0]))
+        pos = nxt.start() if nxt and nxt.start() > m.start() else len(line)
+        if nxt is None:
+            break
+        # skip markers that are part of this statement ("Copyright (c)")
+        head = _CR_HEAD.match(line, m.start())
+        pos = max(pos, head.end() if head else m.end())
+    return last
 
 
 def _chinese_copyrights(text: str) -> tuple[list[str], list[str]]:
@@ -838,7 +912,8 @@ def _chinese_copyrights(text: str) -> tuple[list[str], list[str]]:
         if bare and re.search(r"(?:copyright|©|\(c\))[^\n]{0,80}$", text[max(0, m.start() - 80):m.start()], re.I):
             continue  # "Copyright (c) 2018 X 版权所有": the 版权所有 is its "all rights reserved"
         end = m.end()
-        tail = re.match(r"[。，,]?\s*(?:未经\w{0,8}(?:许可|授权|同意)[，,]?\s*(?:不得|禁止)\w{0,6}[。]?)", text[end:end + 30])
+        tail = re.match(r"[。，,]?\s*(?:未经\w{0,8}(?:许可|授权|同意)[，,]?\s*(?:不得|禁止)\w{0,6}[。]?)",
+                        text[end:end + 30])
         if tail:
             stmt = stmt + text[end:end + tail.end()]
         statements.append(stmt.strip())
@@ -1066,6 +1141,7 @@ def decide(f: LicenceFindings, cfg) -> tuple[str, str]:
             return cfg.reserved_without_licence, ("rights reserved and no licence found "
                                                   f"(licence.reserved_without_licence={cfg.reserved_without_licence})")
         if f.spdx == UNKNOWN:
-            return cfg.policy["unknown"], f"licence metadata not understood (licence.policy.unknown={cfg.policy['unknown']})"
+            return (cfg.policy["unknown"],
+                    f"licence metadata not understood (licence.policy.unknown={cfg.policy['unknown']})")
         return cfg.no_licence, f"no licence information (licence.no_licence={cfg.no_licence})"
     return cfg.policy[f.category], f"{f.spdx} is {f.category} (licence.policy.{f.category}={cfg.policy[f.category]})"

@@ -33,7 +33,8 @@ _NGRAM = 5
 _TOKEN = re.compile(r"[^\W_]+|(?<=[^\W_])\+")
 _MIN_COVERAGE = 0.8  # long rules: share of the rule's 5-grams found (ScanCode's minimum_coverage can raise it)
 _MIN_COVERAGE_LONG = 0.6  # rules of 100 tokens and more (a header cut short still names its licence)
-_CONTEXT = re.compile(r"licen[cs]|spdx|copyright|distributed under|released under|redistribut|\bterms\b|\blicen", re.IGNORECASE)
+_CONTEXT = re.compile(r"licen[cs]|spdx|copyright|distributed under|released under|redistribut|\bterms\b|\blicen",
+                      re.IGNORECASE)
 _PD_GRANT = re.compile(
     r"(?:released|dedicated|placed|put|contributed|given|committed|granted)\s+(?:\w+\s+){0,3}(?:in|into|to)\s+the\s+"
     r"public\s+domain"
@@ -46,10 +47,10 @@ _PD_GRANT = re.compile(
     r"|free\s+and\s+unencumbered\s+software|\bno\s+copyright\b|disclaims?\s+(?:all\s+)?copyright",
     re.IGNORECASE | re.MULTILINE)
 _P = np.uint64(0x100000001B3)
-_COMMON = frozenset("""the a an of and or in on for to by with as is be this that license licence licensed public general
-free software open source agreement terms use notice copyright version v any new original standard common document
-documentation data content non commercial works work code program library file files you your may not no all rights
-de la le du des und der die das""".split())
+_COMMON = frozenset("""the a an of and or in on for to by with as is be this that license licence licensed public
+general free software open source agreement terms use notice copyright version v any new original standard common
+document documentation data content non commercial works work code program library file files you your may not no all
+rights de la le du des und der die das""".split())
 
 
 def name_key(name: str) -> str:
@@ -175,48 +176,65 @@ class LicenceKB:
             return []
         low = text.lower()
         toks = [low[a:b] for a, b in spans]
-        cands = []  # (score, tokens, coverage, rule, tok_start, tok_end)
-        joined = " " + " ".join(toks) + " "
-        if n >= 1:
-            bounds = np.cumsum([len(t) + 1 for t in toks])  # index just past each token's trailing space
-            for end, (rule, k) in self._auto.iter(joined):
-                t_end = int(np.searchsorted(bounds, end, side="left")) + 1
-                if not self._versioned[rule] and _VERSION_AFTER.match(" ".join(toks[t_end:t_end + 3])):
-                    continue  # "Academic Free License" + "v1.1": a version-less rule says too little here
-                cands.append((float(k), k, 1.0, rule, t_end - k, t_end))
+        cands = self._exact_candidates(toks)  # (score, tokens, coverage, rule, tok_start, tok_end)
         if n >= _NGRAM and self._hashes.size:
-            ids = np.array([self.vocab.get(t, 0) for t in toks], dtype=np.uint64)
-            dh = _ngram_hashes(ids)
-            uh, first = np.unique(dh, return_index=True)
-            lo = np.searchsorted(self._hashes, uh, side="left")
-            hi = np.searchsorted(self._hashes, uh, side="right")
-            cnt = hi - lo
-            sel = np.flatnonzero(cnt)
-            if sel.size:
-                c = cnt[sel]
-                idx = np.repeat(lo[sel], c) + (np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c))
-                owner = self._owners[idx]
-                pos = np.repeat(first[sel], c)
-                hits = np.bincount(owner, minlength=len(self.rule_names))
-                cov = hits / np.maximum(self._sizes, 1)
-                ok = np.flatnonzero((cov >= np.where(self._exactish, np.maximum(self.min_cov, 0.95), self.min_cov))
-                                    & (hits >= 3) & (self._sizes > 0))
-                if ok.size:
-                    ok = ok[np.argsort(-(hits[ok] * cov[ok]), kind="stable")][:64]
-                    for r in ok.tolist():
-                        p = pos[owner == r]
-                        k = int(self.ntok[r])
-                        a, b = int(p.min()), int(p.max()) + _NGRAM
-                        rid = self._rule_ids[r]
-                        missing = rid[~np.isin(rid, ids[max(0, a - 8):b + 8])]
-                        if missing.size and self._distinct[missing].any():
-                            continue  # the rule names a licence or version that this text does not
-                        cands.append((float(hits[r] + _NGRAM - 1) * float(cov[r]), k, float(cov[r]), r, a, b))
+            cands += self._ngram_candidates(toks)
         if not cands:
             return []
+        return self._choose(cands, text, spans)
+
+    def _exact_candidates(self, toks: list[str]) -> list[tuple]:
+        """Rules found word for word (the Aho-Corasick automaton over the space-joined tokens)."""
+        cands = []
+        joined = " " + " ".join(toks) + " "
+        bounds = np.cumsum([len(t) + 1 for t in toks])  # index just past each token's trailing space
+        for end, (rule, k) in self._auto.iter(joined):
+            t_end = int(np.searchsorted(bounds, end, side="left")) + 1
+            if not self._versioned[rule] and _VERSION_AFTER.match(" ".join(toks[t_end:t_end + 3])):
+                continue  # "Academic Free License" + "v1.1": a version-less rule says too little here
+            cands.append((float(k), k, 1.0, rule, t_end - k, t_end))
+        return cands
+
+    def _ngram_candidates(self, toks: list[str]) -> list[tuple]:
+        """Long rules whose token n-grams the text holds enough of (and no token that sets them apart)."""
+        cands = []
+        ids = np.array([self.vocab.get(t, 0) for t in toks], dtype=np.uint64)
+        dh = _ngram_hashes(ids)
+        uh, first = np.unique(dh, return_index=True)
+        lo = np.searchsorted(self._hashes, uh, side="left")
+        hi = np.searchsorted(self._hashes, uh, side="right")
+        cnt = hi - lo
+        sel = np.flatnonzero(cnt)
+        if not sel.size:
+            return cands
+        c = cnt[sel]
+        idx = np.repeat(lo[sel], c) + (np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c))
+        owner = self._owners[idx]
+        pos = np.repeat(first[sel], c)
+        hits = np.bincount(owner, minlength=len(self.rule_names))
+        cov = hits / np.maximum(self._sizes, 1)
+        ok = np.flatnonzero((cov >= np.where(self._exactish, np.maximum(self.min_cov, 0.95), self.min_cov))
+                            & (hits >= 3) & (self._sizes > 0))
+        if not ok.size:
+            return cands
+        ok = ok[np.argsort(-(hits[ok] * cov[ok]), kind="stable")][:64]
+        for r in ok.tolist():
+            p = pos[owner == r]
+            k = int(self.ntok[r])
+            a, b = int(p.min()), int(p.max()) + _NGRAM
+            rid = self._rule_ids[r]
+            missing = rid[~np.isin(rid, ids[max(0, a - 8):b + 8])]
+            if missing.size and self._distinct[missing].any():
+                continue  # the rule names a licence or version that this text does not
+            cands.append((float(hits[r] + _NGRAM - 1) * float(cov[r]), k, float(cov[r]), r, a, b))
+        return cands
+
+    def _choose(self, cands: list[tuple], text: str, spans: list[tuple[int, int]]) -> list[KBMatch]:
+        """The candidates a scanner keeps: best first, none mostly inside a kept one, short ones only in a
+        licence context; in text order."""
         # longest well-supported first; at equal score the exact (short) rule, then the rule name
         cands.sort(key=lambda c: (-c[0], -c[2], self.rule_names[c[3]]))
-        covered = np.zeros(n + 1, dtype=bool)
+        covered = np.zeros(len(spans) + 1, dtype=bool)
         out = []
         for _score, k, cov, r, a, b in cands:
             if b <= a or covered[a:b].mean() > 0.5:

@@ -273,44 +273,61 @@ def _ngram_fractions(hashes, lens, total_chars, scale, out):
         m = nw - n + 1
         if m <= 0:
             break
+        top = n_words <= 4
         first[:] = _EMPTY
-        if n_words > 4:
+        if not top:
             cover[:] = 0
-        repeats = False
-        best_count = 1
-        best_first = -1
-        for i in range(m):
-            slot = _finish(h[i]) & mask
-            while first[slot] != _EMPTY and keys[slot] != h[i]:
-                slot = (slot + _U64(1)) & mask
-            if first[slot] == _EMPTY:
-                keys[slot] = h[i]
-                first[slot] = i
-                count[slot] = 1
-                continue
-            repeats = True
-            count[slot] += 1
-            if n_words <= 4:
-                c = count[slot]
-                if c > best_count or (c == best_count and first[slot] < best_first):
-                    best_count = c
-                    best_first = first[slot]
-            else:
-                cover[i] += 1
-                cover[i + n] -= 1
+        repeats, best_count, best_first = _count_ngrams(h, m, n, top, keys, first, count, cover, mask)
         if not repeats:
             break  # nothing of this length repeats, so nothing longer does either
-        if n_words <= 4:
+        if top:
             chars = (cum[best_first + n] - cum[best_first]) * best_count
             out[n_words - 2] = min(1.0, chars / total_chars)
         else:
-            run = 0
-            covered = 0
-            for i in range(nw):
-                run += cover[i]
-                if run > 0:
-                    covered += lens[i]
-            out[n_words - 2] = covered / total_chars
+            out[n_words - 2] = _covered_chars(cover, lens) / total_chars
+
+
+@_jit
+def _count_ngrams(h, m, n, top, keys, first, count, cover, mask):
+    """Count the ``m`` n-gram hashes ``h[:m]`` in the open-addressing table (``keys``, ``first``,
+    ``count``; ``first`` cleared by the caller). ``top``: track the most frequent n-gram (ties to the
+    first), else mark each later occurrence's ``n`` tokens in ``cover`` (+1 at its start, -1 past its
+    end). Returns (any repeat, best count, best n-gram's first index)."""
+    repeats = False
+    best_count = 1
+    best_first = -1
+    for i in range(m):
+        slot = _finish(h[i]) & mask
+        while first[slot] != _EMPTY and keys[slot] != h[i]:
+            slot = (slot + _U64(1)) & mask
+        if first[slot] == _EMPTY:
+            keys[slot] = h[i]
+            first[slot] = i
+            count[slot] = 1
+            continue
+        repeats = True
+        count[slot] += 1
+        if top:
+            c = count[slot]
+            if c > best_count or (c == best_count and first[slot] < best_first):
+                best_count = c
+                best_first = first[slot]
+        else:
+            cover[i] += 1
+            cover[i + n] -= 1
+    return repeats, best_count, best_first
+
+
+@_jit
+def _covered_chars(cover, lens):
+    """Characters of the tokens inside a marked run of ``cover`` (the running sum is positive)."""
+    run = 0
+    covered = 0
+    for i in range(lens.size):
+        run += cover[i]
+        if run > 0:
+            covered += lens[i]
+    return covered
 
 
 @_jit
@@ -318,7 +335,30 @@ def _scan(cps, table, res, grams):
     n = cps.size
     for k in range(res.size):
         res[k] = 0
-    for i in range(n):
+    _count_scripts(cps, table, res)
+    simple = res[N_CJK] == 0 and res[N_CJK_PUNCT] == 0
+    hashes = np.empty(n, dtype=np.uint64)
+    lens = np.empty(n, dtype=np.int64)
+    nw = _tokens(cps, table, res, hashes, lens)
+    res[N_TOKENS] = nw
+    chars = 0
+    for k in range(nw):
+        chars += lens[k]
+    res[TOKEN_CHARS] = chars
+    if simple and nw:
+        total, letters = _word_tokenizer_counts(cps, table)
+        res[WT_TOKENS] = total
+        res[WT_LETTER_TOKENS] = letters
+    letters = res[WT_LETTER_TOKENS] if simple else res[LETTER_WORDS]
+    scale = 2 if letters and res[N_CJK] / letters >= 0.5 else 1
+    res[NGRAM_SCALE] = scale
+    _ngram_fractions(hashes[:nw], lens[:nw], max(1, chars), scale, grams)
+
+
+@_jit
+def _count_scripts(cps, table, res):
+    """CJK characters, CJK punctuation, other spaceless-script and Hangul characters into ``res``."""
+    for i in range(cps.size):
         f = table[cps[i]]
         if f & CJK:
             res[N_CJK] += 1
@@ -328,9 +368,14 @@ def _scan(cps, table, res, grams):
             res[N_SPACELESS] += 1
         elif f & HANGUL:
             res[N_HANGUL] += 1
-    simple = res[N_CJK] == 0 and res[N_CJK_PUNCT] == 0
-    hashes = np.empty(n, dtype=np.uint64)
-    lens = np.empty(n, dtype=np.int64)
+
+
+@_jit
+def _tokens(cps, table, res, hashes, lens):
+    """Tokens (a CJK character each, else a run between spaces, CJK punctuation and CJK characters):
+    their hashes and lengths into ``hashes`` and ``lens``, the word and symbol counts into ``res``.
+    Returns the number of tokens."""
+    n = cps.size
     nw = 0
     i = 0
     while i < n:
@@ -365,19 +410,7 @@ def _scan(cps, table, res, grams):
             res[LETTER_WORDS] += 1
         if table[cps[start]] & NS:
             res[SPACELESS_WORDS] += 1
-    res[N_TOKENS] = nw
-    chars = 0
-    for k in range(nw):
-        chars += lens[k]
-    res[TOKEN_CHARS] = chars
-    if simple and nw:
-        total, letters = _word_tokenizer_counts(cps, table)
-        res[WT_TOKENS] = total
-        res[WT_LETTER_TOKENS] = letters
-    letters = res[WT_LETTER_TOKENS] if simple else res[LETTER_WORDS]
-    scale = 2 if letters and res[N_CJK] / letters >= 0.5 else 1
-    res[NGRAM_SCALE] = scale
-    _ngram_fractions(hashes[:nw], lens[:nw], max(1, chars), scale, grams)
+    return nw
 
 
 def scan(text: str) -> tuple[np.ndarray, np.ndarray]:

@@ -345,48 +345,12 @@ def attach_labels(release: str, label_files: list[str], output: str, moves_from:
         labels.extend(read_labels(path))
     moves = read_moves(moves_from) if moves_from else {}
     ids = {lab.doc_id for lab in labels}
-    wanted = pa.array(sorted(ids | {moves[i] for i in ids if i in moves}), pa.string())
-    found: dict[str, dict] = {}
-    for rf in release_files(release):
-        pf = open_parquet(rf.path)
-        if "doc_id" not in pf.schema_arrow.names:
-            continue
-        positions = []
-        row = 0
-        for batch in iter_batches(pf, ["doc_id"], 65536):
-            hit = pc.is_in(batch.column("doc_id"), value_set=wanted)
-            positions.extend(row + i for i in pc.indices_nonzero(hit).to_pylist())
-            row += batch.num_rows
-        if not positions:
-            continue
-        cols = available(pf, _RECORD_COLUMNS + ["reject_stage", "reject_reason"])
-        for rows, _pos in iter_rows_at(pf, positions, cols):
-            for r in rows.to_pylist():
-                r.setdefault("lang", rf.lang)
-                r["output"] = rf.kind
-                r["text_sha256"] = text_digest(r.get("text"))
-                found[r["doc_id"]] = r
+    found = _release_records(release, sorted(ids | {moves[i] for i in ids if i in moves}))
     status_counts: Counter = Counter()
     orphans = []
     rows = []
     for lab in labels:
-        rec = found.get(lab.doc_id)
-        target = lab.doc_id
-        moved = False
-        if (rec is None or rec["output"] != "refined") and lab.doc_id in moves:
-            there = found.get(moves[lab.doc_id])
-            if there is not None and there["output"] == "refined":
-                rec, target, moved = there, moves[lab.doc_id], True
-        if rec is None:
-            status = "record_missing"
-        elif rec["output"] == "rejected":
-            status = "record_rejected"
-        elif rec["output"] == "errors":
-            status = "record_error"
-        elif lab.text_sha256 and lab.text_sha256 != rec["text_sha256"]:
-            status = "text_changed"
-        else:
-            status = "moved" if moved else "attached"
+        rec, target, status = _label_status(lab, found, moves)
         status_counts[status] += 1
         if status not in ("attached", "moved"):
             orphans.append({"doc_id": lab.doc_id, "status": status, "origin": lab.origin, "now": target,
@@ -408,8 +372,57 @@ def attach_labels(release: str, label_files: list[str], output: str, moves_from:
         for i in range(0, len(rows), 8192):
             w.write(pa.Table.from_pylist(rows[i:i + 8192], schema=schema))
     return {"release": release, "release_run_id": manifest.get("run_id"), "labels": len(labels),
-            "records_labelled": len(ids), "moves_from": moves_from, "counts": {s: status_counts.get(s, 0) for s in STATUSES},
-            "not_attached": orphans, "output": output}
+            "records_labelled": len(ids), "moves_from": moves_from,
+            "counts": {s: status_counts.get(s, 0) for s in STATUSES}, "not_attached": orphans, "output": output}
+
+
+def _release_records(release: str, doc_ids: list[str]) -> dict[str, dict]:
+    """The release's records (refined, rejected or errors: ``output``) of ``doc_ids``, by doc_id, with their
+    lang and ``text_sha256``."""
+    wanted = pa.array(doc_ids, pa.string())
+    found: dict[str, dict] = {}
+    for rf in release_files(release):
+        pf = open_parquet(rf.path)
+        if "doc_id" not in pf.schema_arrow.names:
+            continue
+        positions = []
+        row = 0
+        for batch in iter_batches(pf, ["doc_id"], 65536):
+            hit = pc.is_in(batch.column("doc_id"), value_set=wanted)
+            positions.extend(row + i for i in pc.indices_nonzero(hit).to_pylist())
+            row += batch.num_rows
+        if not positions:
+            continue
+        cols = available(pf, _RECORD_COLUMNS + ["reject_stage", "reject_reason"])
+        for rows, _pos in iter_rows_at(pf, positions, cols):
+            for r in rows.to_pylist():
+                r.setdefault("lang", rf.lang)
+                r["output"] = rf.kind
+                r["text_sha256"] = text_digest(r.get("text"))
+                found[r["doc_id"]] = r
+    return found
+
+
+def _label_status(lab: Label, found: dict[str, dict], moves: dict[str, str]) -> tuple[dict | None, str, str]:
+    """(record, doc_id it is now, status) of one label: its own record, or the refined record it moved to."""
+    rec = found.get(lab.doc_id)
+    target = lab.doc_id
+    moved = False
+    if (rec is None or rec["output"] != "refined") and lab.doc_id in moves:
+        there = found.get(moves[lab.doc_id])
+        if there is not None and there["output"] == "refined":
+            rec, target, moved = there, moves[lab.doc_id], True
+    if rec is None:
+        status = "record_missing"
+    elif rec["output"] == "rejected":
+        status = "record_rejected"
+    elif rec["output"] == "errors":
+        status = "record_error"
+    elif lab.text_sha256 and lab.text_sha256 != rec["text_sha256"]:
+        status = "text_changed"
+    else:
+        status = "moved" if moved else "attached"
+    return rec, target, status
 
 
 def format_report(report: dict, limit: int = 20) -> str:

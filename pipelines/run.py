@@ -159,20 +159,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
     input_set: InputSet | None = None
     lock = OutputLock(out_dir, run_id, warn=lambda m: print(m, file=sys.stderr))
     if not dry_run:
-        try:
-            input_set = expand_inputs(inputs)
-            check_output_apart(out_dir, inputs, input_set)
-            preflight(input_set, cfg)
-            if cfg.dedup.enabled and cfg.dedup.against:
-                from refinery.transforms.beam.dedup_index import prior_index_files
-
-                if any(os.path.abspath(a) == os.path.abspath(out_dir) for a in cfg.dedup.against):
-                    raise InputError(f"--dedup-against {out_dir}: that is this run's output; earlier releases "
-                                     "are never changed")
-                prior_index_files(cfg)
-            lock.acquire()
-        except (InputError, OutputRefused) as exc:
-            raise RunFailed(str(exc)) from None
+        input_set = _checked_inputs(inputs, out_dir, cfg, lock)
     try:
         if not dry_run:
             try:
@@ -249,6 +236,26 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         return finish(out_dir, manifest, counters, wall, cfg, suite, sign_key)
     finally:
         lock.release()
+
+
+def _checked_inputs(inputs: list[str], out_dir: str, cfg: RunConfig, lock: OutputLock) -> InputSet:
+    """The inputs expanded and checked before anything is written (apart from the output, readable, the
+    prior dedup indexes there), then the output folder locked; a problem is a :class:`RunFailed`."""
+    try:
+        input_set = expand_inputs(inputs)
+        check_output_apart(out_dir, inputs, input_set)
+        preflight(input_set, cfg)
+        if cfg.dedup.enabled and cfg.dedup.against:
+            from refinery.transforms.beam.dedup_index import prior_index_files
+
+            if any(os.path.abspath(a) == os.path.abspath(out_dir) for a in cfg.dedup.against):
+                raise InputError(f"--dedup-against {out_dir}: that is this run's output; earlier releases "
+                                 "are never changed")
+            prior_index_files(cfg)
+        lock.acquire()
+    except (InputError, OutputRefused) as exc:
+        raise RunFailed(str(exc)) from None
+    return input_set
 
 
 def _start_engine(runner: str, beam_args: list[str], manifest: dict, manifest_path: str, quiet: bool):
@@ -448,8 +455,8 @@ def summary_table(manifest: dict) -> str:
             hidden = 0
         for f in shown:
             flag = "ok " if f["ok"] else "BAD"
-            lines.append(f"  {flag} {f['records']:>8,} read = {f['refined']:>8,} refined + {f['rejected']:>7,} rejected "
-                         f"+ {f['errors']:>6,} errors  {os.path.basename(f['uri'])}")
+            lines.append(f"  {flag} {f['records']:>8,} read = {f['refined']:>8,} refined + "
+                         f"{f['rejected']:>7,} rejected + {f['errors']:>6,} errors  {os.path.basename(f['uri'])}")
         if hidden:
             lines.append(f"  ... {hidden:,} more input files (all in reports/manifest.json)")
     return "\n".join(lines)
@@ -472,6 +479,6 @@ def main_run(inputs, out_dir, cfg, beam_args, overwrite, quiet, config_path, sig
         print(f"refinery: {scrub_secrets(m)}", file=sys.stderr)
     if not quiet and res.manifest.get("status") not in ("dry_run",):
         print(scrub_secrets(summary_table(res.manifest)), file=sys.stderr)
-        print(scrub_secrets(f"\noutput: {out_dir}  (manifest: {FileSystems.join(out_dir, 'reports', 'manifest.json')})"),
-              file=sys.stderr)
+        manifest_path = FileSystems.join(out_dir, "reports", "manifest.json")
+        print(scrub_secrets(f"\noutput: {out_dir}  (manifest: {manifest_path})"), file=sys.stderr)
     return res.exit_code

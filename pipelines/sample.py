@@ -268,21 +268,8 @@ def stratum_text(by: tuple[str, ...], key: tuple) -> str:
     return "|".join(f"{b}={v}" for b, v in zip(by, key, strict=True))
 
 
-def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool = False) -> SampleResult:
-    """Draw the sample of ``release`` described by ``req`` into the folder ``output``."""
-    check_strata(req.by)
-    check_folder(output, overwrite, (release,))
-    manifest = read_manifest(release)
-    if manifest.get("status") != "succeeded":
-        raise ReleaseError(f"{release}: the run's status is {manifest.get('status')!r}, not 'succeeded': "
-                           "sample a release whose run finished and passed its checks")
-    files = release_files(release, ("refined",))
-    if not files:
-        raise ReleaseError(f"{release}/refined: no Parquet files (an empty release has nothing to sample)")
-    want = _columns_for(req.by)
-    cache: dict[str, str] = {}
-
-    # pass 1: stratum sizes
+def _stratum_sizes(files: list, want: list[str], req: SampleRequest, cache: dict[str, str]) -> Counter:
+    """Pass 1: the rows of each stratum of the release's refined ``files``."""
     sizes: Counter = Counter()
     for rf in files:
         pf = open_parquet(rf.path)
@@ -293,10 +280,13 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
             continue
         for batch in iter_batches(pf, cols, STRATA_BATCH_ROWS):
             sizes.update(strata_of(batch, rf, req.by, cache))
-    quota = allocate(dict(sizes), req.n, req.allocation, req.min_per_stratum, req.max_share_gap)
-    plain = allocate(dict(sizes), req.n, req.allocation, 0)
+    return sizes
 
-    # pass 2: per stratum, the quota smallest keys (a max-heap of negated keys)
+
+def _choose_rows(files: list, want: list[str], req: SampleRequest, cache: dict[str, str],
+                 quota: dict[tuple, int]) -> dict[int, dict[int, tuple[tuple, int]]]:
+    """Pass 2: per stratum, the rows of the ``quota`` smallest sample keys (a max-heap of negated keys);
+    returns {file index: {row: (stratum, key)}}."""
     heaps: dict[tuple, list] = {k: [] for k, q in quota.items() if q > 0}
     for fi, rf in enumerate(files):
         pf = open_parquet(rf.path)
@@ -318,6 +308,27 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
     for stratum, h in heaps.items():
         for negk, fi, pos in h:
             chosen.setdefault(fi, {})[pos] = (stratum, -negk)
+    return chosen
+
+
+def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool = False) -> SampleResult:
+    """Draw the sample of ``release`` described by ``req`` into the folder ``output``."""
+    check_strata(req.by)
+    check_folder(output, overwrite, (release,))
+    manifest = read_manifest(release)
+    if manifest.get("status") != "succeeded":
+        raise ReleaseError(f"{release}: the run's status is {manifest.get('status')!r}, not 'succeeded': "
+                           "sample a release whose run finished and passed its checks")
+    files = release_files(release, ("refined",))
+    if not files:
+        raise ReleaseError(f"{release}/refined: no Parquet files (an empty release has nothing to sample)")
+    want = _columns_for(req.by)
+    cache: dict[str, str] = {}
+
+    sizes = _stratum_sizes(files, want, req, cache)  # pass 1
+    quota = allocate(dict(sizes), req.n, req.allocation, req.min_per_stratum, req.max_share_gap)
+    plain = allocate(dict(sizes), req.n, req.allocation, 0)
+    chosen = _choose_rows(files, want, req, cache, quota)  # pass 2
 
     # pass 3: read the row groups that hold chosen records, write them
     out_dir = output

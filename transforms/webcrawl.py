@@ -4,9 +4,9 @@ records) and ARC files, gzip or plain, read with warcio; HTML to text with resil
 Pure core, called by :func:`refinery.transforms.ingest.read_crude` for ``warc`` inputs.
 
 - One crude record per page; ``source_line`` is the record's index in the file (every WARC record
-  counts, so the index matches ``warcio index``). ``request``, ``warcinfo``, ``metadata`` and ``resource`` (crawler logs and
-  files such as wget.log) records are not documents: they are counted in the file facts (``non_document_records``), not dropped
-  silently.
+  counts, so the index matches ``warcio index``). ``request``, ``warcinfo``, ``metadata`` and
+  ``resource`` (crawler logs and files such as wget.log) records are not documents: they are counted
+  in the file facts (``non_document_records``), not dropped silently.
 - HTML: the charset declared in the HTTP ``Content-Type`` header or the page's ``<meta charset>`` is
   honoured, else detected (resiliparse), so GB2312/GBK/Big5 pages decode; boilerplate is removed by
   resiliparse's main-content extraction (``ingest.html_extractor``).
@@ -118,6 +118,31 @@ def html_signals(html: str, tree=None, base_url: str | None = None) -> dict:
     out: dict = {}
     tree = tree if tree is not None else parse_html(html)
     doc = tree.document
+    meta_licence = _meta_signals(doc, base_url, out)
+    rel_links = []
+    for el in doc.query_selector_all("link[rel], a[rel]"):
+        href = el.getattr("href")
+        if href and "license" in (el.getattr("rel") or "").lower().split():
+            rel_links.append(_resolve(href, base_url))
+    block_links = _licence_links(doc, _BLOCK_LINKS, base_url, set())
+    if rel_links:
+        out["license"], out["license_evidence"] = rel_links[0], "html:rel=license"
+    elif meta_licence:
+        out["license"], out["license_evidence"] = meta_licence[1], f"html:meta:{meta_licence[0]}"
+    elif block_links:
+        out["license"], out["license_evidence"] = block_links[-1], "html:footer-link"
+    body = _licence_links(doc, "a[href]", base_url, set(rel_links) | set(block_links))
+    if body:
+        out["body_licence_links"] = body[:20]
+    links = sorted({m.group(0) for m in _CC_LINK.finditer(html)})
+    if links:
+        out["cc_links"] = links
+    return out
+
+
+def _meta_signals(doc, base_url: str | None, out: dict) -> tuple[str, str] | None:
+    """robots, TDMRep and AI-preference ``<meta>`` values into ``out``; returns the first licence
+    ``<meta>`` as (name, value), a licence link in it resolved against ``base_url``."""
     meta_licence = None
     for el in doc.query_selector_all("meta[name], meta[property], meta[http-equiv]"):
         name = (el.getattr("name") or el.getattr("property") or el.getattr("http-equiv") or "").strip().lower()
@@ -132,34 +157,17 @@ def html_signals(html: str, tree=None, base_url: str | None = None) -> dict:
             out["html_content_usage"] = (out.get("html_content_usage", "") + ", " + content).strip(", ")
         elif name in _LICENCE_META and meta_licence is None:
             meta_licence = (name, _resolve(content, base_url) if _LICENCE_HREF.search(content) else content)
-    rel_links = []
-    for el in doc.query_selector_all("link[rel], a[rel]"):
-        href = el.getattr("href")
-        if href and "license" in (el.getattr("rel") or "").lower().split():
-            rel_links.append(_resolve(href, base_url))
-    block_links = []
-    for el in doc.query_selector_all(_BLOCK_LINKS):
+    return meta_licence
+
+
+def _licence_links(doc, selector: str, base_url: str | None, taken: set[str]) -> list[str]:
+    """Licence links of the elements ``selector`` picks, resolved, each once in page order, none of ``taken``."""
+    found: list[str] = []
+    for el in doc.query_selector_all(selector):
         href = _resolve(el.getattr("href") or "", base_url)
-        if _LICENCE_HREF.search(href) and href not in block_links:
-            block_links.append(href)
-    if rel_links:
-        out["license"], out["license_evidence"] = rel_links[0], "html:rel=license"
-    elif meta_licence:
-        out["license"], out["license_evidence"] = meta_licence[1], f"html:meta:{meta_licence[0]}"
-    elif block_links:
-        out["license"], out["license_evidence"] = block_links[-1], "html:footer-link"
-    taken = set(rel_links) | set(block_links)
-    body = []
-    for el in doc.query_selector_all("a[href]"):
-        href = _resolve(el.getattr("href") or "", base_url)
-        if href not in taken and _LICENCE_HREF.search(href) and href not in body:
-            body.append(href)
-    if body:
-        out["body_licence_links"] = body[:20]
-    links = sorted({m.group(0) for m in _CC_LINK.finditer(html)})
-    if links:
-        out["cc_links"] = links
-    return out
+        if href not in taken and _LICENCE_HREF.search(href) and href not in found:
+            found.append(href)
+    return found
 
 
 def extract_text(html, extractor: str) -> str:
@@ -299,7 +307,8 @@ def _read_warcio(reader, stream):
         try:
             body = rec.content_stream().read(reader.max_record_bytes + 1)
         except Exception as exc:  # noqa: BLE001 - chunked-encoding or decompression error in this record
-            yield reader.error(idx, None, f"{type(exc).__name__}: record {idx} ({meta['url']}): payload unreadable: {exc}")
+            yield reader.error(idx, None,
+                               f"{type(exc).__name__}: record {idx} ({meta['url']}): payload unreadable: {exc}")
             continue
         if len(body) > reader.max_record_bytes:
             yield reader.too_long(idx, body[: reader.cfg.max_error_bytes], len(body))

@@ -90,6 +90,37 @@ def body(lines: list[str]) -> str:
     return "\n".join("" if ln.strip() == "." else ln for ln in lines).strip()
 
 
+def add_licence_case(field: list[str], package: str, seen: set, names_seen: dict, licences: list) -> None:
+    """A ``License:`` field: its names' SPDX ids into ``names_seen``; its text, once, into ``licences``
+    when every name maps to SPDX."""
+    name, rest = field[0], field[1:]
+    b = body(rest)
+    names = [x for x in re.split(r"\s+(?:or|and)\s+", name.strip()) if x]
+    ids = [deb_to_spdx(x) for x in names]
+    for x, i in zip(names, ids, strict=True):
+        if i:
+            names_seen[x] = i
+    if b and names and all(ids) and len(b) > 40:
+        key = hashlib.sha1(b.encode()).hexdigest()
+        if key not in seen:
+            seen.add(key)
+            licences.append({"package": package, "text": b[:4000], "want": sorted({i for x in ids for i in x})})
+
+
+def add_holder_cases(field: list[str], package: str, seen: set, holders: list) -> None:
+    """A ``Copyright:`` field: each "years holder" line, once, into ``holders`` (600 at most)."""
+    for ln in [field[0]] + field[1:]:
+        ln = ln.strip()
+        m = re.fullmatch(r"(?:copyright\s*)?(?:\(c\)|©)?\s*((?:\d{4}(?:\s*[-,]\s*\d{2,4})*,?\s+))"
+                         r"([^\d<>@]{3,}?)\s*(?:<[^>]*>)?", ln, re.I)
+        if m and "copyright" not in m.group(2).lower():
+            holder = m.group(2).strip().rstrip(",")
+            key = "h" + hashlib.sha1(ln.encode()).hexdigest()
+            if key not in seen and len(holders) < 600:
+                seen.add(key)
+                holders.append({"package": package, "text": f"Copyright (C) {ln}", "want_holder": holder})
+
+
 def main():
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "/usr/share/doc")
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else OUT
@@ -103,31 +134,9 @@ def main():
             continue
         for para in parse_dep5(text):
             if "license" in para:
-                name, rest = para["license"][0], para["license"][1:]
-                b = body(rest)
-                names = [x for x in re.split(r"\s+(?:or|and)\s+", name.strip()) if x]
-                ids = [deb_to_spdx(x) for x in names]
-                for x, i in zip(names, ids, strict=True):
-                    if i:
-                        names_seen[x] = i
-                if b and names and all(ids) and len(b) > 40:
-                    key = hashlib.sha1(b.encode()).hexdigest()
-                    if key not in seen:
-                        seen.add(key)
-                        licences.append({"package": f.parent.name, "text": b[:4000],
-                                         "want": sorted({i for x in ids for i in x})})
+                add_licence_case(para["license"], f.parent.name, seen, names_seen, licences)
             if "copyright" in para:
-                for ln in [para["copyright"][0]] + para["copyright"][1:]:
-                    ln = ln.strip()
-                    m = re.fullmatch(r"(?:copyright\s*)?(?:\(c\)|©)?\s*((?:\d{4}(?:\s*[-,]\s*\d{2,4})*,?\s+))"
-                                     r"([^\d<>@]{3,}?)\s*(?:<[^>]*>)?", ln, re.I)
-                    if m and "copyright" not in m.group(2).lower():
-                        holder = m.group(2).strip().rstrip(",")
-                        key = "h" + hashlib.sha1(ln.encode()).hexdigest()
-                        if key not in seen and len(holders) < 600:
-                            seen.add(key)
-                            holders.append({"package": f.parent.name, "text": f"Copyright (C) {ln}",
-                                            "want_holder": holder})
+                add_holder_cases(para["copyright"], f.parent.name, seen, holders)
     out.write_text(json.dumps({"about": __doc__.split("\n\n", 2)[1], "licences": licences, "holders": holders,
                                "names": [{"name": k, "want": v} for k, v in sorted(names_seen.items())]},
                               ensure_ascii=False, indent=0) + "\n", "utf-8")

@@ -86,6 +86,44 @@ def licence_eval(cases, cfg, index, show, label):
     return mean, len(scores)
 
 
+def copyright_eval(cases: list[dict], cfg, index, show: int) -> dict:
+    """Precision, recall and F1 of the copyright statements of the hand-labelled source headers."""
+    tp = fp = fn = 0
+    misses = []
+    for c in cases:
+        f = analyse(c["text"], None, cfg, index)
+        got = {norm_statement(s) for s in f.statements}
+        want = {norm_statement(s) for s in c["want_statements"]}
+        tp += len(got & want)
+        fp += len(got - want)
+        fn += len(want - got)
+        if got != want:
+            misses.append((sorted(got - want), sorted(want - got)))
+    p, r = tp / max(1, tp + fp), tp / max(1, tp + fn)
+    res = {"copyright_p": p, "copyright_r": r, "copyright_f1": 2 * p * r / max(1e-9, p + r)}
+    print(f"copyright statements (source headers): P {p:.3f} R {r:.3f} F1 {res['copyright_f1']:.3f}")
+    for extra, missing in misses[:show]:
+        print(f"    extra {extra} missing {missing}")
+    return res
+
+
+def holder_eval(cases: list[dict], cfg, index, show: int) -> float:
+    """Share of the Debian ``Copyright:`` lines whose holder is found exactly (case aside)."""
+    ok = 0
+    hmiss = []
+    for c in cases:
+        f = analyse(c["text"], None, cfg, index)
+        if [h.casefold() for h in f.holders] == [c["want_holder"].casefold()]:
+            ok += 1
+        else:
+            hmiss.append((c["text"], f.holders, c["want_holder"]))
+    accuracy = ok / max(1, len(cases))
+    print(f"holders (Debian Copyright: lines, {len(cases)}): exact {accuracy:.3f}")
+    for t, g, w in hmiss[:show]:
+        print(f"    {t!r}: got {g} want {w!r}")
+    return accuracy
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json")
@@ -113,34 +151,8 @@ def main():
     res["npm_licence_f1"], n3 = licence_eval([(c["text"], c["want"]) for c in npm], cfg, index, 0, "npm, all")
     res["all_licence_f1"] = (res["licence_f1"] * (n1 + n2) + res["npm_licence_f1"] * n3) / (n1 + n2 + n3)
     print(f"licence mean per-document F1, all three sets ({n1 + n2 + n3} documents): {res['all_licence_f1']:.3f}")
-    tp = fp = fn = 0
-    misses = []
-    for c in hdr["cases"]:
-        f = analyse(c["text"], None, cfg, index)
-        got = {norm_statement(s) for s in f.statements}
-        want = {norm_statement(s) for s in c["want_statements"]}
-        tp += len(got & want)
-        fp += len(got - want)
-        fn += len(want - got)
-        if got != want:
-            misses.append((sorted(got - want), sorted(want - got)))
-    p, r = tp / max(1, tp + fp), tp / max(1, tp + fn)
-    res.update(copyright_p=p, copyright_r=r, copyright_f1=2 * p * r / max(1e-9, p + r))
-    print(f"copyright statements (source headers): P {p:.3f} R {r:.3f} F1 {res['copyright_f1']:.3f}")
-    for extra, missing in misses[:args.show]:
-        print(f"    extra {extra} missing {missing}")
-    ok = 0
-    hmiss = []
-    for c in deb["holders"]:
-        f = analyse(c["text"], None, cfg, index)
-        if [h.casefold() for h in f.holders] == [c["want_holder"].casefold()]:
-            ok += 1
-        else:
-            hmiss.append((c["text"], f.holders, c["want_holder"]))
-    res["holder_accuracy"] = ok / max(1, len(deb["holders"]))
-    print(f"holders (Debian Copyright: lines, {len(deb['holders'])}): exact {res['holder_accuracy']:.3f}")
-    for t, g, w in hmiss[:args.show]:
-        print(f"    {t!r}: got {g} want {w!r}")
+    res.update(copyright_eval(hdr["cases"], cfg, index, args.show))
+    res["holder_accuracy"] = holder_eval(deb["holders"], cfg, index, args.show)
     names = {}
     for c in deb.get("names", []):
         names[c["name"]] = c["want"]

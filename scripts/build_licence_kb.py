@@ -68,9 +68,9 @@ def spdx_expression(expr: str, keys: dict[str, str]) -> str | None:
     return " ".join(out).replace("( ", "(").replace(" )", ")")
 
 
-def main():
-    wheel = zipfile.ZipFile(sys.argv[1])
-    names = wheel.namelist()
+def read_licences(wheel: zipfile.ZipFile, names: list[str]):
+    """(licences, keys, urls, texts, names) of the LicenseDB's .LICENSE files: per SPDX id its category and
+    exception flag, ScanCode key → SPDX id, URL and name → SPDX ids, and the short texts as rules."""
     licences, keys, urls, texts, lic_names = {}, {}, {}, [], {}
     for n in names:
         if not (n.startswith("licensedcode/data/licenses/") and n.endswith(".LICENSE")):
@@ -94,27 +94,20 @@ def main():
             if u:
                 u = re.sub(r"^https?://(?:www\.)?", "", str(u).strip()).rstrip("/").lower()
                 urls.setdefault(u, set()).add(spdx)
-    rules, skipped = list(texts), {}
+    return licences, keys, urls, texts, lic_names
+
+
+def read_rules(wheel: zipfile.ZipFile, names: list[str], keys: dict[str, str]) -> tuple[list, dict[str, int]]:
+    """(rules, skipped per reason) of the .RULE files, in name order."""
+    rules, skipped = [], {}
     for n in sorted(names):
         if not (n.startswith("licensedcode/data/rules/") and n.endswith(".RULE")):
             continue
         fm, body = front_matter(wheel.read(n).decode("utf-8", "replace"))
         name = n.rsplit("/", 1)[1][:-5]
-        why = None
-        if fm.get("is_deprecated"):
-            why = "deprecated"
-        elif fm.get("is_license_intro") or fm.get("is_license_clue"):
-            why = "intro-or-clue"
         kind = "false-positive" if fm.get("is_false_positive") else \
             next((k for k in ("text", "notice", "reference", "tag") if fm.get(f"is_license_{k}")), "notice")
-        expr = None
-        if why is None and kind != "false-positive":
-            raw_expr = fm.get("license_expression") or ""
-            if "unknown" in raw_expr:
-                why = "unknown-licence"
-            else:
-                expr = spdx_expression(raw_expr, keys)
-                why = None if expr else "unmapped-key"
+        expr, why = rule_expression(fm, kind, keys)
         toks = kb_tokens(body.replace("{{", " ").replace("}}", " "))
         if why is None and not toks:
             why = "empty"
@@ -125,6 +118,30 @@ def main():
             continue
         rules.append([name, expr, kind, int(fm.get("relevance", 100)), int(fm.get("minimum_coverage", 0)),
                       " ".join(toks)])
+    return rules, skipped
+
+
+def rule_expression(fm: dict, kind: str, keys: dict[str, str]) -> tuple[str | None, str | None]:
+    """(SPDX expression, None) of a rule, or (None, why it is skipped); a false positive has no expression."""
+    if fm.get("is_deprecated"):
+        return None, "deprecated"
+    if fm.get("is_license_intro") or fm.get("is_license_clue"):
+        return None, "intro-or-clue"
+    if kind == "false-positive":
+        return None, None
+    raw_expr = fm.get("license_expression") or ""
+    if "unknown" in raw_expr:
+        return None, "unknown-licence"
+    expr = spdx_expression(raw_expr, keys)
+    return expr, None if expr else "unmapped-key"
+
+
+def main():
+    wheel = zipfile.ZipFile(sys.argv[1])
+    names = wheel.namelist()
+    licences, keys, urls, texts, lic_names = read_licences(wheel, names)
+    rules, skipped = read_rules(wheel, names, keys)
+    rules = texts + rules
     data = {"about": "Compiled from ScanCode LicenseDB and licence rules (nexB/aboutcode-org scancode-toolkit, "
                      "licensedcode/data), CC-BY-4.0; see SCANCODE-LICENSEDB.md.",
             "source": Path(sys.argv[1]).name, "licences": licences,

@@ -256,8 +256,8 @@ def cmd_validate(argv: list[str]) -> int:
     failed = bool(problems) or (result is not None and not result["success"])
     if args.json:
         print(json.dumps({"success": not failed, "integrity_problems": problems,
-                          "suite": None if result is None else {k: result[k] for k in
-                                                                ("success", "critical_failures", "warnings", "checks")}},
+                          "suite": None if result is None else {
+                              k: result[k] for k in ("success", "critical_failures", "warnings", "checks")}},
                          indent=2, default=str, ensure_ascii=False))
         return 1 if failed else 0
     for note, is_problem in notes:

@@ -41,9 +41,11 @@ __all__ = ["LICENCE_CATEGORIES", "PII_KIND_NAMES", "ConfigError", "Decision", "D
 class ValidationConfig(_Section):
     """Validation of the written output and the auditor reports."""
 
-    enabled: bool = Field(True, description="Validate the written output and write reports (a critical failure exits 1).")
+    enabled: bool = Field(True, description="Validate the written output and write reports "
+                                            "(a critical failure exits 1).")
     max_und_share: float = Field(0.1, ge=0, le=1, description="Warning when more of refined/ than this is lang=und.")
-    max_error_share: float = Field(0.05, ge=0, le=1, description="Warning when more input records than this are errors.")
+    max_error_share: float = Field(0.05, ge=0, le=1,
+                                   description="Warning when more input records than this are errors.")
     max_rejected_share_default: float = Field(
         0.5, ge=0, le=1, description="Warning when a stage rejects more than this share of the input records.")
     max_rejected_share: dict[str, float] = Field(

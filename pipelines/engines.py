@@ -376,7 +376,8 @@ class PreparedEngine:
                 self.processes.pop().stop()
 
 
-def prepare(runner: str | None, beam_args: list[str], log_dir: str | None = None, quiet: bool = False) -> PreparedEngine | None:
+def prepare(runner: str | None, beam_args: list[str], log_dir: str | None = None,
+            quiet: bool = False) -> PreparedEngine | None:
     """For a Flink or Spark run: start the job server and the worker pool; return the Beam flags to
     run with (``--runner=PortableRunner --job_endpoint=...``). None for any other runner.
 

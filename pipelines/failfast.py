@@ -30,7 +30,8 @@ def _hint(path: str, error: dict, text_field: str) -> str:
         except (orjson.JSONDecodeError, TypeError):
             fields = []
         if fields:
-            return f"; its records have the fields {', '.join(fields[:12])} — set ingest.text_field (now {text_field!r})"
+            return (f"; its records have the fields {', '.join(fields[:12])} — set ingest.text_field "
+                    f"(now {text_field!r})")
     if raw.lstrip()[:1] == b"[":
         return "; it looks like a JSON array: Refinery reads JSON Lines (one object per line, .jsonl/.json/.ndjson)"
     if "JSONDecodeError" in msg and detect_format(path) == "jsonl" and not path.lower().split("/")[-1].count(".json"):

@@ -101,7 +101,8 @@ def inspect_run(out_dir: str, as_json: bool = False) -> str:
     }
     if rejected is not None:
         t = dataset_table(rejected, columns=["reject_stage", "reject_reason"]).to_pylist()
-        info["rejected_by_stage_reason"] = dict(Counter(f"{r['reject_stage']}/{r['reject_reason']}" for r in t).most_common())
+        by_reason = Counter(f"{r['reject_stage']}/{r['reject_reason']}" for r in t)
+        info["rejected_by_stage_reason"] = dict(by_reason.most_common())
     info["quality_by_language"] = quality_by_language(out_dir)
     if as_json:
         return json.dumps({**info, "manifest": manifest}, indent=2, ensure_ascii=False)

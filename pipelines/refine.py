@@ -3,9 +3,10 @@
     ReadCrude → the record stages of ``refinery.stages.STAGES`` → WriteOutputs
 
 (today DetectLanguage → TagLicences → ScoreQuality → DedupNearDuplicates). Every stage takes records
-and returns ``kept`` / ``rejected`` / ``errors``; the kept records feed the next stage, all rejected and all errors are written. A disabled stage is skipped (its columns stay
-null). Bookkeeping (per-file input facts, written-file facts) goes to ``reports/_run/`` for the
-driver to build the manifest and the reconciliation from.
+and returns ``kept`` / ``rejected`` / ``errors``; the kept records feed the next stage, all rejected and
+all errors are written. A disabled stage is skipped (its columns stay null). Bookkeeping (per-file input
+facts, written-file facts) goes to ``reports/_run/`` for the driver to build the manifest and the
+reconciliation from.
 """
 
 from __future__ import annotations

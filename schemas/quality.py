@@ -13,12 +13,14 @@ _i32 = pa.int32()
 
 # (field, type, description)
 QUALITY_FIELDS: list[tuple[str, pa.DataType, str]] = [
-    ("n_words", _i32, "Gopher: words (CJK: characters) in the document; tokens of symbols only (», ###) are not words."),
+    ("n_words", _i32, "Gopher: words (CJK: characters) in the document; tokens of symbols only (», ###) "
+                      "are not words."),
     ("mean_word_length", _f32, "Gopher: mean word length in characters (CJK words count 1)."),
     ("symbol_word_ratio", _f32, "Gopher: ('#' + '...' + '…') occurrences per word."),
     ("bullet_lines_frac", _f32, "Gopher: fraction of lines starting with a bullet."),
     ("ellipsis_lines_frac", _f32, "Gopher: fraction of lines ending with an ellipsis."),
-    ("alpha_words_frac", _f32, "Gopher: fraction of word-tokenizer tokens (punctuation marks are tokens) containing a letter."),
+    ("alpha_words_frac", _f32, "Gopher: fraction of word-tokenizer tokens (punctuation marks are tokens) "
+                               "containing a letter."),
     ("stop_words", _i32, "Gopher: stop words of the document's language found (per-language lists)."),
     ("dup_line_frac", _f32, "Gopher repetition: fraction of lines that duplicate an earlier line."),
     ("dup_para_frac", _f32, "Gopher repetition: fraction of paragraphs that duplicate an earlier one."),

@@ -10,5 +10,6 @@ if __name__ == "__main__":
     text = README.read_text(encoding="utf-8")
     head, rest = text.split("<!-- schema:start -->\n", 1)
     _old, tail = rest.split("<!-- schema:end -->", 1)
-    README.write_text(head + "<!-- schema:start -->\n" + schema_markdown() + "<!-- schema:end -->" + tail, encoding="utf-8")
+    README.write_text(head + "<!-- schema:start -->\n" + schema_markdown() + "<!-- schema:end -->" + tail,
+                      encoding="utf-8")
     print("README schema section regenerated")

@@ -53,7 +53,8 @@ class DedupConfig(Section):
         description="Earlier output folders (refinery run --dedup-against PREV_OUT): a record that duplicates a "
         "record of their index/ is rejected naming it; their text is never read, they are never changed.",
     )
-    index_shards: int = Field(4, ge=1, le=65536, description="Files of OUT/index/ (the dedup index of the refined records).")
+    index_shards: int = Field(4, ge=1, le=65536,
+                              description="Files of OUT/index/ (the dedup index of the refined records).")
     band_shards: int = Field(
         64, ge=1, le=65536,
         description="LSH buckets are grouped by (band, digest mod band_shards): each group holds "
@@ -62,8 +63,8 @@ class DedupConfig(Section):
     )
     keep: Literal["quality_longest", "longest", "smallest_id"] = Field(
         "quality_longest",
-        description="Which record of a cluster is kept: quality_longest = highest quality_score (written by the quality "
-        "stage: mean credit over the quality rules, see the schema), then longest, then smallest doc_id.",
+        description="Which record of a cluster is kept: quality_longest = highest quality_score (written by "
+        "the quality stage: mean credit over the quality rules, see the schema), then longest, then smallest doc_id.",
     )
 
 

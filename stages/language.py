@@ -143,7 +143,8 @@ class LanguageConfig(Section):
 COLUMNS = (
     Column("lang", pa.string(),
            "BCP-47 language: ISO 639-1 where one exists, zh-Hans / zh-Hant for Chinese, 'und' when unsure."),
-    Column("lang_score", pa.float32(), "Confidence of lang, 0-1: calibrated, the share of such labels that were right on UDHR (docs/langid.md)."),
+    Column("lang_score", pa.float32(), "Confidence of lang, 0-1: calibrated, the share of such labels that were "
+                                       "right on UDHR (docs/langid.md)."),
     Column("lang_script", pa.string(), "Dominant script, ISO 15924 (Latn, Hans, Hant, Cyrl, ...)."),
     Column("lang_secondary", pa.list_(pa.string()),
            "Other languages with a substantial share of the paragraphs (mixed documents)."),

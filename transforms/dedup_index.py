@@ -59,7 +59,8 @@ def index_params(dedup_cfg, bands: int, rows: int, salted: bool = False) -> dict
     return meta
 
 
-def check_compatible(meta: dict[bytes, bytes] | None, dedup_cfg, bands: int, rows: int, salted: bool, where: str) -> None:
+def check_compatible(meta: dict[bytes, bytes] | None, dedup_cfg, bands: int, rows: int, salted: bool,
+                     where: str) -> None:
     """Raise :class:`IndexMismatch` unless the index shares the dedup parameters. A salted index is
     accepted: its content hashes then match nothing, and exact copies are found as near duplicates
     (estimated Jaccard 1.0)."""

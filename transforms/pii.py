@@ -49,7 +49,8 @@ _SSN = re.compile(r"(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d-])")
 _SSN_NAMED = re.compile(r"(?i)(?:\bssn|\bss#|\bsocial[ -]security(?:[ -](?:number|no\.?|#))?)[ :#.]*"
                         r"(\d{3})[ -]?(\d{2})[ -]?(\d{4})(?!\d)")
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-_IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])")
+_IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
+                   r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}(?::|[0-9A-Fa-f]{1,4})?(?:[0-9A-Fa-f]{0,4}:){0,5}"
                    r"[0-9A-Fa-f]{0,4}(?![\w:])")
 # A phone candidate: 7+ digits, with at most one separator between two digits (a space, dash, dot,

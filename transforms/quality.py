@@ -315,7 +315,8 @@ PRESETS: dict[str, list[Rule]] = {
         Rule(R.DUP_PARA_FRAC, "dup_para_frac", "max", "max_dup_para_frac"),
         Rule(R.DUP_LINE_CHAR_FRAC, "dup_line_char_frac", "max", "max_dup_line_char_frac"),
         Rule(R.DUP_PARA_CHAR_FRAC, "dup_para_char_frac", "max", "max_dup_para_char_frac"),
-        *[Rule(R.TOP_NGRAM_CHAR_FRAC, f"top_{n}gram_char_frac", "max", f"max_top_{n}gram_char_frac") for n in (2, 3, 4)],
+        *[Rule(R.TOP_NGRAM_CHAR_FRAC, f"top_{n}gram_char_frac", "max", f"max_top_{n}gram_char_frac")
+          for n in (2, 3, 4)],
         *[Rule(R.DUP_NGRAM_CHAR_FRAC, f"dup_{n}gram_char_frac", "max", f"max_dup_{n}gram_char_frac")
           for n in range(5, 11)],
     ],
@@ -418,7 +419,8 @@ def apply_rules(sig: dict, rules: list[str], thresholds: dict[str, float], disab
 SCORE_FULL_MARGIN = 0.5  # a rule passed by half its threshold or more earns full credit
 
 
-def quality_score(sig: dict, rules: list[str], thresholds: dict[str, float], disabled: set[str] = frozenset()) -> float | None:
+def quality_score(sig: dict, rules: list[str], thresholds: dict[str, float],
+                  disabled: set[str] = frozenset()) -> float | None:
     """``quality_score``: mean credit over the active rules that apply to the record (same rules,
     skips and thresholds as :func:`apply_rules`), 0-1, rounded to 4 decimals; None when no rule applies.
 

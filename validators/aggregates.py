@@ -48,7 +48,8 @@ class Aggregator:
         self.s = {
             "rows": 0, "null_doc_id": 0, "empty_text": 0, "text_chars": 0,
             "score_min": {}, "score_max": {}, "lang": {}, "licence_decision": {}, "licence_category": {},
-            "licence_spdx": {}, "reject": {}, "cluster_sizes": {}, "hist": {k: [0] * (len(_HIST_EDGES[k]) - 1) for k in _HIST_SIGNALS},
+            "licence_spdx": {}, "reject": {}, "cluster_sizes": {},
+            "hist": {k: [0] * (len(_HIST_EDGES[k]) - 1) for k in _HIST_SIGNALS},
             "pii": {},
         }
 

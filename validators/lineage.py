@@ -27,8 +27,8 @@ def _schema_facet(schema):
     from openlineage.client.facet_v2 import schema_dataset
 
     return schema_dataset.SchemaDatasetFacet(
-        fields=[schema_dataset.SchemaDatasetFacetFields(name=f.name, type=str(f.type),
-                                                        description=(f.metadata or {}).get(b"description", b"").decode())
+        fields=[schema_dataset.SchemaDatasetFacetFields(
+                    name=f.name, type=str(f.type), description=(f.metadata or {}).get(b"description", b"").decode())
                 for f in schema])
 
 

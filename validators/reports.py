@@ -23,7 +23,8 @@ from refinery.atomic import write_atomic
 _CSS = """
 body{font:14px/1.45 -apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;color:#1d2433}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d8dee9;padding-bottom:4px}
-table{border-collapse:collapse;width:100%;margin:6px 0 12px}td,th{border:1px solid #e1e5ee;padding:4px 8px;text-align:left;
+table{border-collapse:collapse;width:100%;margin:6px 0 12px}td,th{border:1px solid #e1e5ee;padding:4px 8px;\
+text-align:left;
 vertical-align:top;font-size:13px}th{background:#f4f6fa}.num{text-align:right;font-variant-numeric:tabular-nums}
 .ok{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}.warn{color:#9a6700;font-weight:600}
 .muted{color:#667085}.grid{display:grid;grid-template-columns:1fr 1fr;gap:18px}code{font-size:12px}
@@ -89,12 +90,15 @@ def render_html(manifest: dict, aggregates: dict, validation: dict | None) -> st
     verdict = "passed" if (validation or {}).get("success", True) else "FAILED"
     s.append(f'<p>Status: <span class="{status_cls}">{_e(m.get("status"))}</span> · validation: '
              f'<span class="{"ok" if verdict == "passed" else "bad"}">{verdict}</span> · '
-             f'{t.get("records", 0):,} records read → {t.get("refined", 0):,} refined, {t.get("rejected", 0):,} rejected, '
+             f'{t.get("records", 0):,} records read → {t.get("refined", 0):,} refined, '
+             f'{t.get("rejected", 0):,} rejected, '
              f'{t.get("errors", 0):,} errors</p>')
     s.append("<h2>Run identity</h2>")
-    ident = [["run id", _e(m["run_id"])], ["started / finished", f"{_e(m.get('started_at'))} / {_e(m.get('finished_at'))}"],
+    ident = [["run id", _e(m["run_id"])],
+             ["started / finished", f"{_e(m.get('started_at'))} / {_e(m.get('finished_at'))}"],
              ["refinery / schema", f"{_e(m.get('refinery_version'))} / {_e(m.get('schema_version'))}"],
-             ["git commit", _e(m.get("git_commit"))], ["Apache Beam / runner", f"{_e(m.get('beam_version'))} / {_e(m.get('runner'))}"],
+             ["git commit", _e(m.get("git_commit"))],
+             ["Apache Beam / runner", f"{_e(m.get('beam_version'))} / {_e(m.get('runner'))}"],
              ["Python", _e(m.get("python_version"))], ["config sha256", f"<code>{_e(m.get('config_sha256'))}</code>"],
              ["wall time", f"{m.get('wall_seconds', 0):,.1f} s"], ["stages", _e(m.get("stages"))]]
     s.append(_table(["", ""], ident))
@@ -158,6 +162,8 @@ def datacard(manifest: dict, aggregates: dict, validation: dict | None) -> str:
     langs = ", ".join(f"{k} ({v:,})" for k, v in _top(ref["lang"], 15))
     lic = ", ".join(f"{k} ({v:,})" for k, v in _top(ref["licence_category"], 10))
     dec = ", ".join(f"{k} ({v:,})" for k, v in _top(ref["licence_decision"], 5))
+    verdict = ("passed" if (validation or {}).get("success", True)
+               else "FAILED: " + ", ".join(validation["critical_failures"]))
     return f"""# Data card: refined dataset of run {manifest['run_id']}
 
 **What.** Text documents refined by Refinery {manifest.get('refinery_version')} from
@@ -173,7 +179,7 @@ def datacard(manifest: dict, aggregates: dict, validation: dict | None) -> str:
 
 **How produced.** Config sha256 `{manifest.get('config_sha256')}`; Apache Beam {manifest.get('beam_version')}
 on {manifest.get('runner')}; every row carries its source file, position, source sha256, run id and config hash.
-Validation: {'passed' if (validation or {}).get('success', True) else 'FAILED: ' + ', '.join(validation['critical_failures'])}.
+Validation: {verdict}.
 See `reports/report.html` and `reports/manifest.json`.
 
 **Schema.** `refined/` is Parquet, Hive-partitioned by `lang`; columns as documented in the project README.

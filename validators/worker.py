@@ -1,13 +1,13 @@
 """The expectation suite in a process started as the run begins.
 
-Great Expectations takes seconds of one core to import (docs/PERFORMANCE.md), every run, and the suite only needs it once the
-pipeline is over. A local in-process run keeps one core busy and leaves the other idle, so the CLI
-starts ``python -m refinery.validators.worker`` at the start of the run: it imports the suite there,
-then waits for the finished run's aggregates on stdin and answers with the same plain result dict on
-stdout (pickled: both ends are this program). A plain subprocess, not multiprocessing: nothing of the
-caller's ``__main__`` is imported again in the child. If the process cannot be used (it died, could
-not start, answered with an error), the suite runs in this process instead — same result, or the
-real exception with its traceback.
+Great Expectations takes seconds of one core to import (docs/PERFORMANCE.md), every run, and the suite
+only needs it once the pipeline is over. A local in-process run keeps one core busy and leaves the other
+idle, so the CLI starts ``python -m refinery.validators.worker`` at the start of the run: it imports the
+suite there, then waits for the finished run's aggregates on stdin and answers with the same plain
+result dict on stdout (pickled: both ends are this program). A plain subprocess, not multiprocessing:
+nothing of the caller's ``__main__`` is imported again in the child. If the process cannot be used (it
+died, could not start, answered with an error), the suite runs in this process instead — same result,
+or the real exception with its traceback.
 """
 
 from __future__ import annotations

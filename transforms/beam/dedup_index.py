@@ -202,7 +202,8 @@ class MatchPriors(beam.PTransform):
     def expand(self, reps):
         priors = self.priors
         exact = ({"new": reps | "NewByHash" >> beam.Map(lambda kv: (kv[1][3], kv[0])),
-                  "prior": priors | "PriorByHash" >> beam.Map(lambda r: (r["content_hash"], (r["doc_id"], r["run_id"])))}
+                  "prior": priors | "PriorByHash" >> beam.Map(
+                      lambda r: (r["content_hash"], (r["doc_id"], r["run_id"])))}
                  | "JoinHashes" >> beam.CoGroupByKey()
                  | "ExactPrior" >> beam.FlatMap(
                      lambda kv: [(n, p) for n in kv[1]["new"] for p in kv[1]["prior"]]))

@@ -114,7 +114,8 @@ class _ReadCrudeFn(beam.DoFn):
                 elif visible_chars(item["text"]) < ingest.min_chars:
                     counters.inc(f"dropped:{RejectReason.EMPTY_TEXT.value}")
                     rej = Rejection(RejectReason.EMPTY_TEXT,
-                                    f"{visible_chars(item['text'])} visible characters < ingest.min_chars={ingest.min_chars}")
+                                    f"{visible_chars(item['text'])} visible characters < "
+                                    f"ingest.min_chars={ingest.min_chars}")
                     yield TaggedOutput(REJECTED, rejected_record(item, Stage.INGEST, rej))
                 else:
                     counters.inc("kept")

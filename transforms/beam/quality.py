@@ -94,7 +94,8 @@ class _ScoreQualityFn(RecordStageFn):
             s, t = record["quality_model_score"], self.cfg.quality.min_model_score
             if s < t and RejectReason.QUALITY_MODEL_SCORE.value not in self._disabled:
                 return Rejection(RejectReason.QUALITY_MODEL_SCORE,
-                                 f"quality_model_score={s:.4g} < min_model_score={t:g} ({self.cfg.quality.classifier_label})")
+                                 f"quality_model_score={s:.4g} < min_model_score={t:g} "
+                                 f"({self.cfg.quality.classifier_label})")
         return None
 
 

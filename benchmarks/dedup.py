@@ -227,7 +227,8 @@ def evaluate(out: Path, docs, family, kinds, pairs, has_partner):
             return sum(1 for i, d in named.items() if kinds[i] == k
                        and jaccard_sets(sets[i], sets[index_of[d]]) < 0.8)
         t_removed = sum(1 for i in transitive if kinds[i] == k)
-        res[k] = {"pairs": len(kp), "recall": hit / max(1, len(kp)), "removed": sum(1 for i in removed if kinds[i] == k),
+        res[k] = {"pairs": len(kp), "recall": hit / max(1, len(kp)),
+                  "removed": sum(1 for i in removed if kinds[i] == k),
                   "false_removals": false_rm, "false_removal_rate": false_rm / max(1, n_k),
                   "chain_false_removals": below(removed),
                   "transitive_removed": t_removed, "transitive_chain_false_removals": below(transitive)}

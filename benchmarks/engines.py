@@ -75,7 +75,8 @@ def speedups(entry: dict) -> None:
     """Adds ``speedup`` (wall of parallelism 1 / this wall) to every engine run of one size."""
     for r in entry["runs"]:
         one = next((x for x in entry["runs"] if x["runner"] == r["runner"] and x["workers"] == 1), None)
-        r["speedup"] = round(one["cli_seconds"] / r["cli_seconds"], 3) if one and r["runner"] != "DirectRunner" else None
+        r["speedup"] = (round(one["cli_seconds"] / r["cli_seconds"], 3) if one and r["runner"] != "DirectRunner"
+                        else None)
 
 
 def targets(results: dict) -> list[dict]:

@@ -40,7 +40,8 @@ _DEB = {
     "zope-2.1": "ZPL-2.1", "zpl-2.1": "ZPL-2.1", "bsl-1.0": "BSL-1.0", "boost-1.0": "BSL-1.0", "epl-1.0": "EPL-1.0",
     "epl-2.0": "EPL-2.0", "ofl-1.1": "OFL-1.1", "sil-ofl-1.1": "OFL-1.1", "wtfpl": "WTFPL", "cc-by-3.0": "CC-BY-3.0",
     "cc-by-4.0": "CC-BY-4.0", "cc-by-sa-3.0": "CC-BY-SA-3.0", "cc-by-sa-4.0": "CC-BY-SA-4.0", "libpng": "Libpng",
-    "libpng-2.0": "libpng-2.0", "ntp": "NTP", "hpnd": "HPND", "mit-0": "MIT-0", "0bsd": "0BSD", "bzip2-1.0.6": "bzip2-1.0.6",
+    "libpng-2.0": "libpng-2.0", "ntp": "NTP", "hpnd": "HPND", "mit-0": "MIT-0", "0bsd": "0BSD",
+    "bzip2-1.0.6": "bzip2-1.0.6",
     "gpl": "GPL-1.0-or-later", "gpl+": "GPL-1.0-or-later", "lgpl": "LGPL-2.0-or-later", "ftl": "FTL",
     "ijg": "IJG", "tcl": "TCL", "unicode-dfs-2016": "Unicode-DFS-2016", "sleepycat": "Sleepycat",
 }
@@ -144,7 +145,8 @@ def main():
     for c in licences:
         for i in c["want"]:
             names[i] = names.get(i, 0) + 1
-    print(f"{len(names_seen)} names, {len(licences)} licence cases, {len(holders)} holder cases -> {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    print(f"{len(names_seen)} names, {len(licences)} licence cases, {len(holders)} holder cases -> {out} "
+          f"({out.stat().st_size / 1e6:.2f} MB)")
     print(sorted(names.items(), key=lambda t: -t[1])[:40])
 
 

@@ -388,12 +388,14 @@ def main() -> None:
         results[name] = {"accuracy": table, "zh_script_accuracy": script_acc, "per_language": by_lang,
                          "docs_per_s": dps, "mb_per_s": mbs, "cjk_docs_per_s": cdps, "cjk_mb_per_s": cmbs}
     print()
-    head = f"{'detector':<12}" + "".join(f"{b:>9}" for b in BUCKETS) + f"{'sent.':>8}{'zh-script':>10}{'MB/s':>8}{'CJK MB/s':>10}"
+    head = (f"{'detector':<12}" + "".join(f"{b:>9}" for b in BUCKETS)
+            + f"{'sent.':>8}{'zh-script':>10}{'MB/s':>8}{'CJK MB/s':>10}")
     print(head)
     for name, r in results.items():
         a = r["accuracy"]
         print(f"{name:<12}" + "".join(f"{a.get(b, float('nan')):>8.1f}%" for b in BUCKETS)
-              + f"{a['sentences']:>7.1f}%{r['zh_script_accuracy']:>9.1f}%{r['mb_per_s']:>8.2f}{r['cjk_mb_per_s']:>10.1f}")
+              + f"{a['sentences']:>7.1f}%{r['zh_script_accuracy']:>9.1f}%"
+              + f"{r['mb_per_s']:>8.2f}{r['cjk_mb_per_s']:>10.1f}")
     print("\n(macro accuracy over languages per bucket; 'sent.' = all lines of 20-500 chars, micro; "
           "MB/s on 2-5 KB UDHR documents, one core; CJK MB/s on ~1.2 KB classical Chinese documents)")
     worst = sorted(results["refinery"]["per_language"].items(), key=lambda kv: kv[1])[:10]

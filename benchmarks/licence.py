@@ -160,7 +160,8 @@ def main():
     mb_prose, mb_notice = statistics.median(prose_rates), statistics.median(notice_rates)
     print("SPDX licence texts (top-1):")
     for form, v in spdx.items():
-        print(f"  {form:<15} strict {100 * v['top1_strict']:5.1f} %   same-text class {100 * v['top1_by_text']:5.1f} %   "
+        print(f"  {form:<15} strict {100 * v['top1_strict']:5.1f} %   "
+              f"same-text class {100 * v['top1_by_text']:5.1f} %   "
               f"(n={v['n']}, something found {100 * v['found']:.1f} %)")
     print(f"metadata strings -> SPDX: {100 * meta_acc:.1f} % of {meta_n}")
     for raw, want, got in meta_wrong:
@@ -171,7 +172,8 @@ def main():
     print(f"copyright statements: precision {p:.3f}  recall {r:.3f}  F1 {f1:.3f}")
     for text, got, want in misses:
         print(f"    {text[:60]!r}: got {got} want {want}")
-    print(f"throughput, one core (MB per CPU second, median of 3 alternating pairs): ordinary prose {mb_prose:.1f} MB/s "
+    print(f"throughput, one core (MB per CPU second, median of 3 alternating pairs): "
+          f"ordinary prose {mb_prose:.1f} MB/s "
           f"{[round(x, 1) for x in prose_rates]}; notice-heavy (SPDX texts) {mb_notice:.1f} MB/s "
           f"{[round(x, 1) for x in notice_rates]}")
     if args.json:

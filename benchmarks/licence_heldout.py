@@ -80,7 +80,8 @@ def licence_eval(cases, cfg, index, show, label):
             misses.append((text, sorted(got), sorted(want)))
     mean = sum(scores) / max(1, len(scores))
     print(f"{label}: licence mean per-document F1 {mean:.3f} over {len(scores)} documents "
-          f"({sum(1 for _t, g, w in misses if w and not g)} got none, {sum(1 for _t, g, w in misses if g)} wrong/extra)")
+          f"({sum(1 for _t, g, w in misses if w and not g)} got none, "
+          f"{sum(1 for _t, g, w in misses if g)} wrong/extra)")
     for text, got, want in misses[:show]:
         print(f"    got {got} want {want}: {text[:150]!r}")
     return mean, len(scores)

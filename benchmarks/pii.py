@@ -50,13 +50,15 @@ def numbers_corpus(n: int = 2000, seed: int = 7) -> list[dict]:
     filler = ("The committee met again and reviewed the figures for the quarter, noting that the "
               "numbers were broadly in line with the forecast published earlier.")
     decoys = [lambda: f"on {rng.randint(1990, 2030)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-              lambda: f"ISBN 978-{rng.randint(0, 9)}-{rng.randint(10, 99)}-{rng.randint(100000, 999999)}-{rng.randint(0, 9)}",
+              lambda: (f"ISBN 978-{rng.randint(0, 9)}-{rng.randint(10, 99)}-{rng.randint(100000, 999999)}"
+                       f"-{rng.randint(0, 9)}"),
               lambda: f"${rng.randint(1, 999)},{rng.randint(100, 999)}.{rng.randint(10, 99)}",
               lambda: f"version {rng.randint(1, 9)}.{rng.randint(0, 20)}.{rng.randint(0, 99)}",
               lambda: f"from {rng.randint(1900, 2000)}-{rng.randint(2001, 2030)}",
               lambda: f"order {rng.randint(10**9, 10**10)}",
               lambda: f"pp. {rng.randint(1, 400)}-{rng.randint(401, 900)}",
-              lambda: f"{rng.randint(1, 23):02d}:{rng.randint(0, 59):02d} to {rng.randint(1, 23):02d}:{rng.randint(0, 59):02d}"]
+              lambda: (f"{rng.randint(1, 23):02d}:{rng.randint(0, 59):02d} to "
+                       f"{rng.randint(1, 23):02d}:{rng.randint(0, 59):02d}")]
     real = [lambda: f"call {rng.randint(201, 989)}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}",
             lambda: f"write to person{rng.randint(1, 999)}@example.org",
             lambda: f"SSN {rng.randint(100, 599)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}",

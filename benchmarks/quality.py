@@ -3,7 +3,8 @@
     python -m benchmarks.quality [--shared ../shared/data] [--json out.json]
 
 Clean prose: UDHR article paragraphs (headings dropped: lines of 60+ characters), each language's
-declaration cut into 8 documents of consecutive paragraphs (the same content in every language), in 26 languages including Chinese (Simplified and Traditional), Japanese, Korean, Thai, Arabic, Hindi,
+declaration cut into 8 documents of consecutive paragraphs (the same content in every language), in 26
+languages including Chinese (Simplified and Traditional), Japanese, Korean, Thai, Arabic, Hindi,
 Malayalam and Tamil.
 Junk (generated, deterministic): navigation/cookie boilerplate, lorem ipsum, keyword lists,
 repeated-line spam, symbol soup, link lists — 100 documents per kind, with words from the same
@@ -124,7 +125,8 @@ def heldout_junk(clean: list[tuple[str, str]], rng: random.Random) -> list[tuple
             out.append(("keyword_list", ", ".join(w(1) for _ in range(rng.randint(60, 200)))))
             spam = w(rng.randint(5, 9)) + "!"
             out.append(("repeated_lines", "\n".join([spam] * rng.randint(15, 40) + [w(30) + "."])))
-            out.append(("menu", "\n".join(f"{w(rng.randint(1, 2))} | {w(1)} | {w(1)}" for _ in range(rng.randint(15, 40)))))
+            out.append(("menu", "\n".join(f"{w(rng.randint(1, 2))} | {w(1)} | {w(1)}"
+                                          for _ in range(rng.randint(15, 40)))))
             out.append(("link_list", "\n".join(f"» {w(rng.randint(1, 3))}" for _ in range(rng.randint(20, 60)))))
             out.append(("symbol_soup", " ".join(rng.choice(["###", "#", "...", "…", "$$", "%%", "|", "@@", w(1)])
                                                 for _ in range(rng.randint(100, 300)))))
@@ -174,8 +176,8 @@ def main():
 
     def decide(text):
         lang = ident.identify(text).lang
-        hit = apply_rules(quality_signals(text, lang), cfg.rules, thresholds_for(lang, thresholds, cfg.per_language, cfg.fitted_per_language),
-                          disabled)
+        hit = apply_rules(quality_signals(text, lang), cfg.rules,
+                          thresholds_for(lang, thresholds, cfg.per_language, cfg.fitted_per_language), disabled)
         return hit[0].value if hit else None
 
     kept = defaultdict(lambda: [0, 0])
@@ -198,7 +200,8 @@ def main():
     langs = [ident.identify(t).lang for t in texts]  # as DetectLanguage hands them to ScoreQuality
     nbytes = sum(len(t.encode()) for t in texts)
     quality_signals("warm up: the compiled kernel loads once per process", "en")
-    _docs, mbs = rate(lambda: [quality_signals(t, lang) for t, lang in zip(texts, langs, strict=True)] and len(texts), nbytes, 3.0)
+    _docs, mbs = rate(lambda: [quality_signals(t, lang) for t, lang in zip(texts, langs, strict=True)] and len(texts),
+                      nbytes, 3.0)
     print(f"clean prose kept (default config), {len(clean)} documents:")
     total_k = sum(k for k, _n in kept.values())
     for lang, (k, n) in sorted(kept.items()):
@@ -254,14 +257,16 @@ def compare_datatrove(python: str, docs, cfg, ident) -> dict:
     theirs = json.loads(out.stdout.strip().splitlines()[-1])
     gopher = ["gopher_quality", "gopher_repetition"]
     thresholds = cfg.thresholds.model_dump()
-    ours = {doc_id: apply_rules(quality_signals(text, "en"), gopher, thresholds, set()) is None for doc_id, text in docs}
+    ours = {doc_id: apply_rules(quality_signals(text, "en"), gopher, thresholds, set()) is None
+            for doc_id, text in docs}
     agree = sum(ours[d] == theirs["decisions"][d] for d, _t in docs) / len(docs)
     nbytes = sum(len(t.encode()) for _d, t in docs)
     _n, our_mbs = rate(lambda: [apply_rules(quality_signals(t, "en"), gopher, thresholds, set()) for _d, t in docs]
                        and len(docs), nbytes)
     both_keep = sum(ours[d] and theirs["decisions"][d] for d, _t in docs)
     print(f"agreement with datatrove Gopher quality+repetition on {len(docs)} English documents: {100 * agree:.1f} % "
-          f"(both keep {both_keep}, refinery-only keep {sum(ours[d] and not theirs['decisions'][d] for d, _t in docs)}, "
+          f"(both keep {both_keep}, "
+          f"refinery-only keep {sum(ours[d] and not theirs['decisions'][d] for d, _t in docs)}, "
           f"datatrove-only keep {sum(theirs['decisions'][d] and not ours[d] for d, _t in docs)})")
     print(f"throughput, same documents, one core: refinery Gopher signals+rules {our_mbs:.2f} MB/s, "
           f"datatrove Gopher filters {theirs['mb_s']:.2f} MB/s ({our_mbs / theirs['mb_s']:.1f}x)")

@@ -211,7 +211,8 @@ def process_table(results: dict) -> None:
 
 def report(results: dict) -> None:
     print("\n== end to end (refinery run: every stage on, validation + reports; wall of the CLI process) ==")
-    print(f"{'MB':>6} {'docs':>8} {'runner':>12} {'workers':>7} {'wall s':>8} {'MB/s':>7} {'docs/s':>8} {'pipeline s':>10} "
+    print(f"{'MB':>6} {'docs':>8} {'runner':>12} {'workers':>7} {'wall s':>8} {'MB/s':>7} {'docs/s':>8} "
+          f"{'pipeline s':>10} "
           f"{'valid. s':>8} {'peak MB runner/worker':>21} | {'datatrove MinHash MB/s':>22} {'ratio':>6}")
     for e in results["sizes"]:
         for r in e["refinery"]:
@@ -219,7 +220,8 @@ def report(results: dict) -> None:
             dts = f"{dt['mb_s']:>22.2f} {r['mb_s'] / dt['mb_s']:>5.2f}x" if dt else f"{'-':>22} {'-':>6}"
             if r.get("exit"):
                 dts += f"  FAILED (exit {r['exit']}): {'; '.join(r['failed'][:2]) or 'see its manifest'}"
-            print(f"{e['mb']:>6g} {e['corpus']['docs']:>8,} {r.get('runner', 'DirectRunner'):>12} {r['workers']:>7} {r['cli_seconds']:>8.1f} {r['mb_s']:>7.2f} "
+            print(f"{e['mb']:>6g} {e['corpus']['docs']:>8,} {r.get('runner', 'DirectRunner'):>12} {r['workers']:>7} "
+                  f"{r['cli_seconds']:>8.1f} {r['mb_s']:>7.2f} "
                   f"{r['docs_s']:>8,.0f} {r['pipeline_seconds']:>10.1f} {r['validation_seconds'] or 0:>8.1f} "
                   f"{_peaks(r):>21} | {dts}")
         for runner in dict.fromkeys(r.get("runner", "DirectRunner") for r in e["refinery"]):
@@ -244,10 +246,12 @@ def report(results: dict) -> None:
           f"start-up")
     if len(results["sizes"]) > 1:
         print("\n== scaling (one worker unless noted) ==")
-        print(f"{'MB':>6} {'runner':>12} {'workers':>7} {'MB/s':>7} {'pipeline MB/s':>13} {'peak MB runner/worker':>21}")
+        print(f"{'MB':>6} {'runner':>12} {'workers':>7} {'MB/s':>7} {'pipeline MB/s':>13} "
+              f"{'peak MB runner/worker':>21}")
         for e in results["sizes"]:
             for r in e["refinery"]:
-                print(f"{e['mb']:>6g} {r.get('runner', 'DirectRunner'):>12} {r['workers']:>7} {r['mb_s']:>7.2f} {r['pipeline_mb_s']:>13.2f} {_peaks(r):>21}")
+                print(f"{e['mb']:>6g} {r.get('runner', 'DirectRunner'):>12} {r['workers']:>7} {r['mb_s']:>7.2f} "
+                      f"{r['pipeline_mb_s']:>13.2f} {_peaks(r):>21}")
     process_table(results)
     sys.stdout.flush()
 

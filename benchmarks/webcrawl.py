@@ -94,15 +94,18 @@ def main():
         fw_rps, fw_mbs = rate(bare_fastwarc, warc.stat().st_size)
         print(f"corpus: {len(html_pages)} real HTML pages x {args.copies}: WARC {warc.stat().st_size / 1e6:.1f} MB gz, "
               f"WET {wet.stat().st_size / 1e6:.1f} MB gz; one core")
-        print(f"  refinery WARC -> text (read, decode, extract, meta)   {warc_rps:8.0f} records/s  {warc_mbs:6.2f} MB/s")
+        print(f"  refinery WARC -> text (read, decode, extract, meta)   {warc_rps:8.0f} records/s  "
+              f"{warc_mbs:6.2f} MB/s")
         print(f"  refinery WET reading                                  {wet_rps:8.0f} records/s  {wet_mbs:6.2f} MB/s")
         print(f"  resiliparse extractor alone, same pages (HTML bytes)  {ext_rps:8.0f} pages/s    {ext_mbs:6.2f} MB/s")
         print(f"  warcio iteration alone (no extraction)                {io_rps:8.0f} records/s  {io_mbs:6.2f} MB/s")
         print(f"  fastwarc iteration alone (no extraction)              {fw_rps:8.0f} records/s  {fw_mbs:6.2f} MB/s")
         if args.json:
             Path(args.json).write_text(json.dumps({
-                "warc_to_text": {"records_s": warc_rps, "mb_s": warc_mbs}, "wet": {"records_s": wet_rps, "mb_s": wet_mbs},
-                "extractor_alone": {"pages_s": ext_rps, "mb_s": ext_mbs}, "warcio": {"records_s": io_rps, "mb_s": io_mbs},
+                "warc_to_text": {"records_s": warc_rps, "mb_s": warc_mbs},
+                "wet": {"records_s": wet_rps, "mb_s": wet_mbs},
+                "extractor_alone": {"pages_s": ext_rps, "mb_s": ext_mbs},
+                "warcio": {"records_s": io_rps, "mb_s": io_mbs},
                 "fastwarc": {"records_s": fw_rps, "mb_s": fw_mbs}}, indent=1))
 
 

@@ -112,8 +112,10 @@ NOTICES = [
                            "by strong demand in the services business and a recovery in hardware sales. "
                            "Operating costs were flat, and the board proposes an unchanged dividend.",
      {"license": "Proprietary"}),
-    ("plant-copyright-zh", "版权所有 © 2020 某某公司。未经许可，不得转载。\n\n本公司今年的研究报告显示，城市居民的阅读习惯正在发生变化。"
-                           "越来越多的人选择在通勤途中阅读电子书，而纸质书的销量则保持稳定。报告还指出，年轻读者更喜欢短篇作品和科普读物。",
+    ("plant-copyright-zh", "版权所有 © 2020 某某公司。未经许可，不得转载。\n\n"
+                           "本公司今年的研究报告显示，城市居民的阅读习惯正在发生变化。"
+                           "越来越多的人选择在通勤途中阅读电子书，而纸质书的销量则保持稳定。"
+                           "报告还指出，年轻读者更喜欢短篇作品和科普读物。",
      {"licence": "保留所有权利"}),
     ("plant-noai", "<meta name=\"robots\" content=\"noai, noimageai\">\nThe artist's statement: these essays are "
                    "published for human readers. They are not for AI training, and text and data mining is "
@@ -167,7 +169,8 @@ def write_web_sample(shared: Path) -> None:
 
     pages = [
         ("https://example.org/udhr/en", "200 OK", "text/html; charset=utf-8", page(docs["eng"]).encode(), []),
-        ("https://example.cn/udhr/zh", "200 OK", "text/html", page(docs["cmn_hans"], '<meta charset="gbk">').encode("gbk"), []),
+        ("https://example.cn/udhr/zh", "200 OK", "text/html",
+         page(docs["cmn_hans"], '<meta charset="gbk">').encode("gbk"), []),
         ("https://example.fr/udhr/fr", "200 OK", "text/html; charset=utf-8",
          page(docs["fra"], '<meta name="robots" content="index, noai">').encode(), [("X-Robots-Tag", "noai")]),
         ("https://example.org/logo.png", "200 OK", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(64), []),
@@ -207,7 +210,8 @@ def main() -> None:
     notice_rows = []
     for doc_id, text, extra in NOTICES:
         if text is None:
-            text = spdx["GPL-2.0-or-later"]["text"][:3000] if "GPL-2.0-or-later" in spdx else spdx["GPL-2.0"]["text"][:3000]
+            gpl2 = "GPL-2.0-or-later" if "GPL-2.0-or-later" in spdx else "GPL-2.0"
+            text = spdx[gpl2]["text"][:3000]
         notice_rows.append({"id": doc_id, "text": text, **extra})
     for doc_id, text in JUNK:
         notice_rows.append({"id": doc_id, "text": text})
@@ -231,8 +235,9 @@ def main() -> None:
         poems = [json.loads(line) for line in fh]
     gb_text = "\n".join(p["text"] for p in poems[5000:5012])
     (OUT / "gb18030_poems.txt").write_bytes(gb_text.encode("gb18030"))
-    utf16_rows = [{"id": "plant-utf16-0", "text": "Документ в кодировке UTF-16: каждый имеет право на образование."},
-                  {"id": "plant-utf16-1", "text": "Ελληνικό κείμενο σε UTF-16: όλοι οι άνθρωποι γεννιούνται ελεύθεροι."}]
+    utf16_rows = [
+        {"id": "plant-utf16-0", "text": "Документ в кодировке UTF-16: каждый имеет право на образование."},
+        {"id": "plant-utf16-1", "text": "Ελληνικό κείμενο σε UTF-16: όλοι οι άνθρωποι γεννιούνται ελεύθεροι."}]
     (OUT / "utf16.jsonl").write_bytes(("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in utf16_rows))
                                       .encode("utf-16"))
     write_web_sample(shared)

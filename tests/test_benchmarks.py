@@ -22,7 +22,9 @@ def fake_shared(tmp_path):
         for variant, iso, para in (("eng", "en", "Everyone has the right to life, liberty and security of person {}."),
                                    ("fra", "fr", "Tout individu a droit à la vie, à la liberté et à la sûreté {}."),
                                    ("xyz", "", "Kila mtu ana haki ya kuishi, uhuru na usalama wa nafsi yake {}."),
-                                   ("cmn_hans", "zh", "人人有权享有生命、自由和人身安全。人人生而自由，在尊严和权利上一律平等。他们赋有理性和良心，这是第{}条。")):
+                                   ("cmn_hans", "zh", "人人有权享有生命、自由和人身安全。"
+                                                      "人人生而自由，在尊严和权利上一律平等。"
+                                                      "他们赋有理性和良心，这是第{}条。")):
             for i in range(25):
                 f.write(json.dumps({"text": para.format(i), "source": "udhr2", "variant": variant,
                                     "lang_iso639_1": iso}, ensure_ascii=False) + "\n")

@@ -318,9 +318,11 @@ def test_quality_longest_keeps_the_better_record_not_the_longer_one():
     from refinery.transforms.quality import quality_score, quality_signals, thresholds_for
 
     rng = random.Random(4)
-    words = "the river runs past old mill and we walk along its bank every morning while birds sing in tall trees".split()
+    words = ("the river runs past old mill and we walk along its bank every morning "
+             "while birds sing in tall trees").split()
     a = "\n".join(" ".join(rng.choice(words) for _ in range(14)).capitalize() + "." for _ in range(12))
-    b = a + "\nAnd then the story goes on and on and on and ...\nWe never know where the river ends ...\nOr where it starts, or why ..."
+    b = a + ("\nAnd then the story goes on and on and on and ...\nWe never know where the river ends ..."
+             "\nOr where it starts, or why ...")
     cfg = load_config(None, [])  # dedup.keep: quality_longest, the default
     assert cfg.dedup.keep == "quality_longest"
     t = thresholds_for("en", cfg.quality.thresholds.model_dump(), {})
@@ -347,7 +349,8 @@ def test_quality_score_is_the_mean_credit_of_the_rules():
     only = [r for r in q.PRESETS["gopher_quality"] if r.param in t]
     name = {q.rule_name(r) for r in q.PRESETS["gopher_quality"] if r not in only}
     assert quality_score(rules_sig, ["gopher_quality"], t, name) == 1.0  # both passed by >= 50 %
-    assert quality_score(dict(rules_sig, n_words=60), ["gopher_quality"], t, name) == round((0.5 + 0.5 * 0.4 + 1) / 2, 4)
+    half = round((0.5 + 0.5 * 0.4 + 1) / 2, 4)
+    assert quality_score(dict(rules_sig, n_words=60), ["gopher_quality"], t, name) == half
     assert quality_score(dict(rules_sig, n_words=10), ["gopher_quality"], t, name) == 0.5  # one fired: 0 + 1
 
 

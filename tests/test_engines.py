@@ -1,8 +1,8 @@
 """Flink and Spark (Beam's portable runners, embedded) give the DirectRunner's answers.
 
 The sample corpus goes through ``refinery run`` four times, each a fresh CLI process as a user runs
-it: DirectRunner, FlinkRunner with parallelism 1 and 2, SparkRunner with local[2]. Refined, rejected and errors rows (doc_id
-with its decision) must be the same sets, every run's reconciliation must hold, and no job server
+it: DirectRunner, FlinkRunner with parallelism 1 and 2, SparkRunner with local[2]. Refined, rejected and
+errors rows (doc_id with its decision) must be the same sets, every run's reconciliation must hold, and no job server
 may outlive its run.
 
 The parallelism-2 Flink run is given small sort buffers (:data:`SMALL_SORT_BUFFERS`: 96 MB of managed
@@ -37,7 +37,8 @@ def _cli_run(out: Path, *beam_args: str) -> dict:
     cmd = [sys.executable, "-m", "refinery.pipelines.cli", "run", "--input", str(SAMPLE / "*"),
            "--output", str(out), "--overwrite", "--quiet", *beam_args]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=RUN_TIMEOUT_S)
-    assert res.returncode == 0, f"{' '.join(beam_args) or 'DirectRunner'} failed ({res.returncode}):\n{res.stderr[-4000:]}"
+    assert res.returncode == 0, (f"{' '.join(beam_args) or 'DirectRunner'} failed ({res.returncode}):\n"
+                                 f"{res.stderr[-4000:]}")
     return json.loads((out / "reports" / "manifest.json").read_text())
 
 
@@ -47,7 +48,8 @@ def _decisions(out: Path) -> dict[str, set]:
         folder = out / kind
         if not folder.exists():
             return set()
-        t = ds.dataset(str(folder), format="parquet", partitioning=ds.HivePartitioning.discover(infer_dictionary=True)).to_table(columns=cols)
+        partitioning = ds.HivePartitioning.discover(infer_dictionary=True)
+        t = ds.dataset(str(folder), format="parquet", partitioning=partitioning).to_table(columns=cols)
         return set(zip(*(t.column(c).to_pylist() for c in cols), strict=True))
 
     return {"refined": rows("refined", ["doc_id", "lang", "dup_cluster_id"]),
@@ -202,7 +204,8 @@ def test_flink_conf_dir_goes_to_the_job_server_and_must_hold_a_flink_conf(tmp_pa
             pass
 
     monkeypatch.setattr(engines, "JobServer", FakeServer)
-    monkeypatch.setattr(engines, "WorkerPool", lambda: type("P", (), {"address": "localhost:1", "stop": lambda s: None})())
+    monkeypatch.setattr(engines, "WorkerPool",
+                        lambda: type("P", (), {"address": "localhost:1", "stop": lambda s: None})())
     with pytest.raises(engines.EngineError, match="no flink-conf.yaml"):
         engines.prepare("FlinkRunner", ["--flink_job_server_jar=x.jar", f"--flink_conf_dir={tmp_path}"])
     (tmp_path / "flink-conf.yaml").write_text(SMALL_SORT_BUFFERS)
@@ -247,17 +250,20 @@ def _decisions_of_run(out: Path, *beam_args: str) -> dict[str, set]:
 def test_engines_benchmark_judges_the_targets_from_what_was_run():
     from benchmarks.engines import plan, speedups, targets
 
-    assert plan(["DirectRunner", "FlinkRunner"], [1, 2]) == [("DirectRunner", 1), ("FlinkRunner", 1), ("FlinkRunner", 2)]
+    assert plan(["DirectRunner", "FlinkRunner"], [1, 2]) == [("DirectRunner", 1), ("FlinkRunner", 1),
+                                                             ("FlinkRunner", 2)]
 
     def size(mb, p1_s, p2_s, jvm1, jvm2):
         e = {"mb": mb, "runs": [
-            {"runner": "FlinkRunner", "workers": 1, "cli_seconds": p1_s, "processes": [{"label": "jvm", "peak_rss_mb": jvm1}]},
-            {"runner": "FlinkRunner", "workers": 2, "cli_seconds": p2_s, "processes": [{"label": "jvm", "peak_rss_mb": jvm2}]}]}
+            {"runner": "FlinkRunner", "workers": 1, "cli_seconds": p1_s,
+             "processes": [{"label": "jvm", "peak_rss_mb": jvm1}]},
+            {"runner": "FlinkRunner", "workers": 2, "cli_seconds": p2_s,
+             "processes": [{"label": "jvm", "peak_rss_mb": jvm2}]}]}
         speedups(e)
         return e
 
-    got = {t["target"]: t["met"] for t in targets({"sizes": [size(40, 100, 70, 900, 900), size(200, 100, 55, 1000, 1100),
-                                                             size(2000, 1000, 560, 1200, 1500)]})}
+    sizes = [size(40, 100, 70, 900, 900), size(200, 100, 55, 1000, 1100), size(2000, 1000, 560, 1200, 1500)]
+    got = {t["target"]: t["met"] for t in targets({"sizes": sizes})}
     assert got["FlinkRunner p2/p1 >= 1.7x at >= 200 MB"] is True  # 1.82x, 1.79x
     assert got["FlinkRunner p2/p1 >= 1.6x at 40-200 MB"] is False  # 1.43x
     assert got["FlinkRunner p1: peak RSS per process flat (+/-25%) 200 -> 2000 MB"] is True  # x1.20

@@ -46,8 +46,8 @@ def every_output_text(out: Path) -> dict[str, str]:
             table = pq.read_table(path)
             text += json.dumps(table.to_pylist(), default=lambda v: v.decode("latin-1") if isinstance(v, bytes)
                                else str(v), ensure_ascii=False)
-            text += json.dumps({k.decode(): v.decode("latin-1") for k, v in (pq.read_metadata(path).metadata or {}).items()},
-                               ensure_ascii=False)
+            footer = pq.read_metadata(path).metadata or {}
+            text += json.dumps({k.decode(): v.decode("latin-1") for k, v in footer.items()}, ensure_ascii=False)
         texts[str(path.relative_to(out))] = text
     return texts
 
@@ -127,7 +127,8 @@ def test_credentials_in_flag_values_are_written_nowhere(tmp_path, monkeypatch, c
     from refinery.pipelines.cli import main
 
     # No GCS from here: the gs:// pattern matches nothing, as a pattern with a token in it would.
-    monkeypatch.setattr(GCSFileSystem, "match", lambda self, patterns, limits=None: [MatchResult(p, []) for p in patterns])
+    monkeypatch.setattr(GCSFileSystem, "match",
+                        lambda self, patterns, limits=None: [MatchResult(p, []) for p in patterns])
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": "a", "text": PROSE}) + "\n" + json.dumps({"id": "b", "text": FRENCH}) + "\n")
     out = tmp_path / "out"

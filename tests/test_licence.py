@@ -362,15 +362,17 @@ def test_page_licence_from_meta_with_evidence_and_body_link_is_weak():
     f = analyse("An article.", {"license": "https://creativecommons.org/licenses/by/4.0/",
                                 "license_evidence": "html:footer-link"}, cfg, None)
     assert (f.spdx, f.source) == ("CC-BY-4.0", "metadata") and "html:footer-link" in f.evidence[0]
-    f = analyse("An article.", {"body_licence_links": ["https://creativecommons.org/licenses/by-nc-sa/4.0/"]}, cfg, None)
+    f = analyse("An article.", {"body_licence_links": ["https://creativecommons.org/licenses/by-nc-sa/4.0/"]}, cfg,
+                None)
     assert (f.spdx, f.source) == ("CC-BY-NC-SA-4.0", "text") and "weak" in f.evidence[0]
     f = analyse("An article.", {"license": "https://opensource.org/licenses/MIT"}, cfg, None)
     assert f.spdx == "MIT"
 
 
 @pytest.mark.parametrize("raw, spdx", [
-    ("Expat", "MIT"), ("BSD-3-clause", "BSD-3-Clause"), ("GPL-2+", "GPL-2.0-or-later"), ("LGPL-2.1+", "LGPL-2.1-or-later"),
-    ("GPL 2.0 or later", "GPL-2.0-or-later"), ("Python Software Foundation License", "Python-2.0"), ("ZPL 2.1", "ZPL-2.1"),
+    ("Expat", "MIT"), ("BSD-3-clause", "BSD-3-Clause"), ("GPL-2+", "GPL-2.0-or-later"),
+    ("LGPL-2.1+", "LGPL-2.1-or-later"), ("GPL 2.0 or later", "GPL-2.0-or-later"),
+    ("Python Software Foundation License", "Python-2.0"), ("ZPL 2.1", "ZPL-2.1"),
 ])
 def test_metadata_names_from_the_knowledge_base(raw, spdx):
     assert normalise_licence(raw) == spdx

@@ -103,7 +103,8 @@ EDGE_CASES = [
     "http:// https://a www. www.a a@b a@b. a@b.c _a@b.c -x@y.z", "can't it's l’homme 's '2 ’x 'É",
     "3rd 1.5x 1,000 1,2,3a 12:30pm 2024. 3.14159 1..2 1.,2 ٣٤٥ ² ½", "-- == __ ** ~~ ## .. ... ---- a--b _ -",
     "x.y.z a. .a a.b. a..b 1.a a.1", "C++ and C# are languages; so is F#.", "“quoted” ‘single’ «guillemets»",
-    "人人生而自由，在尊严和权利上一律平等。他们赋有理性和良心。", "日本語のテキスト、カタカナ・ひらがな。", "한국어 텍스트입니다. 모든 사람은 자유롭다.",
+    "人人生而自由，在尊严和权利上一律平等。他们赋有理性和良心。", "日本語のテキスト、カタカナ・ひらがな。",
+    "한국어 텍스트입니다. 모든 사람은 자유롭다.",
     "ทุกคนมีสิทธิในการมีชีวิต เสรีภาพ และความมั่นคงแห่งตัว", "हर व्यक्ति को स्वतंत्रता का अधिकार है। वह स्वतंत्र है॥",
     "Mixed 中文 and English 文字 text. 句子。", "ＡＢＣ１２３ fullwidth ！？", "ideographic\u3000space and\xa0nbsp",
     "to be or not to be " * 20, "我爱你" * 30, "the cat sat on the mat. " * 10 + "the dog sat on the log. " * 10,
@@ -118,7 +119,8 @@ def test_kernel_matches_reference_on_edge_cases(text):
 
 def test_kernel_matches_reference_on_random_strings():
     rng = random.Random(7)
-    alphabet = list("ab cd\n\n.,:;!?'’\"-=_*~#@/+httpswww.x0123456789½²٣中文。，！？한국ไทย»…·\u3000\t«()[]{}$%&é\u0301")
+    alphabet = list("ab cd\n\n.,:;!?'’\"-=_*~#@/+httpswww.x0123456789½²٣中文。，！？한국ไทย»…·"
+                    "\u3000\t«()[]{}$%&é\u0301")
     pieces = ["http://a.b/c", "www.x.y", "a@b.co", "john.doe@x.com.", "'s", "3rd", "1.5x", "1,000", "1,2,3a", "--",
               "...", "x.y.z", "can't", "2024.", "12:30pm", "中文", "。", "the", "of", "and"]
     for _ in range(1500):

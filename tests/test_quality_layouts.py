@@ -50,16 +50,21 @@ def test_one_paragraph_latin_with_unterminated_last_sentence_is_kept():
     assert hit is None
 
 
+DE = [
+    "Die Gewerkschaften haben dagegen protestiert, dass die Löhne sinken",
+    "Der Minister sagte, man werde die Vorschläge im Herbst prüfen",
+    "Viele Beschäftigte warten seit Monaten auf eine Entscheidung",
+    "Die Opposition kritisierte den Zeitplan der Regierung scharf",
+    "Ein Sprecher des Ministeriums wollte sich dazu am Abend nicht äußern",
+    "Die Verhandlungen sollen in der kommenden Woche in Berlin fortgesetzt werden",
+    "Beobachter rechnen nicht mit einer schnellen Einigung zwischen den Parteien",
+    "Die Arbeitgeber verweisen auf die schwierige Lage vieler kleiner Betriebe",
+]
+
+
 @pytest.mark.parametrize("text, lang", [
     ("\n".join(f"「{s}。」" for s in ZH), "zh-Hans"),  # a quotation on each line: 。」
-    ("\n\n".join(f"„{s}.“" for s in ["Die Gewerkschaften haben dagegen protestiert, dass die Löhne sinken",
-                                      "Der Minister sagte, man werde die Vorschläge im Herbst prüfen",
-                                      "Viele Beschäftigte warten seit Monaten auf eine Entscheidung",
-                                      "Die Opposition kritisierte den Zeitplan der Regierung scharf",
-                                      "Ein Sprecher des Ministeriums wollte sich dazu am Abend nicht äußern",
-                                      "Die Verhandlungen sollen in der kommenden Woche in Berlin fortgesetzt werden",
-                                      "Beobachter rechnen nicht mit einer schnellen Einigung zwischen den Parteien",
-                                      "Die Arbeitgeber verweisen auf die schwierige Lage vieler kleiner Betriebe"]), "de"),
+    ("\n\n".join(f"„{s}.“" for s in DE), "de"),
     ("\n".join(f"« {s}. »" if k % 2 else f"{s} ?»" for k, s in enumerate(EN)), "en"),
 ])
 def test_quote_terminated_lines_are_terminal(text, lang):

@@ -22,8 +22,8 @@ CONTRACT_REASONS = {
         "gopher_bullet_lines", "gopher_ellipsis_lines", "gopher_alpha_words", "gopher_stop_words",
         "dup_line_frac", "dup_para_frac", "dup_line_char_frac", "dup_para_char_frac", "top_ngram_char_frac",
         "dup_ngram_char_frac", "c4_terminal_punct", "c4_lorem_ipsum", "c4_curly_brace", "c4_javascript",
-        "c4_policy", "c4_too_few_sentences", "c4_badwords", "quality_model_score", "fineweb_line_punct", "fineweb_short_lines",
-        "fineweb_dup_line_chars", "fineweb_newline_ratio",
+        "c4_policy", "c4_too_few_sentences", "c4_badwords", "quality_model_score", "fineweb_line_punct",
+        "fineweb_short_lines", "fineweb_dup_line_chars", "fineweb_newline_ratio",
     },
     "dedup": {"exact_duplicate", "near_duplicate"},
 }

@@ -48,9 +48,11 @@ def _write_warc(path, pages, gz=True):
 
 @pytest.fixture
 def crafted(tmp_path):
-    gbk = _html("<h1>新闻</h1><p>" + "这条河发源于城北的山丘，缓缓流过山谷。春天河水上涨，农民们要等洪水退去以后才开始播种。" * 3 + "</p>",
+    gbk = _html("<h1>新闻</h1><p>" + "这条河发源于城北的山丘，缓缓流过山谷。"
+                "春天河水上涨，农民们要等洪水退去以后才开始播种。" * 3 + "</p>",
                 '<meta charset="gbk">').encode("gbk")
-    big5 = _html("<p>" + "這條河發源於城北的山丘，緩緩流過山谷。春天河水上漲，農民們要等洪水退去以後才開始播種。" * 3 + "</p>").encode("big5")
+    big5 = _html("<p>" + ("這條河發源於城北的山丘，緩緩流過山谷。"
+                          "春天河水上漲，農民們要等洪水退去以後才開始播種。") * 3 + "</p>").encode("big5")
     pages = [
         ("http://example.org/en", "200 OK", "text/html; charset=utf-8", _html(ARTICLE).encode(), []),
         ("http://example.cn/gbk", "200 OK", "text/html", gbk, []),
@@ -192,7 +194,8 @@ def test_rel_license_first_then_meta_then_footer():
     s = _signals("<p><a rel='license' href='https://creativecommons.org/licenses/by-sa/4.0/'>cc</a></p>"
                  "<footer><a href='https://creativecommons.org/licenses/by/3.0/'>x</a></footer>",
                  "<meta name='dc.rights' content='https://creativecommons.org/licenses/by-nd/4.0/'>")
-    assert (s["license"], s["license_evidence"]) == ("https://creativecommons.org/licenses/by-sa/4.0/", "html:rel=license")
+    assert (s["license"], s["license_evidence"]) == ("https://creativecommons.org/licenses/by-sa/4.0/",
+                                                      "html:rel=license")
     s = _signals("<footer><a href='https://creativecommons.org/licenses/by/3.0/'>x</a></footer>",
                  "<meta name='dcterms.license' content='https://creativecommons.org/licenses/by-nd/4.0/'>")
     assert (s["license"], s["license_evidence"]) == ("https://creativecommons.org/licenses/by-nd/4.0/",

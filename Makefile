@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo lint test test-slow bench clean
 
 setup: $(STAMP)
 
@@ -20,7 +20,10 @@ demo: setup  ## refine the bundled sample corpus into out/demo and summarise it
 	$(VENV)/bin/refinery run --input 'examples/sample/*' --output out/demo --overwrite
 	$(VENV)/bin/refinery inspect out/demo
 
-test: setup  ## the default test suite (what CI runs)
+lint: setup  ## ruff over the whole repository ([tool.ruff] in pyproject.toml)
+	$(VENV)/bin/ruff check .
+
+test: lint  ## lint, then the default test suite (what CI runs)
 	$(PY) -m pytest -q
 
 test-slow: setup  ## the slow tests too

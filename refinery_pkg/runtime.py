@@ -77,13 +77,21 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def warm_models_wanted(setting, in_process: bool, cpus: int) -> bool:
+# 'auto' preloads lingua's full models only for an input at least this large (bytes on disk). The
+# preload holds the GIL for seconds, so a small run pays it in full whether or not any text needs the
+# models; a large run meets short text anyway and gains the parallel load (docs/PERFORMANCE.md).
+WARM_MODELS_MIN_BYTES = 10_000_000
+
+
+def warm_models_wanted(setting, in_process: bool, cpus: int, input_bytes: int | None = None) -> bool:
     """``language.warm_models`` resolved for one worker: 'auto' preloads only where the parallel preload
-    has idle cores to run on — one in-process worker on a machine with two or more CPUs. With several
-    worker processes the cores are busy with the work, and on one core the preload costs more CPU
-    than the lazy load."""
+    has idle cores to run on — one in-process worker on a machine with two or more CPUs — and only for
+    an input of :data:`WARM_MODELS_MIN_BYTES` or more (``input_bytes`` None: unknown, taken as large).
+    With several worker processes the cores are busy with the work, and on one core the preload costs
+    more CPU than the lazy load."""
     if setting == "auto":
-        return in_process and cpus >= 2
+        big = input_bytes is None or input_bytes >= WARM_MODELS_MIN_BYTES
+        return in_process and cpus >= 2 and big
     return bool(setting)
 
 

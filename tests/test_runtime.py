@@ -13,7 +13,7 @@ from refinery.runtime import memoise_dofn_specs
 class _Counting(beam.DoFn):
     COUNT = ReadModifyWriteStateSpec("count", VarIntCoder())
 
-    def process(self, kv, count=beam.DoFn.StateParam(COUNT)):
+    def process(self, kv, count=beam.DoFn.StateParam(COUNT)):  # noqa: B008 - how Beam declares state
         n = (count.read() or 0) + 1
         count.write(n)
         yield kv[0], n

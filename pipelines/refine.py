@@ -59,7 +59,8 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], out_dir: str, cfg, ident
     errors = [crude[ERRORS]]
     records = crude[KEPT]
     sized_by = None
-    ctx = BuildContext(in_process=not spread_records)
+    input_bytes = input_set.local_bytes if input_set is not None and not input_set.remote_patterns else None
+    ctx = BuildContext(in_process=not spread_records, input_bytes=input_bytes)
     for spec in record_stages():
         if not spec.is_enabled(cfg):
             continue

@@ -30,7 +30,7 @@ from refinery.pipelines.failfast import error_share_failure, preflight
 from refinery.pipelines.outdir import OutputLock, OutputRefused, prepare_output
 from refinery.pipelines.refine import RUN_DIR, build_pipeline, stages_status
 from refinery.pipelines.scrub import install_log_scrubbing, scrub_options, scrub_secrets
-from refinery.runtime import collect_less_garbage, single_process, suite_process
+from refinery.runtime import collect_less_garbage, memoise_dofn_specs, single_process, suite_process
 from refinery.schemas import SCHEMA_VERSION
 from refinery.transforms.inputs import InputError, InputSet, check_output_apart, expand_inputs, is_local
 
@@ -209,6 +209,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
             if engine is not None:
                 engine.close()
             raise RunFailed(f"pipeline options: {exc}") from None
+        memoise_dofn_specs()
         in_process = single_process(runner, all_opts)
         suite = _suite_process(cfg, in_process) if validate_aside and not dry_run else None
         try:

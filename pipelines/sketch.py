@@ -27,7 +27,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from refinery.atomic import write_atomic
 from refinery.transforms.dedup_index import INDEX_DIR, INDEX_SCHEMA, estimated_jaccard
 
 # --- sketch ---------------------------------------------------------------------------------------
@@ -188,6 +187,7 @@ def overlap_report(a: pa.Table, b: pa.Table, pairs, a_meta, b_meta) -> dict:
 
 
 def cmd_overlap(argv: list[str]) -> int:
+    from refinery.atomic import write_atomic  # imports Beam's filesystems: not for `refinery --help`
     from refinery.transforms.dedup_index import COMPAT_KEYS
 
     parser = argparse.ArgumentParser(

@@ -12,6 +12,8 @@ file. Measurements behind each setting are in ``docs/PERFORMANCE.md``.
 - Spare cores: :func:`usable_cpus`, :func:`suite_process` (Great Expectations imported in a second
   process while the pipeline runs) and :func:`warm_models_wanted` (language models preloaded in
   parallel when a worker starts).
+- Job building: :func:`memoise_dofn_specs` — Beam's state/timer introspection of a DoFn computed
+  once per DoFn instead of about five times per ParDo while the job is built and translated.
 - Table caches: :func:`cached_table` — per-code-point tables built once per machine, stored under
   ``$REFINERY_CACHE_DIR`` and keyed by a digest of what they depend on (library versions and the
   bytecode of the function that builds them, :func:`code_key`).
@@ -25,6 +27,7 @@ import hashlib
 import os
 import sys
 import tempfile
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -64,6 +67,47 @@ def collect_less_garbage(enabled: bool) -> Iterator[None]:
         gc.unfreeze()
 
 
+# Beam versions whose userstate.get_dofn_specs :func:`memoise_dofn_specs` has been read against.
+_DOFN_SPECS_BEAM = ("2.56.",)
+
+
+def memoise_dofn_specs() -> bool:
+    """Compute Beam's state and timer specs of a DoFn once per DoFn instance (this process only).
+
+    ``apache_beam.transforms.userstate.get_dofn_specs`` walks every method of a DoFn through
+    ``inspect.signature``; Beam calls it about five times per ParDo while it builds, validates and
+    translates a job (``is_stateful_dofn``, ``validate_stateful_dofn``, ``to_runner_api``), which is a
+    good part of a small run's fixed cost. The answer depends only on the DoFn's methods, which do
+    not change once it exists, so it is kept per instance (weakly: a DoFn that goes away takes its
+    entry with it); a DoFn that cannot be weakly referenced or hashed is asked every time, as
+    before. Only for the Beam versions read for it (``_DOFN_SPECS_BEAM``); idempotent. Returns
+    whether the memo is in place."""
+    import apache_beam as beam
+    from apache_beam.transforms import userstate
+
+    if getattr(userstate.get_dofn_specs, "_refinery_memo", False):
+        return True
+    if not beam.__version__.startswith(_DOFN_SPECS_BEAM):
+        return False
+    compute = userstate.get_dofn_specs
+    memo: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def get_dofn_specs(dofn):
+        try:
+            state, timers = memo[dofn]
+        except KeyError:
+            state, timers = compute(dofn)
+            memo[dofn] = (frozenset(state), frozenset(timers))
+            return state, timers
+        except TypeError:  # not hashable or not weakly referenceable
+            return compute(dofn)
+        return set(state), set(timers)  # fresh sets, as Beam's own function returns
+
+    get_dofn_specs._refinery_memo = True
+    userstate.get_dofn_specs = get_dofn_specs
+    return True
+
+
 def single_process(runner: str, all_opts: dict) -> bool:
     """True for Beam's DirectRunner in its default in-memory mode: one worker in this process."""
     return runner in ("DirectRunner", "direct") and all_opts.get("direct_running_mode", "in_memory") == "in_memory"
@@ -77,13 +121,21 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def warm_models_wanted(setting, in_process: bool, cpus: int) -> bool:
+# 'auto' preloads lingua's full models only for an input at least this large (bytes on disk). The
+# preload holds the GIL for seconds, so a small run pays it in full whether or not any text needs the
+# models; a large run meets short text anyway and gains the parallel load (docs/PERFORMANCE.md).
+WARM_MODELS_MIN_BYTES = 10_000_000
+
+
+def warm_models_wanted(setting, in_process: bool, cpus: int, input_bytes: int | None = None) -> bool:
     """``language.warm_models`` resolved for one worker: 'auto' preloads only where the parallel preload
-    has idle cores to run on — one in-process worker on a machine with two or more CPUs. With several
-    worker processes the cores are busy with the work, and on one core the preload costs more CPU
-    than the lazy load."""
+    has idle cores to run on — one in-process worker on a machine with two or more CPUs — and only for
+    an input of :data:`WARM_MODELS_MIN_BYTES` or more (``input_bytes`` None: unknown, taken as large).
+    With several worker processes the cores are busy with the work, and on one core the preload costs
+    more CPU than the lazy load."""
     if setting == "auto":
-        return in_process and cpus >= 2
+        big = input_bytes is None or input_bytes >= WARM_MODELS_MIN_BYTES
+        return in_process and cpus >= 2 and big
     return bool(setting)
 
 

@@ -48,6 +48,14 @@ class DedupConfig(Section):
         "Jaccard to it is >= threshold; members still undecided after the last round are kept (counter "
         "chain_unresolved). A record is never removed as a near duplicate of a record it does not resemble.",
     )
+    cluster_step: Literal["auto", "local", "distributed"] = Field(
+        "auto",
+        description="Where duplicate clusters are formed and decided. distributed: max_rounds and chain_rounds "
+        "unrolled into the job graph (no worker holds more than one cluster's members). local: the verified "
+        "edges in one element (union-find) and each cluster with its shingle sets in one group: far fewer "
+        "steps, for a runner that holds everything in one process anyway. auto: local on the in-process "
+        "DirectRunner, distributed elsewhere. Decisions are the same either way.",
+    )
     against: list[str] = Field(
         default_factory=list,
         description="Earlier output folders (refinery run --dedup-against PREV_OUT): a record that duplicates a "
@@ -100,10 +108,11 @@ def explain(r: dict) -> list[str]:
             f"dup_of={r.get('dup_of')} jaccard={r.get('dup_jaccard')}"]
 
 
-def transform(cfg, _ctx: BuildContext):
+def transform(cfg, ctx: BuildContext):
     from refinery.transforms.beam.dedup import DedupNearDuplicates  # Beam stays out of the schemas' imports
 
-    return DedupNearDuplicates(cfg)
+    step = cfg.dedup.cluster_step
+    return DedupNearDuplicates(cfg, local_clusters=step == "local" or (step == "auto" and ctx.in_process))
 
 
 SPEC = StageSpec(

@@ -106,7 +106,8 @@ class LanguageConfig(Section):
         description="Preload lingua's full models when a worker starts instead of loading them lazily at the "
         "first short text (< 120 characters) CLD2 is unsure of: the preload runs on every core where the lazy "
         "load runs on one. auto: only when the pipeline runs in this one process (the default DirectRunner "
-        "mode) on a machine with two or more CPUs (docs/PERFORMANCE.md); true: every worker; false: load them "
+        "mode) on a machine with two or more CPUs and the local input is 10 MB or more (docs/PERFORMANCE.md); "
+        "true: every worker; false: load them "
         "only if and when that text comes (a corpus without such text never pays).",
     )
     candidates: list[str] | None = Field(
@@ -183,7 +184,7 @@ def explain(r: dict) -> list[str]:
 def transform(cfg, ctx: BuildContext):
     from refinery.transforms.beam.language import DetectLanguage  # Beam stays out of the schemas' imports
 
-    return DetectLanguage(cfg, in_process=ctx.in_process)
+    return DetectLanguage(cfg, in_process=ctx.in_process, input_bytes=ctx.input_bytes)
 
 
 SPEC = StageSpec(

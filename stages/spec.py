@@ -74,6 +74,7 @@ class BuildContext:
     """What the pipeline tells a stage's transform factory about the run."""
 
     in_process: bool = False  # the runner executes the whole pipeline in this one process
+    input_bytes: int | None = None  # size of the local input files on disk; None: unknown (remote inputs)
 
 
 Role = Literal["source", "records", "sink"]

@@ -31,12 +31,18 @@ def _smallest_ids(records: list[dict], k: int) -> list[str]:
 def test_bottom_k_is_the_k_smallest_sample_keys_slimmed_all_of_few_none_of_none():
     records = _records(60, text_chars=2000)
     few = _records(5)
+    errors = [{"source_uri": "f", "source_line": i, "error": "x"} for i in range(3)]
     with TestPipeline() as p:
-        got = (p | "Many" >> beam.Create(records) | "K7" >> SampleBottomK(7)
-               | "IdLen" >> beam.Map(lambda r: (r["doc_id"], len(r["text"]))))
-        some = p | "Few" >> beam.Create(few) | "K50" >> SampleBottomK(50) | "Ids" >> beam.Map(lambda r: r["doc_id"])
+        tagged = [("refined", r) for r in records] + [("rejected", r) for r in few] + [("errors", e) for e in errors]
+        got = (p | "Many" >> beam.Create(tagged) | "K7" >> SampleBottomK(7)
+               | "IdLen" >> beam.Map(lambda kv: (kv[0], kv[1]["doc_id"], len(kv[1]["text"]))))
+        some = (p | "Few" >> beam.Create([("rejected", r) for r in few]) | "K50" >> SampleBottomK(50)
+                | "Ids" >> beam.Map(lambda kv: kv[1]["doc_id"]))
         none = p | "None" >> beam.Create([]) | "K50b" >> SampleBottomK(50)
-        assert_that(got, equal_to([(i, 500) for i in _smallest_ids(records, 7)]), label="k smallest, slimmed")
+        # each kind is sampled on its own: the 7 smallest of the refined, all 5 of the rejected, no error
+        want = ([("refined", i, 500) for i in _smallest_ids(records, 7)]
+                + [("rejected", r["doc_id"], len(r["text"])) for r in few])
+        assert_that(got, equal_to(want), label="k smallest per kind, slimmed")
         assert_that(some, equal_to([r["doc_id"] for r in few]), label="all of fewer than k")
         assert_that(none, equal_to([]), label="none of none")
 
@@ -72,3 +78,20 @@ def test_compute_aggregates_writes_the_bottom_k_sample_and_the_counts(tmp_path):
     assert all(len(r["text"]) <= 500 for r in agg["refined_sample"])
     assert agg["refined"]["rows"] == 40 and agg["rejected"]["rows"] == 12 and agg["errors_rows"] == 1
     assert agg["duplicate_doc_ids"] == 0
+
+
+def test_compute_aggregates_counts_repeated_doc_ids_and_content_hashes_once_each(tmp_path):
+    refined = [dict(r, content_hash=f"h{i % 3}") for i, r in enumerate(_records(6))]  # h0, h1, h2 twice each
+    rejected = [dict(refined[0], reject_reason="near_duplicate"), dict(refined[1], reject_reason="near_duplicate"),
+                dict(refined[1], reject_reason="near_duplicate", content_hash="other")]
+    path = tmp_path / "aggregates.json"
+    with TestPipeline() as p:
+        pcolls = (p | "R" >> beam.Create(refined), p | "J" >> beam.Create(rejected), p | "E" >> beam.Create([]))
+        _ = pcolls | ComputeAggregates(str(path), sample_rows=4)
+    agg = json.loads(path.read_text())
+    # doc-0000 twice, doc-0001 three times: two repeated doc_ids; a rejected record's hash is not counted
+    assert agg["duplicate_doc_ids"] == 2
+    assert agg["duplicate_content_hash"] == 3
+    assert agg["errors_rows"] == 0 and agg["refined"]["rows"] == 6 and agg["rejected"]["rows"] == 3
+    assert list(agg) == ["refined", "rejected", "errors_rows", "duplicate_doc_ids", "duplicate_content_hash",
+                         "refined_sample", "rejected_sample"]

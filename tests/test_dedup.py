@@ -111,6 +111,17 @@ def test_components_join_chains_within_few_rounds():
     assert rounds <= 12
 
 
+def test_union_find_labels_equal_the_star_rounds():
+    from refinery.transforms.beam.dedup_local import component_minimums
+
+    rng = random.Random(5)
+    ids = [f"{rng.getrandbits(64):016x}" for _ in range(300)]
+    edges = [(ids[i], ids[i + 1]) for i in range(99)]  # one long chain
+    edges += [(rng.choice(ids[100:]), rng.choice(ids[100:])) for _ in range(150)]  # random small components
+    labels, _rounds = star_rounds_reference(edges, max_rounds=64)
+    assert component_minimums(edges) == labels
+
+
 def test_rank_rule():
     assert sorted([rank_key("longest", "b", 10, None), rank_key("longest", "a", 10, None),
                    rank_key("longest", "c", 11, None)])[0] == (-11, "c")
@@ -204,8 +215,9 @@ def _sets(texts):
     return {d: shingle_hashes(dedup_normalise(t), 5, "auto") for d, t in texts.items()}
 
 
-def _run_dedup(records, overrides):
-    """Run DedupNearDuplicates → ({doc_id: (reason or 'kept', dup_of, dup_jaccard)}, {counter: value})."""
+def _run_dedup(records, overrides, local=False):
+    """Run DedupNearDuplicates → ({doc_id: (reason or 'kept', dup_of, dup_jaccard)}, {counter: value}).
+    ``local``: the cluster step in one worker (dedup.cluster_step=local) instead of the unrolled rounds."""
     import glob
     import tempfile
 
@@ -214,7 +226,7 @@ def _run_dedup(records, overrides):
     cfg = load_config(None, overrides)
     tmp = tempfile.mkdtemp(prefix="dedup-test-")
     p = beam.Pipeline()
-    out = p | beam.Create(records) | DedupNearDuplicates(cfg)
+    out = p | beam.Create(records) | DedupNearDuplicates(cfg, local_clusters=local)
     (out["kept"] | "k" >> beam.Map(lambda r: (r["doc_id"], "kept", None, None)),
      out["rejected"] | "r" >> beam.Map(lambda r: (r["doc_id"], r["reject_reason"], r["dup_of"], r["dup_jaccard"])),
      out["errors"] | "e" >> beam.Map(lambda r: (r["doc_id"], "error", None, None))) \
@@ -249,16 +261,18 @@ def test_chain_safe_reference_keeps_the_far_end_of_a_chain():
     assert got["b"][0] == "a" and got["b"][1] >= 0.8
 
 
-def test_chain_is_not_removed_transitively():
+@pytest.mark.parametrize("local", [False, True], ids=["distributed", "local"])
+def test_chain_is_not_removed_transitively(local):
     texts = dict(zip(["a", "b", "c"], _window_docs(3, 7), strict=True))
-    decisions, counters = _run_dedup([_rec(d, t) for d, t in texts.items()], ["dedup.keep=smallest_id"])
+    decisions, counters = _run_dedup([_rec(d, t) for d, t in texts.items()], ["dedup.keep=smallest_id"], local)
     assert decisions == {"a": ("kept", None, None), "b": ("near_duplicate", "a", pytest.approx(0.8692, abs=1e-3)),
                          "c": ("kept", None, None)}
     assert counters["chain_kept"] == 1 and counters.get("chain_unresolved", 0) == 0
     _check_chain_safe(decisions, _sets(texts))
 
 
-def test_star_whose_best_record_is_a_leaf():
+@pytest.mark.parametrize("local", [False, True], ids=["distributed", "local"])
+def test_star_whose_best_record_is_a_leaf(local):
     # centre z resembles every leaf (window offset 7 each way), leaves resemble each other less
     centre = _window_docs(1, 7, length=104, start=100)[0]
     toks = centre.split()
@@ -267,7 +281,7 @@ def test_star_whose_best_record_is_a_leaf():
               "c": " ".join(toks[:50] + ["lc0", "lc1", "lc2"] + toks[53:])}
     texts = {"z": centre, **leaves}
     sets = _sets(texts)
-    decisions, counters = _run_dedup([_rec(d, t) for d, t in texts.items()], ["dedup.keep=smallest_id"])
+    decisions, counters = _run_dedup([_rec(d, t) for d, t in texts.items()], ["dedup.keep=smallest_id"], local)
     _check_chain_safe(decisions, sets)
     from refinery.transforms.dedup import chain_safe_reference
 
@@ -278,7 +292,8 @@ def test_star_whose_best_record_is_a_leaf():
     assert counters["chain_kept"] == sum(w == "kept" for w, _o, _j in decisions.values()) - 1
 
 
-def test_long_path_in_random_rank_order_removes_only_resembling_records():
+@pytest.mark.parametrize("local", [False, True], ids=["distributed", "local"])
+def test_long_path_in_random_rank_order_removes_only_resembling_records(local):
     rng = random.Random(11)
     docs = _window_docs(40, 7)
     ids = [f"{rng.getrandbits(64):016x}" for _ in docs]  # ranks (smallest id) in random order along the path
@@ -288,7 +303,7 @@ def test_long_path_in_random_rank_order_removes_only_resembling_records():
 
     for rounds in (2, 6):
         decisions, counters = _run_dedup([_rec(d, t) for d, t in texts.items()],
-                                         ["dedup.keep=smallest_id", f"dedup.chain_rounds={rounds}"])
+                                         ["dedup.keep=smallest_id", f"dedup.chain_rounds={rounds}"], local)
         _check_chain_safe(decisions, sets)
         ref = chain_safe_reference({d: (d,) for d in texts}, sets, 0.8, rounds=rounds)
         assert {d: of for d, (_w, of, _j) in decisions.items()} == {d: of for d, (of, _j) in ref.items()}

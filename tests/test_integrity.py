@@ -324,3 +324,22 @@ def test_is_refinery_temp_names_the_temporary_files():
     assert not tmp.endswith(".parquet")  # no *.parquet glob takes a temporary file
     assert is_refinery_temp(tmp) and is_refinery_temp(".refinery-tmp-x") and is_refinery_temp("/a/.refinery-tmp-y")
     assert not is_refinery_temp("/a/part-00000-of-00001.parquet") and not is_refinery_temp("/.refinery-tmp-dir/x")
+
+
+def test_a_config_written_before_todays_keys_existed_still_re_hashes_to_its_manifest():
+    from refinery.pipelines.config import RunConfig
+    from refinery.validators.integrity import _check_config, config_digest
+
+    cfg = RunConfig()
+    assert config_digest(cfg.model_dump(mode="json")) == cfg.sha256()  # the run's own hash, recomputed
+    older = cfg.model_dump(mode="json")
+    del older["dedup"]["cluster_step"]  # a release from before this key was added
+    manifest = {"config": older, "config_sha256": config_digest(older)}
+    problems: list[str] = []
+    _check_config(manifest, None, problems)
+    assert problems == []
+    # read through today's model, the defaults of the new key would change the hash
+    assert RunConfig.model_validate(older).sha256() != manifest["config_sha256"]
+    edited = {**older, "dedup": {**older["dedup"], "threshold": 0.5}}
+    _check_config({"config": edited, "config_sha256": manifest["config_sha256"]}, None, problems)
+    assert len(problems) == 1 and problems[0].startswith("config: re-hashes to")

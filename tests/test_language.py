@@ -169,6 +169,11 @@ def test_warm_models_auto_only_for_one_in_process_worker_with_a_spare_core():
     assert not warm_models_wanted("auto", in_process=False, cpus=16)  # each worker process has its core busy
     assert warm_models_wanted(True, in_process=False, cpus=1)
     assert not warm_models_wanted(False, in_process=True, cpus=16)
+    # a small input never pays the preload (it holds the GIL for seconds); a large or unknown one does
+    assert not warm_models_wanted("auto", in_process=True, cpus=2, input_bytes=4_000)
+    assert warm_models_wanted("auto", in_process=True, cpus=2, input_bytes=50_000_000)
+    assert warm_models_wanted("auto", in_process=True, cpus=2, input_bytes=None)
+    assert warm_models_wanted(True, in_process=True, cpus=2, input_bytes=4_000)
     assert load_config().language.warm_models == "auto"
     assert load_config(overrides=["language.warm_models=false"]).language.warm_models is False
 

@@ -424,3 +424,25 @@ def test_or_later_from_the_wording_after_an_only_notice():
             "Public License as  published by the Free\nSoftware Foundation [version 2 of  the License, or any later "
             "version]\nFor details, see \n\nhttp://www.gnu.org/copyleft/gpl.html")
     assert _ids(text) == "GPL-2.0-or-later"
+
+
+def test_rule_ngram_index_equals_the_rule_by_rule_hashes():
+    import numpy as np
+
+    from refinery.transforms.licence_kb import _ngram_hashes, _rule_ngram_index
+
+    rng = np.random.default_rng(3)
+    # rules of 4 to 40 tokens over a small vocabulary (so n-grams repeat within and across rules)
+    long_ids = [rng.integers(1, 30, size=int(n), dtype=np.uint64) for n in rng.integers(4, 40, size=60)]
+    owners = sorted(rng.choice(200, size=60, replace=False).tolist())
+    h, o, sizes = _rule_ngram_index(long_ids, owners, 200)
+    ref_h, ref_o, ref_sizes = [], [], np.zeros(200, dtype=np.int32)
+    for i, ids in zip(owners, long_ids, strict=True):
+        u = np.unique(_ngram_hashes(ids))
+        ref_sizes[i] = u.size
+        ref_h.append(u)
+        ref_o.append(np.full(u.size, i, dtype=np.int32))
+    rh, ro = np.concatenate(ref_h), np.concatenate(ref_o)
+    order = np.argsort(rh, kind="stable")
+    assert np.array_equal(h, rh[order]) and np.array_equal(o, ro[order]) and np.array_equal(sizes, ref_sizes)
+    assert sizes.dtype == np.int32 and o.dtype == np.int32

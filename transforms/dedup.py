@@ -41,7 +41,7 @@ _T2S_LIMIT = 0x30000
 
 @functools.lru_cache(maxsize=1)
 def _t2s_array() -> np.ndarray:
-    """The same map as a code-point lookup table (4x faster than str.translate with a dict)."""
+    """The same map as a code-point lookup table (faster than str.translate with a dict: docs/PERFORMANCE.md)."""
     table = np.arange(_T2S_LIMIT, dtype=np.uint32)
     for trad, simp in _t2s_table().items():
         table[trad] = ord(simp)
@@ -60,7 +60,7 @@ def fold_traditional(text: str) -> str:
 def dedup_normalise(text: str, fold_chinese_variants: bool = True) -> str:
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
-    text = " ".join(text.casefold().split())  # str.split: the same whitespace as the regex \s+, 3x faster
+    text = " ".join(text.casefold().split())  # str.split: the same whitespace as the regex \s+, faster
     if fold_chinese_variants and not text.isascii():
         text = fold_traditional(text)
     return text

@@ -80,9 +80,8 @@ _CJK_WEIGHT = 2.5
 _CLD2_MIN_CHARS = 120
 _CLD2_LONG_CHARS = 600
 _CLD2_PRIOR = 0.1
-# lingua reads at most this many characters (three windows): its cost grows with the text (8.7 ms per text
-# at 1,500 characters, 3.1 at 600, 2.4 at 300) while its edge over CLD2 is on short text; the langid
-# benchmark is the same at 300 as at 600.
+# lingua reads at most this many characters (three windows): its cost grows with the text while its edge
+# over CLD2 is on short text; the langid benchmark is the same at 300 as at 600 (docs/PERFORMANCE.md).
 _LINGUA_MAX_CHARS = 300
 # Near-identical neighbours: a candidate and a language outside the candidates that CLD2 and lingua
 # confuse on sentences (measured on UDHR: either model alone calls a third of Croatian "bs" and a fifth of
@@ -314,9 +313,9 @@ class _LinguaModel:
 
     def warm_full_models(self) -> None:
         """Preload every candidate's full models, from a background thread. Preloading runs on all cores
-        (measured: 3.8 s wall, 7.4 s CPU) where the lazy load at the first short text runs on one (5.3 s);
-        lingua holds the GIL for most of it, so it does not overlap the Python work of the thread that
-        started it — the gain is the parallel load, which needs idle cores."""
+        where the lazy load at the first short text runs on one (docs/PERFORMANCE.md); lingua holds the
+        GIL for most of it, so it does not overlap the Python work of the thread that started it — the
+        gain is the parallel load, which needs idle cores."""
         if self._full is None and self._warming is None:
             self._warming = threading.Thread(target=self._load_full, name="lingua-full-models", daemon=True)
             self._warming.start()

@@ -92,6 +92,30 @@ def _ngram_hashes(ids: np.ndarray) -> np.ndarray:
     return acc
 
 
+def _rule_ngram_index(long_ids: list[np.ndarray], long_owner: list[int],
+                      n_rules: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hashes, owners, sizes) of the long rules: every distinct 5-gram hash of each rule
+    (:func:`_ngram_hashes`) with the rule it belongs to, sorted by hash then rule, and the number of
+    distinct hashes per rule (0 for the short ones). Computed over all rules at once: the n-grams
+    of the concatenated token ids, less those that cross from one rule into the next."""
+    sizes = np.zeros(n_rules, dtype=np.int32)
+    if not long_ids:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int32), sizes
+    lens = np.array([x.size for x in long_ids], dtype=np.int64)
+    hashes = _ngram_hashes(np.concatenate(long_ids))
+    owner = np.repeat(np.asarray(long_owner, dtype=np.int32), lens)[:hashes.size]
+    offset = np.arange(hashes.size) - np.repeat(np.cumsum(lens) - lens, lens)[:hashes.size]
+    inside = offset <= np.repeat(lens, lens)[:hashes.size] - _NGRAM  # the n-gram ends in its own rule
+    h, o = hashes[inside], owner[inside]
+    order = np.lexsort((o, h))
+    h, o = h[order], o[order]
+    first = np.ones(h.size, dtype=bool)
+    first[1:] = (h[1:] != h[:-1]) | (o[1:] != o[:-1])
+    h, o = h[first], o[first]
+    sizes += np.bincount(o, minlength=n_rules).astype(np.int32)
+    return h, o, sizes
+
+
 class LicenceKB:
     """Rules, licences (SPDX id → category, exception flag) and licence URLs of the shipped knowledge base."""
 
@@ -112,7 +136,7 @@ class LicenceKB:
         self._exactish = np.array([r[2] in ("reference", "tag") for r in rules], dtype=bool)
         self.min_cov = np.array([max(r[4] / 100, _MIN_COVERAGE if len(t) < 100 else _MIN_COVERAGE_LONG)
                                  for r, t in zip(rules, toks, strict=True)])
-        self._versioned = np.array([any(c.isdigit() for c in r[5]) for r in rules], dtype=bool)
+        self._versioned = np.array([any(map(str.isdigit, r[5])) for r in rules], dtype=bool)
         self._auto = ahocorasick.Automaton()
         vocab: dict[str, int] = {}
         long_ids, long_owner = [], []
@@ -138,16 +162,7 @@ class LicenceKB:
                 if t in vocab and t not in _COMMON:
                     distinct[vocab[t]] = True
         self._distinct = distinct
-        hashes, owners, sizes = [], [], np.zeros(len(rules), dtype=np.int32)
-        for i, ids in zip(long_owner, long_ids, strict=True):
-            h = np.unique(_ngram_hashes(ids))
-            sizes[i] = h.size
-            hashes.append(h)
-            owners.append(np.full(h.size, i, dtype=np.int32))
-        h = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
-        o = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int32)
-        order = np.argsort(h, kind="stable")
-        self._hashes, self._owners, self._sizes = h[order], o[order], sizes
+        self._hashes, self._owners, self._sizes = _rule_ngram_index(long_ids, long_owner, len(rules))
 
     @classmethod
     @functools.lru_cache(maxsize=1)

@@ -200,7 +200,7 @@ def minhash_batch(hash_sets: list[np.ndarray], num_perm: int, seed: int, docs_pe
 
     Permutation-major: for each permutation k, one vectorised ``a_k·h + b_k`` over the shingles of
     all documents of the pass and one ``minimum.reduceat`` by document — contiguous arrays that stay
-    in cache (5x faster than a shingles × permutations matrix). A document with no shingles gets
+    in cache (faster than a shingles × permutations matrix: docs/PERFORMANCE.md). A document with no shingles gets
     datasketch's empty signature (all 2^32-1).
     """
     a, b = permutations(num_perm, seed)

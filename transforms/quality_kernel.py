@@ -3,7 +3,7 @@
 Pure core, used by :func:`refinery.transforms.quality.quality_signals`. One call per document
 tokenizes the text (words, Gopher's word-tokenizer tokens), counts scripts, hashes every word and
 computes the top- and duplicated-n-gram character fractions — work that as regexes, Python lists
-and per-document numpy calls cost ~250 µs per 1 KB document, and here costs ~10 µs.
+and per-document numpy calls cost an order of magnitude more (docs/PERFORMANCE.md).
 
 numba compiles the loops to machine code on first use (cached on disk); the character classes are
 a lookup table built once per process from the very regex classes that define them (``\\s``, ``\\w``,

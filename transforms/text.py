@@ -10,8 +10,9 @@ import unicodedata
 _CONTROL_TABLE = {c: None for c in list(range(0x00, 0x20)) + [0x7F] + list(range(0x80, 0xA0)) if c not in (0x09, 0x0A)}
 _CONTROL_TABLE.update({0x2028: "\n", 0x2029: "\n", 0xFEFF: None})
 _NEWLINES = re.compile(r"\r\n?")
-# str.translate with a dict costs ~40 ns a character even when nothing changes (70 % of ingest time);
-# a character-class search is ~20x faster, so translate only text that has something to remove.
+# str.translate with a dict costs per character even when nothing changes (most of ingest's time); a
+# character-class search is much cheaper, so translate only text that has something to remove
+# (docs/PERFORMANCE.md).
 _CONTROL_CHARS = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_CONTROL_TABLE)) + "]")
 
 

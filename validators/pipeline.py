@@ -27,21 +27,69 @@ from refinery.validators.aggregates import SAMPLE_ROWS, Aggregator, sample_key
 _SAMPLE_COLUMNS = REJECTED_SCHEMA.names
 
 
-class _AggregateFn(beam.CombineFn):
-    def create_accumulator(self):
-        return Aggregator()
+_SAMPLED = ("refined", "rejected")  # the kinds a sample is drawn from
 
-    def add_input(self, acc, record):
-        return acc.add(record)
+
+class _KindsAggregateFn(beam.CombineFn):
+    """(kind, record) → {'refined': aggregate, 'rejected': aggregate, 'errors_rows': count}: one combine
+    for the three outputs (an :class:`Aggregator` per sampled kind; errors are only counted)."""
+
+    def create_accumulator(self):
+        return {"refined": Aggregator(), "rejected": Aggregator(), "errors": 0}
+
+    def add_input(self, acc, element):
+        kind, record = element
+        if kind == "errors":
+            acc["errors"] += 1
+        else:
+            acc[kind].add(record)
+        return acc
 
     def merge_accumulators(self, accs):
-        out = Aggregator()
+        out = self.create_accumulator()
         for a in accs:
-            out.merge(a)
+            out["refined"].merge(a["refined"])
+            out["rejected"].merge(a["rejected"])
+            out["errors"] += a["errors"]
         return out
 
     def extract_output(self, acc):
-        return acc.result()
+        return {"refined": acc["refined"].result(), "rejected": acc["rejected"].result(),
+                "errors_rows": acc["errors"]}
+
+
+def _dup_keys(element):
+    """(kind, record) → the values that must not repeat: ('duplicate_doc_ids', doc_id) across refined and
+    rejected, ('duplicate_content_hash', hash) inside refined."""
+    kind, record = element
+    if kind == "errors":
+        return
+    yield "duplicate_doc_ids", record["doc_id"]
+    if kind == "refined" and record.get("content_hash"):
+        yield "duplicate_content_hash", record["content_hash"]
+
+
+class _CountRepeatedFn(beam.CombineFn):
+    """((what, value), times seen) → {what: number of values seen more than once}, every ``what`` present."""
+
+    def create_accumulator(self):
+        return {"duplicate_doc_ids": 0, "duplicate_content_hash": 0}
+
+    def add_input(self, acc, element):
+        (what, _value), times = element
+        if times > 1:
+            acc[what] += 1
+        return acc
+
+    def merge_accumulators(self, accs):
+        out = self.create_accumulator()
+        for a in accs:
+            for k, v in a.items():
+                out[k] += v
+        return out
+
+    def extract_output(self, acc):
+        return acc
 
 
 def slim(record: dict) -> dict:
@@ -74,49 +122,70 @@ def _bottom(rows, n: int) -> list[dict]:
 
 
 class _WriteAggregates(beam.DoFn):
-    """(None, [(part name, value), ...]) — every part exactly once — with the sampled rows of each
-    kind as side inputs → aggregates.json."""
+    """The aggregates (one element) with the repeated-value counts and the sampled (kind, row) pairs as
+    side inputs → aggregates.json."""
 
     def __init__(self, path, n):
         self.path = path
         self.n = n
 
-    def process(self, element, refined_rows, rejected_rows):
-        _key, parts = element
-        p = dict(parts)
-        out = {"refined": p["refined"], "rejected": p["rejected"], "errors_rows": p["errors_rows"],
-               "duplicate_doc_ids": p["duplicate_doc_ids"], "duplicate_content_hash": p["duplicate_content_hash"],
-               "refined_sample": _bottom(refined_rows, self.n),
-               "rejected_sample": _bottom(rejected_rows, self.n)}
+    def process(self, aggregates, repeated, sampled):
+        rows: dict[str, list] = {kind: [] for kind in _SAMPLED}
+        for kind, row in sampled:
+            rows[kind].append(row)
+        out = {**aggregates, **repeated,
+               "refined_sample": _bottom(rows["refined"], self.n),
+               "rejected_sample": _bottom(rows["rejected"], self.n)}
         write_atomic(self.path, orjson.dumps(out, default=str, option=orjson.OPT_NON_STR_KEYS))
         yield self.path
 
 
-class SampleBottomK(beam.PTransform):
-    """Records → the slimmed records (:func:`slim`) whose sample key is among the ``n`` smallest,
-    one element each (a few more only when doc_ids repeat: :func:`_bottom` cuts them to ``n``).
+def _sample_keys(element):
+    kind, record = element
+    if kind in _SAMPLED:
+        yield kind, sample_key(record["doc_id"])
 
-    The k smallest keys are found by a combiner over the 8-byte keys alone (its one element holds
-    ``n`` integers, whatever the records' size); the largest of them is the threshold a filter
-    applies to the records, as a singleton side input."""
+
+def _thresholds(kv):
+    """(kind, the n smallest keys) → (kind, the largest of them: a record at or under it is sampled)."""
+    kind, keys = kv
+    return kind, max(keys) if keys else -1
+
+
+def _under_threshold(element, thresholds):
+    kind, record = element
+    if kind in _SAMPLED and sample_key(record["doc_id"]) <= thresholds.get(kind, -1):
+        yield kind, slim(record)
+
+
+class SampleBottomK(beam.PTransform):
+    """(kind, record) → (kind, slimmed record (:func:`slim`)) for the records of each sampled kind whose
+    sample key is among that kind's ``n`` smallest, one element each (a few more only when doc_ids
+    repeat: :func:`_bottom` cuts them to ``n``).
+
+    The k smallest keys of each kind are found by a combiner over the 8-byte keys alone (its element
+    holds ``n`` integers, whatever the records' size); the largest of them is the threshold a filter
+    applies to the records, through a side input of one small value per kind."""
 
     def __init__(self, n: int):
         super().__init__()
         self.n = n
 
-    def expand(self, records):
-        threshold = beam.pvalue.AsSingleton(
-            records
-            | "Keys" >> beam.Map(lambda r: sample_key(r["doc_id"]))
-            | "SmallestKeys" >> beam.combiners.Top.Smallest(self.n)
-            | "Threshold" >> beam.Map(lambda keys: max(keys) if keys else -1))
-        return (records
-                | "UnderThreshold" >> beam.Filter(lambda r, t: sample_key(r["doc_id"]) <= t, threshold)
-                | "Slim" >> beam.Map(slim))
+    def expand(self, kinds):
+        thresholds = beam.pvalue.AsDict(
+            kinds
+            | "Keys" >> beam.FlatMap(_sample_keys)
+            | "SmallestKeys" >> beam.combiners.Top.SmallestPerKey(self.n)
+            | "Threshold" >> beam.Map(_thresholds))
+        return kinds | "UnderThreshold" >> beam.FlatMap(_under_threshold, thresholds)
 
 
 class ComputeAggregates(beam.PTransform):
-    """(refined, rejected, errors) → writes aggregates.json to ``path``."""
+    """(refined, rejected, errors) → writes aggregates.json to ``path``.
+
+    The three outputs are tagged with their kind and flow as one collection through three combines —
+    the aggregates, the repeated values, the sample — that meet at the writer: few steps, so a small
+    run does not pay for many stages, and no step holds more than the sample."""
 
     def __init__(self, path: str, sample_rows: int = SAMPLE_ROWS):
         super().__init__()
@@ -125,22 +194,15 @@ class ComputeAggregates(beam.PTransform):
 
     def expand(self, pcolls):
         refined, rejected, errors = pcolls
-        ref_agg = refined | "AggRefined" >> beam.CombineGlobally(_AggregateFn())
-        rej_agg = rejected | "AggRejected" >> beam.CombineGlobally(_AggregateFn())
-        n_err = errors | "CountErrors" >> beam.combiners.Count.Globally()
-        ids = ((refined, rejected) | "AllKept" >> beam.Flatten() | "DocIds" >> beam.Map(lambda r: r["doc_id"]))
-        dup_ids = _dups(ids, "DupIds")
-        hashes = refined | "Hashes" >> beam.FlatMap(lambda r: [r["content_hash"]] if r.get("content_hash") else [])
-        dup_hash = _dups(hashes, "DupHash")
-        refined_rows = refined | "SampleRefined" >> SampleBottomK(self.n)
-        rejected_rows = rejected | "SampleRejected" >> SampleBottomK(self.n)
-
-        # Each part is one small element (a global combine yields one even for no input); they meet in
-        # one group. The sampled rows come as side inputs, one element per row (see the module doc).
-        parts = {"refined": ref_agg, "rejected": rej_agg, "errors_rows": n_err, "duplicate_doc_ids": dup_ids,
-                 "duplicate_content_hash": dup_hash}
-        named = [pc | f"Name{name}" >> beam.Map(lambda v, name=name: (None, (name, v))) for name, pc in parts.items()]
-        return (named | "AllAggregates" >> beam.Flatten() | "GatherAggregates" >> beam.GroupByKey()
-                | "WriteAggregates" >> beam.ParDo(_WriteAggregates(self.path, self.n),
-                                                  beam.pvalue.AsList(refined_rows),
-                                                  beam.pvalue.AsList(rejected_rows)))
+        kinds = ((refined | "TagRefined" >> beam.Map(lambda r: ("refined", r)),
+                  rejected | "TagRejected" >> beam.Map(lambda r: ("rejected", r)),
+                  errors | "TagErrors" >> beam.Map(lambda r: ("errors", r)))
+                 | "AllOutputs" >> beam.Flatten())
+        aggregates = kinds | "Aggregate" >> beam.CombineGlobally(_KindsAggregateFn())
+        repeated = (kinds
+                    | "DupKeys" >> beam.FlatMap(_dup_keys)
+                    | "CountKeys" >> beam.combiners.Count.PerElement()
+                    | "CountRepeated" >> beam.CombineGlobally(_CountRepeatedFn()))
+        sampled = kinds | "Sample" >> SampleBottomK(self.n)
+        return aggregates | "WriteAggregates" >> beam.ParDo(
+            _WriteAggregates(self.path, self.n), beam.pvalue.AsSingleton(repeated), beam.pvalue.AsList(sampled))

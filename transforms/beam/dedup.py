@@ -499,11 +499,14 @@ class _ApplyFn(beam.DoFn):
 class DedupNearDuplicates(beam.PTransform):
     """Records → kept (one per duplicate cluster) / rejected (exact_duplicate, near_duplicate) / errors."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, local_clusters: bool = False):
         super().__init__()
         self.cfg = cfg
+        self.local_clusters = local_clusters  # the cluster step in one worker (refinery.transforms.beam.dedup_local)
 
     def expand(self, records):
+        from refinery.transforms.beam.dedup_local import LocalChainSafe, LocalComponents
+
         d = self.cfg.dedup
         sk = (
             records
@@ -547,14 +550,16 @@ class DedupNearDuplicates(beam.PTransform):
                          | "AttachSets" >> beam.ParDo(_AttachSetsFn()).with_outputs("node_set", main="pairs"))
             edges = (with_sets["pairs"] | "PairSets" >> beam.GroupByKey()
                      | "Verify" >> beam.ParDo(_VerifyFn(d.threshold)))
-            labels = edges | "Components" >> _ConnectedComponents(d.max_rounds)
+            components = LocalComponents() if self.local_clusters else _ConnectedComponents(d.max_rounds)
+            labels = edges | "Components" >> components
             node_sets = with_sets["node_set"]
         else:
             labels = reps | "NoLabels" >> beam.FlatMap(lambda kv: [])
             node_sets = reps | "NoSets" >> beam.FlatMap(lambda kv: [])
         members = ({"label": labels, "rep": reps} | "JoinLabels" >> beam.CoGroupByKey()
                    | "Members" >> beam.FlatMap(_component_members))
-        finals = members | "ChainSafe" >> _ChainSafeDecisions(node_sets, d.threshold, d.chain_rounds)
+        chain_safe = LocalChainSafe if self.local_clusters else _ChainSafeDecisions
+        finals = members | "ChainSafe" >> chain_safe(node_sets, d.threshold, d.chain_rounds)
         if prior_finals:
             finals = [finals, *prior_finals] | "WithEarlierFinals" >> beam.Flatten()
         assign_by_group = ex["assign"] | "ByGroupRep" >> beam.Map(lambda kv: (kv[1], kv[0]))

@@ -22,10 +22,11 @@ __all__ = ["DetectLanguage", "warm_models_wanted"]
 class _DetectLanguageFn(RecordStageFn):
     stage = Stage.LANGUAGE
 
-    def __init__(self, cfg, shared: Shared, in_process: bool = False):
+    def __init__(self, cfg, shared: Shared, in_process: bool = False, input_bytes: int | None = None):
         super().__init__(cfg)
         self._shared = shared
         self._in_process = in_process
+        self._input_bytes = input_bytes
 
     def setup(self):
         super().setup()
@@ -33,7 +34,7 @@ class _DetectLanguageFn(RecordStageFn):
 
         def build():
             ident = LanguageIdentifier(c.backend, c.max_chars, c.seed, c.secondary_min_share, c.candidates)
-            if warm_models_wanted(c.warm_models, self._in_process, usable_cpus()):
+            if warm_models_wanted(c.warm_models, self._in_process, usable_cpus(), self._input_bytes):
                 ident.warm_up()
             return SharedHolder(ident)
 
@@ -63,10 +64,12 @@ class _DetectLanguageFn(RecordStageFn):
 class DetectLanguage(beam.PTransform):
     """Records → records with language columns; policy from ``language.allowed`` / ``min_score``."""
 
-    def __init__(self, cfg, in_process: bool = False):
+    def __init__(self, cfg, in_process: bool = False, input_bytes: int | None = None):
         super().__init__()
         self.cfg = cfg
         self.in_process = in_process
+        self.input_bytes = input_bytes
 
     def expand(self, records):
-        return run_record_stage(records, "Detect", _DetectLanguageFn(self.cfg, Shared(), self.in_process))
+        fn = _DetectLanguageFn(self.cfg, Shared(), self.in_process, self.input_bytes)
+        return run_record_stage(records, "Detect", fn)

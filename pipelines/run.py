@@ -7,13 +7,16 @@ read/write through Beam's FileSystems, so they work the same on local paths and 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import platform
 import secrets
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -23,6 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 import refinery
+from refinery import progress
 from refinery.atomic import remove_success, write_atomic, write_success
 from refinery.pipelines import engines
 from refinery.pipelines.config import RunConfig
@@ -212,15 +216,18 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         memoise_dofn_specs()
         in_process = single_process(runner, all_opts)
         suite = _suite_process(cfg, in_process) if validate_aside and not dry_run else None
+        live = not quiet and not dry_run and (in_process or engine is not None)  # a progress line from here
+        interrupt = _Interrupt(manifest, manifest_path, out_dir, cfg, engine, lock) if not dry_run else None
         try:
-            build_pipeline(p, inputs, out_dir, cfg, identity, progress=not quiet, spread_records=not in_process,
-                           input_set=input_set)
-            with _collect_garbage_less(in_process and not dry_run):
-                result = p.run()
-            if dry_run or result is None:
+            build_pipeline(p, inputs, out_dir, cfg, identity, progress=not quiet and not live,
+                           spread_records=not in_process, input_set=input_set)
+            total = input_set.local_bytes if input_set is not None and not input_set.remote_patterns else None
+            with interrupt or contextlib.nullcontext():
+                result = _execute(p, in_process, dry_run, [s.name for s in record_stages(cfg)] if live else None,
+                                  total)
+            if result is None:
                 return RunResult(manifest={**manifest, "status": "dry_run"}, exit_code=0,
                                  messages=["dry run: the complete job was built and translated; nothing was submitted"])
-            result.wait_until_finish()
             counters = _counters(result)  # a portable job's metrics live in its job server: ask before it stops
         except BaseException as exc:
             if suite is not None:
@@ -257,6 +264,80 @@ def _checked_inputs(inputs: list[str], out_dir: str, cfg: RunConfig, lock: Outpu
     except (InputError, OutputRefused) as exc:
         raise RunFailed(str(exc)) from None
     return input_set
+
+
+def _execute(p: beam.Pipeline, in_process: bool, dry_run: bool, stages: list[str] | None, total: int | None):
+    """Run the job to its end; None for a dry run (or a runner that returns no result). ``stages``: show
+    the progress line (:mod:`refinery.progress`) with these stages' counters; None: no line. In this
+    process the stages note their counters in a tally the line reads; a job server is asked for the
+    running job's metrics."""
+    reporter = None
+    if stages is not None and in_process:
+        reporter = progress.Reporter(progress.enable().snapshot, stages, total).start()
+    try:
+        with _collect_garbage_less(in_process and not dry_run):
+            result = p.run()
+    finally:
+        if reporter is not None:
+            reporter.stop()
+            progress.disable()
+    if dry_run or result is None:
+        return None
+    if stages is not None and not in_process:
+        reporter = progress.Reporter(lambda: progress.metrics_values(result), stages, total).start()
+    try:
+        result.wait_until_finish()
+    finally:
+        if reporter is not None:
+            reporter.stop()
+    return result
+
+
+def record_stages(cfg) -> list:
+    """The stages whose counters the progress line shows, in pipeline order: ingest, then every enabled
+    record stage."""
+    from refinery.stages import STAGES
+
+    return [s for s in STAGES if s.role == "source" or (s.role == "records" and s.is_enabled(cfg))]
+
+
+class _Interrupt:
+    """While the job runs, Ctrl-C (SIGINT) ends the run within moments: one line on stderr, the manifest
+    marked ``failed`` with error ``interrupted`` (and the lineage FAIL event), the engine and the output
+    lock released, exit status 130. Beam's own unwinding of an interrupted job took tens of seconds and
+    printed a long traceback. Files already complete stay; no ``_SUCCESS`` is written. Installed only
+    from the main thread (where Python delivers signals); elsewhere a no-op."""
+
+    def __init__(self, manifest, manifest_path, out_dir, cfg, engine, lock):
+        self.args = (manifest, manifest_path, out_dir, cfg, engine, lock)
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._stop)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+        return False
+
+    def _stop(self, _signum, _frame):
+        manifest, manifest_path, out_dir, cfg, engine, lock = self.args
+        progress.stop_all()
+        print("\nrefinery: interrupted: the run stopped; its output is incomplete (no _SUCCESS). "
+              f"Run it again with --overwrite to replace {out_dir}.", file=sys.stderr, flush=True)
+        try:
+            manifest.update(status="failed", error="interrupted",
+                            finished_at=_dt.datetime.now(_dt.UTC).isoformat())
+            _write_json(manifest_path, manifest)
+            _lineage("FAIL", manifest, out_dir, cfg)
+            if engine is not None:
+                engine.close()
+        finally:
+            lock.release()
+            os._exit(130)
 
 
 def _start_engine(runner: str, beam_args: list[str], manifest: dict, manifest_path: str, quiet: bool):

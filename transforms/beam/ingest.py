@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -56,6 +57,40 @@ class _Progress:
                   file=sys.stderr, flush=True)
 
 
+class _StoredBytes:
+    """Counter ``bytes_read``: bytes of an input file as stored (the unit of the run's summary) read so
+    far, from the position of the handles the reader opened; the whole file once it is read."""
+
+    def __init__(self, counters: Counters, size: int | None):
+        self.counters, self.size = counters, size
+        self.handles: list = []
+        self.positions: list[int] = []
+        self.reported = 0
+
+    def open(self, uri: str):
+        f = _open_raw(uri)
+        self.handles.append(f)
+        self.positions.append(0)
+        return f
+
+    def _consumed(self) -> int:
+        for i, f in enumerate(self.handles):
+            with contextlib.suppress(OSError, ValueError, AttributeError):  # closed, or a stream without a position
+                self.positions[i] = max(self.positions[i], f.tell())
+        return max(self.positions, default=0)
+
+    def _add(self, upto: int) -> None:
+        if upto > self.reported:
+            self.counters.inc("bytes_read", upto - self.reported)
+            self.reported = upto
+
+    def report(self) -> None:
+        self._add(self._consumed() if self.size is None else min(self._consumed(), self.size))
+
+    def finish(self) -> None:
+        self._add(self.size if self.size is not None else self._consumed())
+
+
 class _ReadCrudeFn(beam.DoFn):
     def __init__(self, cfg, progress: bool):
         self.cfg = cfg
@@ -101,7 +136,8 @@ class _ReadCrudeFn(beam.DoFn):
         counters = self._counters
         ingest = self.cfg.ingest
         n = nbytes = 0
-        for kind, item in self._timed(read_crude(uri, ingest, _open_raw, size_hint=size)):
+        stored = _StoredBytes(counters, size)
+        for kind, item in self._timed(read_crude(uri, ingest, stored.open, size_hint=size)):
             self._redact_pii(kind, item)
             if kind == "record":
                 n += 1
@@ -120,6 +156,8 @@ class _ReadCrudeFn(beam.DoFn):
                 else:
                     counters.inc("kept")
                     yield item
+                if n % 256 == 0:
+                    stored.report()
                 if n % 1000 == 0:
                     self._progress.add(n, nbytes)
                     n = nbytes = 0
@@ -132,6 +170,7 @@ class _ReadCrudeFn(beam.DoFn):
                 counters.inc("files")
                 yield TaggedOutput(FILES, item)
         self._progress.add(n, nbytes)
+        stored.finish()
 
 
 def _known_size(sizes):

@@ -23,6 +23,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
+from refinery import progress
 from refinery.runtime import WORKER_GC_THRESHOLD, relax_worker_gc, usable_cpus  # noqa: F401 - re-exported
 from refinery.stages.spec import Rejection
 
@@ -71,6 +72,8 @@ class Counters:
         if c is None:
             c = self._c[name] = Metrics.counter(self._ns, name)
         c.inc(n)
+        if progress._tally is not None:  # an in-process run's live progress (refinery.progress)
+            progress._tally.add(self._ns, name, n)
 
 
 TIMING_NS = "refinery.timing"

@@ -147,11 +147,13 @@ def _suite_process(cfg: RunConfig, in_process: bool):
 
 def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | None = None,
         overwrite: bool = False, quiet: bool = False, config_path: str | None = None,
-        validate_aside: bool = False, sign_key=None) -> RunResult:
+        validate_aside: bool = False, sign_key=None, suite=None) -> RunResult:
     """Run the refinery; returns the manifest and the exit code (0 ok, 1 invariant broken).
     ``validate_aside``: import the expectation suite in a second process while the pipeline runs
     (:func:`refinery.runtime.suite_process`; the CLI does: docs/PERFORMANCE.md).
-    ``sign_key``: a :class:`~refinery.validators.signing.ManifestKey` that signs the final manifest."""
+    ``sign_key``: a :class:`~refinery.validators.signing.ManifestKey` that signs the final manifest.
+    ``suite``: a :class:`~refinery.validators.worker.SuiteProcess` the caller started already (the CLI
+    starts it before importing Beam); the caller closes it if the run ends before using it."""
     beam_args = list(beam_args or [])
     # Local inputs are named by absolute path, so doc_ids do not depend on the working directory.
     inputs = [p if not is_local(p) else os.path.abspath(p) for p in inputs]
@@ -215,7 +217,8 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
             raise RunFailed(f"pipeline options: {exc}") from None
         memoise_dofn_specs()
         in_process = single_process(runner, all_opts)
-        suite = _suite_process(cfg, in_process) if validate_aside and not dry_run else None
+        if suite is None and validate_aside and not dry_run:  # else: the caller started one already
+            suite = _suite_process(cfg, in_process)
         live = not quiet and not dry_run and (in_process or engine is not None)  # a progress line from here
         interrupt = _Interrupt(manifest, manifest_path, out_dir, cfg, engine, lock) if not dry_run else None
         try:
@@ -544,11 +547,11 @@ def summary_table(manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def main_run(inputs, out_dir, cfg, beam_args, overwrite, quiet, config_path, sign_key=None) -> int:
+def main_run(inputs, out_dir, cfg, beam_args, overwrite, quiet, config_path, sign_key=None, suite=None) -> int:
     install_log_scrubbing()  # Beam's own warnings echo patterns and options
     try:
         res = run(inputs, out_dir, cfg, beam_args, overwrite=overwrite, quiet=quiet, config_path=config_path,
-                  validate_aside=True, sign_key=sign_key)
+                  validate_aside=True, sign_key=sign_key, suite=suite)
     except RunFailed as exc:
         print(scrub_secrets(f"refinery: error: {exc}"), file=sys.stderr)
         return 2

@@ -36,3 +36,18 @@ def test_memoised_dofn_specs_answer_as_beam_does_and_stateful_dofns_still_run():
     with TestPipeline() as p:
         out = p | beam.Create([("a", 1), ("a", 2), ("b", 3)]) | beam.ParDo(_Counting())
         assert_that(out, equal_to([("a", 1), ("a", 2), ("b", 1)]))
+
+
+def test_the_cli_starts_the_suite_early_only_for_an_in_process_run():
+    from refinery.pipelines.cli import _beam_flag, _early_suite
+    from refinery.pipelines.config import load_config
+
+    assert _beam_flag(["--runner", "FlinkRunner", "--parallelism=2"], "runner") == "FlinkRunner"
+    assert _beam_flag(["--parallelism=2"], "parallelism") == "2"
+    assert _beam_flag(["--dry_run", "--runner=X"], "dry_run") == ""
+    assert _beam_flag([], "runner") is None
+    cfg = load_config()
+    assert _early_suite(cfg, ["--runner", "FlinkRunner"]) is None
+    assert _early_suite(cfg, ["--direct_running_mode=multi_processing"]) is None
+    assert _early_suite(cfg, ["--dry_run"]) is None
+    assert _early_suite(load_config(overrides=["validation.enabled=false"]), []) is None

@@ -330,7 +330,7 @@ class _Interrupt:
         try:
             manifest.update(status="failed", error="interrupted",
                             finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat())
-            _write_json(manifest_path, manifest)
+            _write_manifest(manifest_path, manifest)
             _lineage("FAIL", manifest, out_dir, cfg)
             if engine is not None:
                 engine.close()

@@ -87,7 +87,8 @@ def test_compute_aggregates_counts_repeated_doc_ids_and_content_hashes_once_each
                 dict(refined[1], reject_reason="near_duplicate", content_hash="other")]
     path = tmp_path / "aggregates.json"
     with TestPipeline() as p:
-        pcolls = (p | "R" >> beam.Create(refined), p | "J" >> beam.Create(rejected), p | "E" >> beam.Create([]))
+        pcolls = AggregateInputs(refined=p | "R" >> beam.Create(refined), rejected=p | "J" >> beam.Create(rejected),
+                                 errors=p | "E" >> beam.Create([]))
         _ = pcolls | ComputeAggregates(str(path), sample_rows=4)
     agg = json.loads(path.read_text())
     # doc-0000 twice, doc-0001 three times: two repeated doc_ids; a rejected record's hash is not counted

@@ -20,7 +20,7 @@ from refinery.atomic import write_atomic
 from refinery.stages import BuildContext, record_stages
 from refinery.transforms.beam.ingest import FILES, ReadCrude
 from refinery.transforms.beam.stage import ERRORS, KEPT, REJECTED
-from refinery.transforms.beam.write import WriteOutputs
+from refinery.transforms.beam.write import WriteOutputs, WriterInputs
 
 RUN_DIR = "reports/_run"
 
@@ -70,24 +70,21 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], out_dir: str, cfg, ident
             # decides it instead of waiting behind a materialised copy of them all.
             sized_by = records
         out = records | spec.label >> spec.transform(cfg, ctx)
-        if "index" in out:  # the dedup index of the refined records: OUT/index/ (outlives the run)
-            from refinery.transforms.beam.dedup_index import write_index
-
-            write_index(out["index"], out_dir, cfg, identity["run_id"])
+        if spec.write_extra is not None:  # outputs beyond kept / rejected / errors (the dedup index)
+            spec.write_extra(out, out_dir, cfg, identity)
         records = out[KEPT]
         rejected.append(out[REJECTED])
         errors.append(out[ERRORS])
     all_rejected = rejected | "AllRejected" >> beam.Flatten()
     all_errors = errors | "AllErrors" >> beam.Flatten()
-    outputs = {"refined": records, "rejected": all_rejected, "errors": all_errors, "files": crude[FILES]}
-    if sized_by is not None:
-        outputs["refined_sized_by"] = sized_by
+    outputs = WriterInputs(refined=records, rejected=all_rejected, errors=all_errors, files=crude[FILES],
+                           refined_sized_by=records if sized_by is None else sized_by)
     written = outputs | "WriteOutputs" >> WriteOutputs(out_dir, cfg, identity)
     run_dir = FileSystems.join(out_dir, RUN_DIR)
     if cfg.validation.enabled:
-        from refinery.validators.pipeline import ComputeAggregates
+        from refinery.validators.pipeline import AggregateInputs, ComputeAggregates
 
-        ((records, all_rejected, all_errors)
+        (AggregateInputs(refined=records, rejected=all_rejected, errors=all_errors)
          | "ComputeAggregates" >> ComputeAggregates(FileSystems.join(run_dir, "aggregates.json"),
                                                     cfg.validation.sample_rows))
     (written | "CollectOutputs" >> beam.combiners.ToList()

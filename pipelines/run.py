@@ -36,6 +36,7 @@ from refinery.pipelines.refine import RUN_DIR, build_pipeline, stages_status
 from refinery.pipelines.scrub import install_log_scrubbing, scrub_options, scrub_secrets
 from refinery.runtime import collect_less_garbage, memoise_dofn_specs, single_process, suite_process
 from refinery.schemas import SCHEMA_VERSION
+from refinery.schemas.manifest import manifest_json
 from refinery.transforms.inputs import InputError, InputSet, check_output_apart, expand_inputs, is_local
 
 
@@ -82,6 +83,11 @@ def local_input_bytes(patterns: list[str]) -> int:
 
 def _write_json(path: str, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=str).encode())
+
+
+def _write_manifest(path: str, manifest: dict) -> None:
+    """``reports/manifest.json``, validated by :class:`refinery.schemas.manifest.Manifest` first."""
+    _write_json(path, manifest_json(manifest))
 
 
 def _read_json(path: str):
@@ -201,7 +207,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         }
         manifest_path = FileSystems.join(out_dir, "reports", "manifest.json")
         if not dry_run:
-            _write_json(manifest_path, manifest)
+            _write_manifest(manifest_path, manifest)
             _lineage("START", manifest, out_dir, cfg)
         t0 = time.monotonic()
         engine = _start_engine(runner, beam_args, manifest, manifest_path, quiet) if not dry_run else None
@@ -238,7 +244,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
             manifest.update(status="failed", error=scrub_secrets(f"{type(exc).__name__}: {exc}"),
                             finished_at=_dt.datetime.now(_dt.UTC).isoformat())
             _lineage("FAIL", manifest, out_dir, cfg)
-            _write_json(manifest_path, manifest)
+            _write_manifest(manifest_path, manifest)
             raise
         finally:
             if engine is not None:
@@ -334,7 +340,7 @@ class _Interrupt:
         try:
             manifest.update(status="failed", error="interrupted",
                             finished_at=_dt.datetime.now(_dt.UTC).isoformat())
-            _write_json(manifest_path, manifest)
+            _write_manifest(manifest_path, manifest)
             _lineage("FAIL", manifest, out_dir, cfg)
             if engine is not None:
                 engine.close()
@@ -349,7 +355,7 @@ def _start_engine(runner: str, beam_args: list[str], manifest: dict, manifest_pa
         engine = engines.prepare(runner, beam_args, quiet=quiet)
     except engines.EngineError as exc:
         manifest.update(status="failed", error=str(exc), finished_at=_dt.datetime.now(_dt.UTC).isoformat())
-        _write_json(manifest_path, manifest)
+        _write_manifest(manifest_path, manifest)
         raise RunFailed(str(exc)) from None
     if engine is not None:
         manifest["engine"] = engine.facts
@@ -462,7 +468,7 @@ def seal_output(out_dir: str, manifest: dict, sign_key=None) -> None:
     if sign_key is not None:
         manifest["signature"] = {"algorithm": sign_key.algorithm, "key_id": sign_key.key_id,
                                  "file": "reports/manifest.json.sig"}
-    _write_json(FileSystems.join(out_dir, "reports", "manifest.json"), manifest)
+    _write_manifest(FileSystems.join(out_dir, "reports", "manifest.json"), manifest)
     if sign_key is not None:
         from refinery.validators.signing import sign_manifest
 

@@ -10,6 +10,8 @@ stages themselves (``refinery.stages``); the reject and error columns belong to 
 
 from __future__ import annotations
 
+from typing import Any, TypedDict
+
 import pyarrow as pa
 
 from refinery.stages import STAGES
@@ -65,3 +67,42 @@ def column_docs() -> dict[str, list[tuple[str, str, str, str]]]:
     for kind, cols in (("refined", _COMMON), ("rejected (adds)", _REJECT_EXTRA), ("errors", _ERRORS)):
         out[kind] = [(n, str(t), s, d) for n, t, _nl, s, d in cols]
     return out
+
+
+def _python_type(t: pa.DataType) -> Any:
+    """The Python type a record holds for a column of Arrow type ``t`` (what ``from_pylist`` takes)."""
+    if pa.types.is_string(t) or pa.types.is_dictionary(t):
+        return str
+    if pa.types.is_boolean(t):
+        return bool
+    if pa.types.is_integer(t):
+        return int
+    if pa.types.is_floating(t):
+        return float
+    if pa.types.is_binary(t):
+        return bytes
+    if pa.types.is_list(t):
+        return list[_python_type(t.value_type)]
+    if pa.types.is_struct(t):
+        return dict[str, Any]
+    return Any
+
+
+SIDE_CHANNEL: dict[str, tuple[Any, str]] = {
+    "_reject": (tuple, "(RejectReason, detail) decided by the ingest reader (a web page with a non-text "
+                       "payload or an HTTP error status); ingest pops it and rejects the record, so it never "
+                       "leaves ingest and is never written."),
+}
+"""Keys a record may carry between two steps of one stage that are no column: name → (type, what)."""
+
+_WRITTEN = {n: _python_type(t) for n, t in zip(REJECTED_SCHEMA.names, REJECTED_SCHEMA.types, strict=True)}
+
+Record = TypedDict("Record", {**_WRITTEN, **{k: t for k, (t, _d) in SIDE_CHANNEL.items()}}, total=False)
+Record.__doc__ = """A record as it travels between stages: a plain dict (no wrapper, no copy), with at
+most these keys. The columns of ``refined/`` (and the ``reject_*`` columns a rejected record adds) are
+derived from the stages' declared columns, so a stage that declares a column declares its key here too;
+the side-channel keys (:data:`SIDE_CHANNEL`) are never written. The writer refuses any other key: the
+record goes to ``errors/`` (``UndeclaredKeys``), it is not silently narrowed to the schema."""
+
+RECORD_KEYS: frozenset[str] = frozenset(Record.__annotations__)
+"""Every key a record may carry."""

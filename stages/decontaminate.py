@@ -28,12 +28,16 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import orjson
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator
 
 from refinery.stages.spec import BuildContext, Reason, Rejection, Section, StageSpec
+
+if TYPE_CHECKING:
+    from refinery.schemas.records import Record
 
 # ---------------------------------------------------------------------------------------------------- config
 
@@ -264,7 +268,7 @@ def _define_beam_classes() -> None:
             self._index = self._shared.acquire(lambda: SharedHolder(load_index(c)),
                                                tag=f"decontam-{self.cfg.sha256()}").value
 
-        def decide(self, record):  # no column to annotate: the overlap is the evidence, in the detail
+        def decide(self, record: Record):  # no column to annotate: the overlap is the evidence, in the detail
             overlap = find_overlap(record["text"], self._index)
             rejection = decision(overlap, self.cfg.decontam.min_ngrams)
             if rejection is not None:

@@ -115,6 +115,13 @@ def transform(cfg, ctx: BuildContext):
     return DedupNearDuplicates(cfg, local_clusters=step == "local" or (step == "auto" and ctx.in_process))
 
 
+def write_extra(outputs: dict, out_dir: str, cfg, identity: dict) -> None:
+    """The dedup index of the refined records (``outputs["index"]``) → ``OUT/index/`` (outlives the run)."""
+    from refinery.transforms.beam.dedup_index import write_index
+
+    write_index(outputs["index"], out_dir, cfg, identity["run_id"])
+
+
 SPEC = StageSpec(
     name="dedup",
     role="records",
@@ -125,6 +132,7 @@ SPEC = StageSpec(
     reasons=(EXACT_DUPLICATE, NEAR_DUPLICATE),
     label="DedupNearDuplicates",
     transform=transform,
+    write_extra=write_extra,
     barrier=True,
     explain=explain,
     checks=checks,

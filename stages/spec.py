@@ -102,6 +102,9 @@ class StageSpec:
     - ``label`` / ``transform``: the PTransform's name in the job graph and a factory
       ``(cfg, BuildContext) -> PTransform`` returning ``{kept, rejected, errors}``.
     - ``enabled``: whether it runs, from its config section (default: the section's ``enabled``).
+    - ``write_extra``: ``(outputs, out_dir, cfg, identity) -> None``, for a stage whose transform returns
+      outputs beyond kept / rejected / errors: attaches their writing to the pipeline (dedup: its index
+      of the refined records under ``OUT/index/``).
     - ``barrier``: the stage holds its whole input before it emits (dedup): the refined files are then
       sized on the records entering it, so the write need not wait behind a copy of them all.
     - ``explain``: lines of ``refinery explain`` for one written record.
@@ -118,6 +121,7 @@ class StageSpec:
     label: str | None = None
     transform: Callable[[Any, BuildContext], Any] | None = None
     enabled: Callable[[Any], bool] = lambda section: bool(section.enabled)
+    write_extra: Callable[[dict, str, Any, dict], None] | None = None
     barrier: bool = False
     explain: Callable[[dict], list[str]] = _no_lines
     checks: Callable[[Any], list[Check]] = _no_checks

@@ -16,7 +16,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from refinery.validators.aggregates import sample_key
-from refinery.validators.pipeline import ComputeAggregates, SampleBottomK, _bottom, slim
+from refinery.validators.pipeline import AggregateInputs, ComputeAggregates, SampleBottomK, _bottom, slim
 
 
 def _records(n: int, text_chars: int = 50) -> list[dict]:
@@ -70,7 +70,8 @@ def test_compute_aggregates_writes_the_bottom_k_sample_and_the_counts(tmp_path):
     errors = [{"source_uri": "f", "source_line": 1, "error": "x", "error_stage": "ingest"}]
     path = tmp_path / "aggregates.json"
     with TestPipeline() as p:
-        pcolls = (p | "R" >> beam.Create(refined), p | "J" >> beam.Create(rejected), p | "E" >> beam.Create(errors))
+        pcolls = AggregateInputs(refined=p | "R" >> beam.Create(refined), rejected=p | "J" >> beam.Create(rejected),
+                                 errors=p | "E" >> beam.Create(errors))
         _ = pcolls | ComputeAggregates(str(path), sample_rows=9)
     agg = json.loads(path.read_text())
     assert [r["doc_id"] for r in agg["refined_sample"]] == _smallest_ids(refined, 9)
@@ -86,7 +87,8 @@ def test_compute_aggregates_counts_repeated_doc_ids_and_content_hashes_once_each
                 dict(refined[1], reject_reason="near_duplicate", content_hash="other")]
     path = tmp_path / "aggregates.json"
     with TestPipeline() as p:
-        pcolls = (p | "R" >> beam.Create(refined), p | "J" >> beam.Create(rejected), p | "E" >> beam.Create([]))
+        pcolls = AggregateInputs(refined=p | "R" >> beam.Create(refined), rejected=p | "J" >> beam.Create(rejected),
+                                 errors=p | "E" >> beam.Create([]))
         _ = pcolls | ComputeAggregates(str(path), sample_rows=4)
     agg = json.loads(path.read_text())
     # doc-0000 twice, doc-0001 three times: two repeated doc_ids; a rejected record's hash is not counted

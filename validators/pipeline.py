@@ -17,8 +17,11 @@ aggregates).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import apache_beam as beam
 import orjson
+from apache_beam.pvalue import PCollection
 
 from refinery.atomic import write_atomic
 from refinery.schemas import REJECTED_SCHEMA
@@ -180,8 +183,16 @@ class SampleBottomK(beam.PTransform):
         return kinds | "UnderThreshold" >> beam.FlatMap(_under_threshold, thresholds)
 
 
+class AggregateInputs(NamedTuple):
+    """What :class:`ComputeAggregates` reads, by name (a PCollection of records each)."""
+
+    refined: PCollection
+    rejected: PCollection
+    errors: PCollection
+
+
 class ComputeAggregates(beam.PTransform):
-    """(refined, rejected, errors) → writes aggregates.json to ``path``.
+    """:class:`AggregateInputs` (refined, rejected, errors) → writes aggregates.json to ``path``.
 
     The three outputs are tagged with their kind and flow as one collection through three combines —
     the aggregates, the repeated values, the sample — that meet at the writer: few steps, so a small
@@ -192,8 +203,10 @@ class ComputeAggregates(beam.PTransform):
         self.path = path
         self.n = sample_rows
 
-    def expand(self, pcolls):
-        refined, rejected, errors = pcolls
+    def expand(self, inputs: AggregateInputs):
+        if not isinstance(inputs, AggregateInputs):
+            raise TypeError(f"ComputeAggregates takes AggregateInputs, not {type(inputs).__name__}")
+        refined, rejected, errors = inputs.refined, inputs.rejected, inputs.errors
         kinds = ((refined | "TagRefined" >> beam.Map(lambda r: ("refined", r)),
                   rejected | "TagRejected" >> beam.Map(lambda r: ("rejected", r)),
                   errors | "TagErrors" >> beam.Map(lambda r: ("errors", r)))

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from refinery.atomic import is_refinery_temp
+from refinery.schemas.manifest import manifest_problems
 from refinery.validators.aggregates import Aggregator, digest, duplicate_count, sample_key
 from refinery.validators.integrity import check_output, incomplete_message
 from refinery.validators.pipeline import slim
@@ -87,6 +88,11 @@ def validate_output(out_dir: str, verify_key=None) -> tuple[list[str], dict | No
     try:
         with FileSystems.open(FileSystems.join(out_dir, "reports", "manifest.json")) as f:
             manifest = json.loads(f.read())
+    except Exception:  # noqa: BLE001 - check_output has reported it
+        return problems, None
+    if isinstance(manifest, dict):  # (check_output has reported anything else)
+        problems += manifest_problems(manifest)
+    try:
         cfg = RunConfig.model_validate(manifest["config"])
     except Exception:  # noqa: BLE001 - check_output has reported it
         return problems, None

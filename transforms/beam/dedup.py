@@ -40,6 +40,23 @@ import numpy as np
 from apache_beam.pvalue import TaggedOutput
 
 from refinery.schemas.reasons import RejectReason, Stage
+from refinery.transforms.beam.dedup_elements import (
+    FINAL_KEPT,
+    FINAL_NEAR,
+    PRIOR_EXACT,
+    Decision,
+    ExactMember,
+    Final,
+    GroupRep,
+    JudgeAgainst,
+    Member,
+    Pair,
+    PriorMatch,
+    Sketch,
+    ToJudge,
+    rebuild,
+    wire,
+)
 from refinery.transforms.beam.stage import (
     ERRORS,
     KEPT,
@@ -77,7 +94,7 @@ def _arr(b: bytes) -> np.ndarray:
 
 
 class _SketchFn(beam.DoFn):
-    """Batch of records → (doc_id, record) on main, (doc_id, sketch) on 'sketch', errors."""
+    """Batch of records → (doc_id, record) on main, (doc_id, :class:`Sketch`) on 'sketch', errors."""
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -109,31 +126,47 @@ class _SketchFn(beam.DoFn):
             rec = dict(rec)
             rec["content_hash"] = content_hash(norm)
             quality = rec.get("quality_score")
-            sketch = {
-                "hash": rec["content_hash"] if d.exact else rec["doc_id"],
-                "rank": rank_key(d.keep, rec["doc_id"], rec.get("n_chars") or len(rec["text"]), quality),
-                "set": sets[i].tobytes(),
-                "sig": sigs[i].tobytes() if sigs is not None else b"",
-            }
+            sketch = Sketch(
+                exact_key=rec["content_hash"] if d.exact else rec["doc_id"],
+                rank=rank_key(d.keep, rec["doc_id"], rec.get("n_chars") or len(rec["text"]), quality),
+                shingles=sets[i].tobytes(),
+                signature=sigs[i].tobytes() if sigs is not None else b"",
+            )
             out.append((rec, sketch))
         self._clock.add(time.perf_counter() - t0)
         for rec, sketch in out:
             yield rec["doc_id"], rec
-            yield TaggedOutput("sketch", (rec["doc_id"], sketch))
+            yield TaggedOutput("sketch", (rec["doc_id"], wire(sketch)))
 
 
-def _exact_groups(element):
-    """(content hash, [(doc_id, rank, sig)]) → ('assign', (doc_id, group rep)) and (rep, (rank, weight, sig, hash))."""
-    h, members = element
-    members = sorted(members, key=lambda m: m[1])
-    rep_id, rank, sig = members[0]
-    for doc_id, _r, _s in members:
-        yield TaggedOutput("assign", (doc_id, rep_id))
-    yield rep_id, (rank, len(members), sig, h)
+def by_exact_key(kv) -> tuple[str, tuple]:
+    """(doc_id, Sketch) → (exact key, :class:`ExactMember`)."""
+    doc_id, sketch = kv[0], rebuild(Sketch, kv[1])
+    return sketch.exact_key, wire(ExactMember(doc_id, sketch.rank, sketch.signature))
+
+
+def shingles_of(kv) -> tuple[str, bytes]:
+    """(doc_id, Sketch) → (doc_id, shingle set)."""
+    return kv[0], rebuild(Sketch, kv[1]).shingles
+
+
+def signature_of(kv) -> tuple[str, bytes]:
+    """(doc_id, Sketch) → (doc_id, MinHash signature)."""
+    return kv[0], rebuild(Sketch, kv[1]).signature
+
+
+def exact_groups(element):
+    """(exact key, [ExactMember]) → 'assign' (doc_id, group rep) per member; (rep, :class:`GroupRep`)."""
+    key, members = element
+    members = sorted((rebuild(ExactMember, m) for m in members), key=lambda m: m.rank)
+    rep = members[0]
+    for m in members:
+        yield TaggedOutput("assign", (m.doc_id, rep.doc_id))
+    yield rep.doc_id, wire(GroupRep(rep.rank, len(members), rep.signature, key))
 
 
 class _BandsFn(beam.DoFn):
-    """Batch of (doc_id, (rank, weight, sig)) → ((band, shard), [(digest, doc_id), ...]).
+    """Batch of (doc_id, GroupRep) → ((band, shard), [(digest, doc_id), ...]).
 
     Band digests are computed for the whole batch at once, and a batch sends one element per
     (band, digest shard) rather than one per (document, band): ~16x fewer elements to shuffle. The
@@ -144,7 +177,7 @@ class _BandsFn(beam.DoFn):
 
     def process(self, batch):
         ids = [doc_id for doc_id, _v in batch]
-        sigs = np.stack([_arr(v[2]) for _doc, v in batch])
+        sigs = np.stack([_arr(rebuild(GroupRep, v).signature) for _doc, v in batch])
         digests = band_digests(sigs, self.bands, self.rows)
         ok = has_shingles(sigs)
         out: dict[tuple[int, int], list] = {}
@@ -178,18 +211,20 @@ class _PairsFn(beam.DoFn):
             self._counters.inc("candidate_pairs", n)
 
 
-def _pair_ends(pair):
+def pair_ends(pair: Pair):
+    """A candidate pair → (each end, pair): the pair meets each end's shingle set."""
     yield pair[0], pair
     yield pair[1], pair
 
 
 class _AttachSetsFn(beam.DoFn):
-    """(doc_id, {'pair': [pairs], 'set': [set]}) → (pair, set) per pair; ('node_set', (doc_id, set)) once."""
+    """(doc_id, {'pairs': [Pair], 'shingles': [set]}) → (pair, set) per pair it is on; 'node_set' (doc_id,
+    set) once, for the Jaccard-to-kept step."""
 
     def process(self, element) -> Iterable[tuple[Any, Any]]:
         doc_id, g = element
-        pairs = list(g["pair"])
-        sets = list(g["set"])
+        pairs = list(g["pairs"])
+        sets = list(g["shingles"])
         if not pairs or not sets:
             return
         for pair in pairs:
@@ -198,7 +233,7 @@ class _AttachSetsFn(beam.DoFn):
 
 
 class _VerifyFn(beam.DoFn):
-    """((a, b), [a_set, b_set]) → verified edge (a, b) when exact Jaccard >= threshold."""
+    """(pair, [a_set, b_set]) → verified edge (a, b) when exact Jaccard >= threshold."""
 
     def __init__(self, threshold: float):
         self.threshold = threshold
@@ -216,20 +251,35 @@ class _VerifyFn(beam.DoFn):
             yield pair
 
 
-def _both_ways(edge):
+def both_ways(edge: Pair):
+    """An edge (a, b) → (a, b) and (b, a): each node meets its neighbours."""
     a, b = edge
     yield a, b
     yield b, a
 
 
-def _large(element):
+def large_star_step(element):
+    """(node, neighbours) → the large-star edges of the node."""
     node, nbs = element
     yield from large_star(node, set(nbs))
 
 
-def _small(element):
+def small_star_step(element):
+    """(node, neighbours) → the small-star edges of the node."""
     node, nbs = element
     yield from small_star(node, set(nbs))
+
+
+def normalised_edge(edge: Pair) -> tuple[Pair, int]:
+    """An edge, smaller end first, as a key to compare two rounds' edge sets."""
+    return (min(edge), max(edge)), 1
+
+
+def edge_labels(edge: Pair):
+    """An edge → (each end, the smaller end): the component minimum is the least of these."""
+    low = min(edge)
+    yield edge[0], low
+    yield edge[1], low
 
 
 class _ConnectedComponents(beam.PTransform):
@@ -243,61 +293,63 @@ class _ConnectedComponents(beam.PTransform):
         for r in range(self.max_rounds):
             edges = (
                 edges
-                | f"LargeOut{r}" >> beam.FlatMap(_both_ways)
+                | f"LargeOut{r}" >> beam.FlatMap(both_ways)
                 | f"LargeGroup{r}" >> beam.GroupByKey()
-                | f"LargeStar{r}" >> beam.FlatMap(_large)
-                | f"SmallOut{r}" >> beam.FlatMap(_both_ways)
+                | f"LargeStar{r}" >> beam.FlatMap(large_star_step)
+                | f"SmallOut{r}" >> beam.FlatMap(both_ways)
                 | f"SmallGroup{r}" >> beam.GroupByKey()
-                | f"SmallStar{r}" >> beam.FlatMap(_small)
+                | f"SmallStar{r}" >> beam.FlatMap(small_star_step)
             )
         # Converged when one more large-star round changes nothing.
         check = (
             edges
-            | "CheckOut" >> beam.FlatMap(_both_ways)
+            | "CheckOut" >> beam.FlatMap(both_ways)
             | "CheckGroup" >> beam.GroupByKey()
-            | "CheckStar" >> beam.FlatMap(_large)
+            | "CheckStar" >> beam.FlatMap(large_star_step)
         )
-        norm = lambda e: (min(e), max(e))  # noqa: E731
         (
-            {"a": edges | "NormA" >> beam.Map(lambda e: (norm(e), 1)),
-             "b": check | "NormB" >> beam.Map(lambda e: (norm(e), 1))}
+            {"last_round": edges | "NormA" >> beam.Map(normalised_edge),
+             "one_more": check | "NormB" >> beam.Map(normalised_edge)}
             | "CompareRounds" >> beam.CoGroupByKey()
             | "CountChanges" >> beam.ParDo(_CountNotConverged())
         )
         return (
             edges
-            | "LabelOut" >> beam.FlatMap(lambda e: [(e[0], min(e)), (e[1], min(e))])
+            | "LabelOut" >> beam.FlatMap(edge_labels)
             | "Label" >> beam.CombinePerKey(min)
         )
 
 
 class _CountNotConverged(beam.DoFn):
+    """(edge, {'last_round', 'one_more'}) → nothing; counts an edge found by only one of the two rounds."""
+
     def setup(self):
         self._counters = Counters(NS)
 
     def process(self, element):
         _edge, g = element
-        if bool(list(g["a"])) != bool(list(g["b"])):
+        if bool(list(g["last_round"])) != bool(list(g["one_more"])):
             self._counters.inc("cc_not_converged")
         return []
 
 
-def _component_members(element):
-    """(group rep, {'label': [l], 'rep': [(rank, weight, sig)]}) → (label or self, (doc_id, rank, weight))."""
+def component_members(element):
+    """(group rep, {'label': [component label], 'rep': [GroupRep]}) → (label, or the rep itself when it
+    is on no edge, :class:`Member`)."""
     doc_id, g = element
     reps = list(g["rep"])
     if not reps:
         return
     labels = list(g["label"])
-    rank, weight = reps[0][0], reps[0][1]
-    yield (labels[0] if labels else doc_id), (doc_id, tuple(rank), weight)
+    rep = rebuild(GroupRep, reps[0])
+    yield (labels[0] if labels else doc_id), wire(Member(doc_id, tuple(rep.rank), rep.weight))
 
 
 class _ChooseFn(beam.DoFn):
-    """One chain-safe round, step 1: (label, undecided members) → the best-ranked member is kept
-    ('final'); every other member goes to it, keyed by the kept record: (kept, (member, rank, label,
-    cluster id, cluster size)). Members are small (id, rank, weight, cluster id, size): a cluster of a
-    million documents is a few tens of MB here, and no shingle set travels with it.
+    """One chain-safe round, step 1: (label, [Member]) → the best-ranked member is kept ('final': its
+    :class:`Final`); every other member goes to it, keyed by the kept record: (kept, :class:`ToJudge`).
+    Members are small (no shingle set travels with them): a cluster of a million documents is a few
+    tens of MB here.
 
     Round 0 also fixes the cluster's identity (its best-ranked record) and size (all its records,
     exact copies included); a cluster of one is simply kept."""
@@ -310,49 +362,51 @@ class _ChooseFn(beam.DoFn):
 
     def process(self, element) -> Iterable[Any]:
         label, members = element
-        members = sorted(members, key=lambda m: (m[1], m[0]))
-        best_id = members[0][0]
+        members = sorted((rebuild(Member, m) for m in members), key=lambda m: (m.rank, m.doc_id))
+        best = members[0]
         if self.first:
-            cid, size = best_id, sum(m[2] for m in members)
+            cid, size = best.doc_id, sum(m.weight for m in members)
         else:
-            cid, size = members[0][3], members[0][4]
+            cid, size = best.cluster_id, best.cluster_size
             self._counters.inc("chain_kept")  # a transitive cluster would have removed it
-        yield TaggedOutput("final", (best_id, ("kept", cid, size, None, None)))
-        for doc_id, rank, _w, _c, _s in members[1:]:
-            yield best_id, (doc_id, rank, label, cid, size)
+        yield TaggedOutput("final", (best.doc_id, wire(Final(FINAL_KEPT, cid, size))))
+        for m in members[1:]:
+            yield best.doc_id, wire(ToJudge(m.doc_id, m.rank, label, cid, size))
 
 
 class _AttachKeptSetFn(beam.DoFn):
-    """(kept, {'m': [member info], 'set': [kept set]}) → (member, (kept, kept set, member info))."""
+    """(kept, {'to_judge': [ToJudge], 'kept_shingles': [set]}) → (member, :class:`JudgeAgainst`)."""
 
     def process(self, element) -> Iterable[tuple[Any, Any]]:
         kept, g = element
-        sets = list(g["set"])
+        sets = list(g["kept_shingles"])
         kept_set = sets[0] if sets else None
-        for info in g["m"]:
-            yield info[0], (kept, kept_set, info)
+        for member in g["to_judge"]:
+            yield rebuild(ToJudge, member).doc_id, wire(JudgeAgainst(kept, kept_set, member))
 
 
 class _JudgeFn(beam.DoFn):
-    """(member, {'f': [(kept, kept set, info)], 'set': [own set]}) → 'final' (member, near_duplicate of
-    kept, exact Jaccard) when the Jaccard is >= threshold; else (label, member) undecided, for the next
-    round (main output)."""
+    """(member, {'against': [JudgeAgainst], 'own_shingles': [set]}) → 'final' (member, near duplicate of
+    the kept record) when their exact Jaccard is >= threshold; else (label, :class:`Member`) undecided,
+    for the next round (main output)."""
 
     def __init__(self, threshold: float):
         self.threshold = threshold
 
     def process(self, element) -> Iterable[Any]:
         doc_id, g = element
-        finals = list(g["f"])
-        if not finals:
+        against = list(g["against"])
+        if not against:
             return
-        kept, kept_set, (_d, rank, label, cid, size) = finals[0]
-        own = list(g["set"])
-        j = jaccard(_arr(own[0]), _arr(kept_set)) if own and kept_set is not None else 0.0
+        judge = rebuild(JudgeAgainst, against[0])
+        m = rebuild(ToJudge, judge.member)
+        own = list(g["own_shingles"])
+        j = jaccard(_arr(own[0]), _arr(judge.kept_shingles)) if own and judge.kept_shingles is not None else 0.0
         if j >= self.threshold:
-            yield TaggedOutput("final", (doc_id, ("near", cid, size, kept, round(j, 4))))
+            yield TaggedOutput("final", (doc_id, wire(Final(FINAL_NEAR, m.cluster_id, m.cluster_size,
+                                                            judge.kept_id, round(j, 4)))))
         else:
-            yield label, (doc_id, rank, 0, cid, size)
+            yield m.label, wire(Member(doc_id, m.rank, 0, m.cluster_id, m.cluster_size))
 
 
 class _KeepUndecidedFn(beam.DoFn):
@@ -362,15 +416,15 @@ class _KeepUndecidedFn(beam.DoFn):
         self._counters = Counters(NS)
 
     def process(self, element):
-        _label, (doc_id, _rank, _w, cid, size) = element
+        m = rebuild(Member, element[1])
         self._counters.inc("chain_kept")
         self._counters.inc("chain_unresolved")
-        yield doc_id, ("kept", cid, size, None, None)
+        yield m.doc_id, wire(Final(FINAL_KEPT, m.cluster_id, m.cluster_size))
 
 
 class _ChainSafeDecisions(beam.PTransform):
-    """(label, (doc_id, rank, weight)) for every exact-group representative → (doc_id, (status, cluster
-    id, cluster size, dup_of, jaccard)), status 'kept' or 'near'.
+    """(label, :class:`Member`) for every exact-group representative → (doc_id, :class:`Final`), status
+    ``kept`` or ``near``.
 
     ``rounds`` unrolled rounds: the best-ranked undecided member of each cluster is kept, the undecided
     members whose exact Jaccard to it is >= threshold are removed naming it, the others stay undecided
@@ -382,15 +436,16 @@ class _ChainSafeDecisions(beam.PTransform):
         self.node_sets, self.threshold, self.rounds = node_sets, threshold, rounds
 
     def expand(self, members):
-        pending = members | "AsUndecided" >> beam.Map(lambda kv: (kv[0], (kv[1][0], kv[1][1], kv[1][2], None, None)))
+        pending = members
         finals = []
         for r in range(self.rounds):
             chosen = (pending | f"GroupUndecided{r}" >> beam.GroupByKey()
                       | f"ChooseKept{r}" >> beam.ParDo(_ChooseFn(first=r == 0)).with_outputs("final", main="m"))
             finals.append(chosen["final"])
-            with_kept = ({"m": chosen["m"], "set": self.node_sets} | f"JoinKeptSet{r}" >> beam.CoGroupByKey()
-                         | f"AttachKeptSet{r}" >> beam.ParDo(_AttachKeptSetFn()))
-            judged = ({"f": with_kept, "set": self.node_sets} | f"JoinOwnSet{r}" >> beam.CoGroupByKey()
+            against = ({"to_judge": chosen["m"], "kept_shingles": self.node_sets}
+                       | f"JoinKeptSet{r}" >> beam.CoGroupByKey()
+                       | f"AttachKeptSet{r}" >> beam.ParDo(_AttachKeptSetFn()))
+            judged = ({"against": against, "own_shingles": self.node_sets} | f"JoinOwnSet{r}" >> beam.CoGroupByKey()
                       | f"Judge{r}" >> beam.ParDo(_JudgeFn(self.threshold)).with_outputs("final", main="undecided"))
             finals.append(judged["final"])
             pending = judged["undecided"]
@@ -398,28 +453,29 @@ class _ChainSafeDecisions(beam.PTransform):
         return finals | "AllChainFinals" >> beam.Flatten()
 
 
-def _decisions(element):
-    """(group rep, {'assign': [doc_id...], 'final': [(status, cluster id, size, dup_of, j)]}) → (doc_id,
-    (reason or 'kept', cluster id, size, dup_of, jaccard, group rep))."""
+def record_decisions(element):
+    """(group rep, {'assign': [doc_id, ...], 'final': [Final]}) → (doc_id, :class:`Decision`) for every
+    record of the exact group."""
     group_rep, g = element
     finals = list(g["final"])
     if not finals:  # no decision: _ApplyFn turns the missing decision into an errors/ record
         return
-    status, cid, size, dup_of, j, *prior = finals[0]
-    run = prior[0] if prior else None  # the earlier run of dup_of (--dedup-against), else None
+    f = rebuild(Final, finals[0])
+    exact, near = RejectReason.EXACT_DUPLICATE.value, RejectReason.NEAR_DUPLICATE.value
     for doc_id in g["assign"]:
         if doc_id == group_rep:
-            if status == "kept":
-                yield doc_id, ("kept", cid, size, None, None, group_rep, None)
-            elif status == "prior_exact":
-                yield doc_id, (RejectReason.EXACT_DUPLICATE.value, cid, size, dup_of, 1.0, dup_of, run)
+            if f.status == FINAL_KEPT:
+                d = Decision(FINAL_KEPT, f.cluster_id, f.cluster_size, None, None, group_rep, None)
+            elif f.status == PRIOR_EXACT:
+                d = Decision(exact, f.cluster_id, f.cluster_size, f.dup_of, 1.0, f.dup_of, f.prior_run)
             else:
-                yield doc_id, (RejectReason.NEAR_DUPLICATE.value, cid, size, dup_of, j, group_rep, run)
-        elif status == "kept":  # an exact copy of a kept record
-            yield doc_id, (RejectReason.EXACT_DUPLICATE.value, cid, size, group_rep, 1.0, group_rep, None)
+                d = Decision(near, f.cluster_id, f.cluster_size, f.dup_of, f.jaccard, group_rep, f.prior_run)
+        elif f.status == FINAL_KEPT:  # an exact copy of a kept record
+            d = Decision(exact, f.cluster_id, f.cluster_size, group_rep, 1.0, group_rep, None)
         else:  # an exact copy of a removed duplicate: it names the kept record, as that one does
-            yield doc_id, (RejectReason.EXACT_DUPLICATE.value, cid, size, dup_of, j,
-                           dup_of if status == "prior_exact" else group_rep, run)
+            d = Decision(exact, f.cluster_id, f.cluster_size, f.dup_of, f.jaccard,
+                         f.dup_of if f.status == PRIOR_EXACT else group_rep, f.prior_run)
+        yield doc_id, wire(d)
 
 
 def reject_detail(reason: str, dup_of: str, j: float | None, group_rep: str, run: str | None = None) -> str:
@@ -435,17 +491,18 @@ def reject_detail(reason: str, dup_of: str, j: float | None, group_rep: str, run
     return f"same content_hash as {group_rep}, itself a near_duplicate ({how}={j:.3f}) of {kept}"
 
 
-def _split_prior(element) -> Iterable[Any]:
-    """(rep, {'rep': [(rank, weight, sig, hash)], 'prior': [(status, prior, run, j)]}) → 'final' (rep,
-    (status, prior, None, prior, j, run)) when an earlier run holds its duplicate, else the rep again."""
+def split_prior(element) -> Iterable[Any]:
+    """(rep, {'rep': [GroupRep], 'prior': [PriorMatch]}) → 'final' (rep, :class:`Final` naming the earlier
+    run's record) when an earlier run holds its duplicate, else (rep, GroupRep) again."""
     doc_id, g = element
     reps = list(g["rep"])
     if not reps:
         return
     prior = list(g["prior"])
     if prior:
-        status, pid, run, j = prior[0]
-        yield TaggedOutput("final", (doc_id, (status, pid, None, pid, j, run)))
+        p = rebuild(PriorMatch, prior[0])
+        yield TaggedOutput("final", (doc_id, wire(Final(p.status, p.prior_id, None, p.prior_id, p.jaccard,
+                                                         p.prior_run))))
     else:
         yield doc_id, reps[0]
 
@@ -476,24 +533,34 @@ class _ApplyFn(beam.DoFn):
                 self._counters.inc("error:NoDecision")
                 yield TaggedOutput(ERRORS, error_record(rec, Stage.DEDUP, NoDecision("no dedup decision reached")))
                 continue
-            what, cid, size, dup_of, j, group_rep, run = decisions[0]
-            rec["dup_cluster_id"] = cid
-            rec["dup_cluster_size"] = size
+            d = rebuild(Decision, decisions[0])
+            rec["dup_cluster_id"] = d.cluster_id
+            rec["dup_cluster_size"] = d.cluster_size
             rec["stages"] = list(rec.get("stages") or []) + [Stage.DEDUP.value]
-            if what == "kept":
+            if d.outcome == FINAL_KEPT:
                 self._counters.inc("kept")
                 yield rec
                 sigs = list(g["sig"])
                 yield TaggedOutput("index", self._index_row(rec, sigs[0] if sigs else b""))
                 continue
-            if run:
+            if d.prior_run:
                 self._counters.inc("against_earlier_runs")
-            rec["dup_of"] = dup_of
-            rec["dup_jaccard"] = j
-            reason = RejectReason(what)
+            rec["dup_of"] = d.dup_of
+            rec["dup_jaccard"] = d.jaccard
+            reason = RejectReason(d.outcome)
             self._counters.inc(f"dropped:{reason.value}")
             yield TaggedOutput(REJECTED, rejected_record(rec, Stage.DEDUP, Rejection(
-                reason, reject_detail(reason.value, dup_of, j, group_rep, run))))
+                reason, reject_detail(reason.value, d.dup_of, d.jaccard, d.group_rep, d.prior_run))))
+
+
+def no_elements(_element) -> list:
+    """Nothing: an empty collection of a step that is off."""
+    return []
+
+
+def group_rep_of(kv: tuple[str, str]) -> tuple[str, str]:
+    """'assign' (doc_id, group rep) → (group rep, doc_id): the group's records meet its decision."""
+    return kv[1], kv[0]
 
 
 class DedupNearDuplicates(beam.PTransform):
@@ -515,14 +582,14 @@ class DedupNearDuplicates(beam.PTransform):
         )
         # The shingle sets (the bulky part of a sketch) travel only where a comparison needs them:
         # once to the candidate pairs, and for the records on a verified edge to their cluster.
-        sets = sk["sketch"] | "Sets" >> beam.Map(lambda kv: (kv[0], kv[1]["set"]))
+        sets = sk["sketch"] | "Sets" >> beam.Map(shingles_of)
         ex = (
             sk["sketch"]
-            | "ByContentHash" >> beam.Map(lambda kv: (kv[1]["hash"], (kv[0], kv[1]["rank"], kv[1]["sig"])))
+            | "ByContentHash" >> beam.Map(by_exact_key)
             | "ExactGroups" >> beam.GroupByKey()
-            | "ExactReps" >> beam.FlatMap(_exact_groups).with_outputs("assign", main="reps")
+            | "ExactReps" >> beam.FlatMap(exact_groups).with_outputs("assign", main="reps")
         )
-        reps = ex["reps"]  # (doc_id, (rank, weight, sig, content hash)) — one per exact group
+        reps = ex["reps"]  # (doc_id, GroupRep) — one per exact group
         bands, rows = lsh_params(d.threshold, d.num_perm)
         prior_finals = []
         if d.against:
@@ -533,7 +600,7 @@ class DedupNearDuplicates(beam.PTransform):
             priors = read_prior_index(records.pipeline, prior_index_files(self.cfg))
             matched = reps | "MatchEarlierRuns" >> MatchPriors(priors, d.threshold, bands, rows, d.near)
             split = ({"rep": reps, "prior": matched} | "JoinEarlierMatches" >> beam.CoGroupByKey()
-                     | "SplitEarlier" >> beam.FlatMap(_split_prior).with_outputs("final", main="reps"))
+                     | "SplitEarlier" >> beam.FlatMap(split_prior).with_outputs("final", main="reps"))
             reps = split["reps"]
             prior_finals = [split["final"]]
         if d.near:
@@ -545,7 +612,7 @@ class DedupNearDuplicates(beam.PTransform):
                 | "Pairs" >> beam.ParDo(_PairsFn())
                 | "DistinctPairs" >> beam.Distinct()
             )
-            with_sets = ({"pair": pairs | "PairEnds" >> beam.FlatMap(_pair_ends), "set": sets}
+            with_sets = ({"pairs": pairs | "PairEnds" >> beam.FlatMap(pair_ends), "shingles": sets}
                          | "JoinSets" >> beam.CoGroupByKey()
                          | "AttachSets" >> beam.ParDo(_AttachSetsFn()).with_outputs("node_set", main="pairs"))
             edges = (with_sets["pairs"] | "PairSets" >> beam.GroupByKey()
@@ -554,18 +621,18 @@ class DedupNearDuplicates(beam.PTransform):
             labels = edges | "Components" >> components
             node_sets = with_sets["node_set"]
         else:
-            labels = reps | "NoLabels" >> beam.FlatMap(lambda kv: [])
-            node_sets = reps | "NoSets" >> beam.FlatMap(lambda kv: [])
+            labels = reps | "NoLabels" >> beam.FlatMap(no_elements)
+            node_sets = reps | "NoSets" >> beam.FlatMap(no_elements)
         members = ({"label": labels, "rep": reps} | "JoinLabels" >> beam.CoGroupByKey()
-                   | "Members" >> beam.FlatMap(_component_members))
+                   | "Members" >> beam.FlatMap(component_members))
         chain_safe = LocalChainSafe if self.local_clusters else _ChainSafeDecisions
         finals = members | "ChainSafe" >> chain_safe(node_sets, d.threshold, d.chain_rounds)
         if prior_finals:
             finals = [finals, *prior_finals] | "WithEarlierFinals" >> beam.Flatten()
-        assign_by_group = ex["assign"] | "ByGroupRep" >> beam.Map(lambda kv: (kv[1], kv[0]))
+        assign_by_group = ex["assign"] | "ByGroupRep" >> beam.Map(group_rep_of)
         decisions = ({"assign": assign_by_group, "final": finals} | "JoinDecisions" >> beam.CoGroupByKey()
-                     | "Decisions" >> beam.FlatMap(_decisions))
-        sigs = sk["sketch"] | "Sigs" >> beam.Map(lambda kv: (kv[0], kv[1]["sig"]))
+                     | "Decisions" >> beam.FlatMap(record_decisions))
+        sigs = sk["sketch"] | "Sigs" >> beam.Map(signature_of)
         out = ({"rec": sk["rec"], "decision": decisions, "sig": sigs} | "JoinRecords" >> beam.CoGroupByKey()
                | "Apply" >> beam.ParDo(_ApplyFn(bands, rows)).with_outputs(REJECTED, ERRORS, "index", main=KEPT))
         errors = (sk[ERRORS], out[ERRORS]) | "DedupErrors" >> beam.Flatten()

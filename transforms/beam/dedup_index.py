@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from refinery.atomic import write_atomic
+from refinery.transforms.beam.dedup_elements import GroupRep, PriorMatch, PriorRecord, rebuild, wire
 from refinery.transforms.dedup_index import INDEX_DIR, check_compatible, estimated_jaccard, index_table
 
 
@@ -110,12 +111,18 @@ def _bucket(band: int, digest: int) -> tuple[int, int]:
     return band, digest - (1 << 64) if digest >= 1 << 63 else digest
 
 
-def _prior_band_entries(row):
+NEW, PRIOR = "new", "prior"  # which side of the match a band entry is from
+
+
+def prior_band_entries(row):
+    """An earlier run's index row → (bucket, (PRIOR, doc_id)) per band."""
     for band, digest in enumerate(row["bands"]):
-        yield _bucket(band, digest), ("p", row["doc_id"])
+        yield _bucket(band, digest), (PRIOR, row["doc_id"])
 
 
 class _NewBandsFn(beam.DoFn):
+    """(doc_id, signature) of this run → (bucket, (NEW, doc_id)) per band."""
+
     def __init__(self, bands: int, rows: int):
         self.bands, self.rows = bands, rows
 
@@ -127,15 +134,15 @@ class _NewBandsFn(beam.DoFn):
         if not has_shingles(s)[0]:
             return
         for band, digest in enumerate(band_digests(s, self.bands, self.rows)[0].tolist()):
-            yield _bucket(band, digest), ("n", doc_id)
+            yield _bucket(band, digest), (NEW, doc_id)
 
 
-def _bucket_pairs(element, limit: int = 64):
+def bucket_pairs(element, limit: int = 64):
     """One LSH bucket → (new, prior) pairs; at most ``limit`` priors per new record per bucket."""
     _key, entries = element
     news, priors = [], []
-    for kind, doc_id in entries:
-        (news if kind == "n" else priors).append(doc_id)
+    for side, doc_id in entries:
+        (news if side == NEW else priors).append(doc_id)
     if not news or not priors:
         return
     priors = sorted(set(priors))[:limit]
@@ -145,8 +152,8 @@ def _bucket_pairs(element, limit: int = 64):
 
 
 class _EstimateFn(beam.DoFn):
-    """(prior, {'pair': [(new, new sig)], 'prior': [(sig, run)]}) → (new, (prior, run, estimate)) at or
-    above the threshold."""
+    """(prior, {'new': [(new, new signature)], 'prior': [(signature, run)]}) → (new, :class:`PriorRecord`)
+    when the estimated Jaccard is at or above the threshold."""
 
     def __init__(self, threshold: float):
         self.threshold = threshold
@@ -158,42 +165,65 @@ class _EstimateFn(beam.DoFn):
             return
         psig, run = priors[0]
         psig = np.asarray(psig, dtype=np.uint32)
-        for new, nsig in g["pair"]:
+        for new, nsig in g["new"]:
             j = estimated_jaccard(np.frombuffer(nsig, dtype=np.uint32), psig)
             if j >= self.threshold:
-                yield new, (prior, run, round(j, 4))
+                yield new, wire(PriorRecord(prior, run, round(j, 4)))
 
 
-def _attach_new_sig(element):
+def attach_new_signature(element):
+    """(new, {'priors': [prior doc_id], 'signature': [its signature]}) → (prior, (new, signature))."""
     new, g = element
-    sigs = list(g["sig"])
+    sigs = list(g["signature"])
     if not sigs:
         return
-    for prior in g["pair"]:
+    for prior in g["priors"]:
         yield prior, (new, sigs[0])
 
 
-def _best_prior(element):
-    """(rep, {'exact': [(prior, run)], 'near': [(prior, run, j)]}) → (rep, (status, prior, run, j)):
-    an exact match first, else the near match with the smallest prior doc_id (the earlier release's
-    records rank first, in doc_id order among themselves)."""
+def exact_priors(element):
+    """(content hash, {'new': [doc_id], 'prior': [(prior doc_id, run)]}) → (new, :class:`PriorRecord`)."""
+    _hash, g = element
+    for new in g["new"]:
+        for prior_id, run in g["prior"]:
+            yield new, wire(PriorRecord(prior_id, run))
+
+
+def best_prior(element):
+    """(rep, {'exact': [PriorRecord], 'near': [PriorRecord]}) → (rep, :class:`PriorMatch`): an exact
+    match first, else the near match with the smallest prior doc_id (the earlier release's records rank
+    first, in doc_id order among themselves)."""
     rep, g = element
     exact = sorted(g["exact"])
     if exact:
-        prior, run = exact[0]
-        yield rep, ("prior_exact", prior, run, 1.0)
+        p = rebuild(PriorRecord, exact[0])
+        yield rep, wire(PriorMatch("prior_exact", p.prior_id, p.prior_run, 1.0))
         return
     near = sorted(g["near"])
     if near:
-        prior, run, j = near[0]
-        yield rep, ("prior_near", prior, run, j)
+        p = rebuild(PriorRecord, near[0])
+        yield rep, wire(PriorMatch("prior_near", p.prior_id, p.prior_run, p.jaccard))
+
+
+def prior_by_hash(row):
+    """An earlier run's index row → (content hash, (doc_id, run_id))."""
+    return row["content_hash"], (row["doc_id"], row["run_id"])
+
+
+def rep_by_exact_key(kv):
+    """(doc_id, GroupRep) → (its content hash, doc_id)."""
+    return rebuild(GroupRep, kv[1]).exact_key, kv[0]
+
+
+def rep_signature(kv):
+    """(doc_id, GroupRep) → (doc_id, its signature)."""
+    return kv[0], rebuild(GroupRep, kv[1]).signature
 
 
 class MatchPriors(beam.PTransform):
-    """Exact-group representatives (doc_id, (rank, weight, sig, content hash)) and prior index rows →
-    (doc_id, (status, prior doc_id, prior run, jaccard)) for the representatives that duplicate a
-    prior record: same content hash (``prior_exact``) or MinHash-estimated Jaccard >= threshold among
-    LSH candidates (``prior_near``)."""
+    """Exact-group representatives (doc_id, :class:`GroupRep`) and prior index rows → (doc_id,
+    :class:`PriorMatch`) for the representatives that duplicate a prior record: same content hash
+    (``prior_exact``) or MinHash-estimated Jaccard >= threshold among LSH candidates (``prior_near``)."""
 
     def __init__(self, priors, threshold: float, bands: int, rows: int, near: bool):
         super().__init__()
@@ -201,30 +231,28 @@ class MatchPriors(beam.PTransform):
 
     def expand(self, reps):
         priors = self.priors
-        exact = ({"new": reps | "NewByHash" >> beam.Map(lambda kv: (kv[1][3], kv[0])),
-                  "prior": priors | "PriorByHash" >> beam.Map(
-                      lambda r: (r["content_hash"], (r["doc_id"], r["run_id"])))}
+        exact = ({"new": reps | "NewByHash" >> beam.Map(rep_by_exact_key),
+                  "prior": priors | "PriorByHash" >> beam.Map(prior_by_hash)}
                  | "JoinHashes" >> beam.CoGroupByKey()
-                 | "ExactPrior" >> beam.FlatMap(
-                     lambda kv: [(n, p) for n in kv[1]["new"] for p in kv[1]["prior"]]))
+                 | "ExactPrior" >> beam.FlatMap(exact_priors))
         if self.near:
-            new_sigs = reps | "NewSigs" >> beam.Map(lambda kv: (kv[0], kv[1][2]))
+            new_sigs = reps | "NewSigs" >> beam.Map(rep_signature)
             pairs = (((new_sigs | "NewBands" >> beam.ParDo(_NewBandsFn(self.bands, self.rows))),
-                      priors | "PriorBands" >> beam.FlatMap(_prior_band_entries))
+                      priors | "PriorBands" >> beam.FlatMap(prior_band_entries))
                      | "AllBandEntries" >> beam.Flatten()
                      | "PriorBuckets" >> beam.GroupByKey()
-                     | "PriorPairs" >> beam.FlatMap(_bucket_pairs)
+                     | "PriorPairs" >> beam.FlatMap(bucket_pairs)
                      | "DistinctPriorPairs" >> beam.Distinct())
-            near = ({"pair": pairs, "sig": new_sigs} | "JoinNewSig" >> beam.CoGroupByKey()
-                    | "AttachNewSig" >> beam.FlatMap(_attach_new_sig))
-            near = ({"pair": near,
+            near = ({"priors": pairs, "signature": new_sigs} | "JoinNewSig" >> beam.CoGroupByKey()
+                    | "AttachNewSig" >> beam.FlatMap(attach_new_signature))
+            near = ({"new": near,
                      "prior": priors | "PriorSigs" >> beam.Map(lambda r: (r["doc_id"], (r["signature"], r["run_id"])))}
                     | "JoinPriorSig" >> beam.CoGroupByKey()
                     | "Estimate" >> beam.ParDo(_EstimateFn(self.threshold)))
         else:
-            near = reps | "NoNear" >> beam.FlatMap(lambda kv: [])
+            near = reps | "NoNear" >> beam.FlatMap(lambda _kv: [])
         return ({"exact": exact, "near": near} | "JoinPriorMatches" >> beam.CoGroupByKey()
-                | "BestPrior" >> beam.FlatMap(_best_prior))
+                | "BestPrior" >> beam.FlatMap(best_prior))
 
 
 def write_index(rows, out_dir: str, cfg, run_id: str):

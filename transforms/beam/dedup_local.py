@@ -22,6 +22,7 @@ import apache_beam as beam
 import numpy as np
 
 from refinery.schemas.reasons import Stage
+from refinery.transforms.beam.dedup_elements import FINAL_KEPT, FINAL_NEAR, Final, Member, rebuild, wire
 from refinery.transforms.beam.stage import Counters
 from refinery.transforms.minhash import jaccard_sets as jaccard
 
@@ -65,20 +66,20 @@ def chain_safe_rounds(members: list[tuple], sets: dict[str, Any], threshold: flo
                       rounds: int) -> tuple[list[tuple[str, tuple]], int, int]:
     """One cluster's chain-safe decisions, as the distributed rounds make them.
 
-    ``members``: (doc_id, rank, weight) of the cluster's exact-group representatives; ``sets``:
-    doc_id → shingle set (bytes of uint32). Returns ((doc_id, (status, cluster id, cluster size,
-    dup_of, jaccard)) for every member, records kept in a later round than the first, records kept
-    because the rounds ran out). Cluster id: the best-ranked member; size: all its records."""
-    ordered = sorted(members, key=lambda m: (m[1], m[0]))
-    cid, size = ordered[0][0], sum(m[2] for m in ordered)
-    undecided = [m[0] for m in ordered]
+    ``members``: :class:`Member` tuples of the cluster's exact-group representatives; ``sets``:
+    doc_id → shingle set (bytes of uint32). Returns ((doc_id, :class:`Final`) for every member,
+    records kept in a later round than the first, records kept because the rounds ran out).
+    Cluster id: the best-ranked member; size: all its records."""
+    ordered = sorted((rebuild(Member, m) for m in members), key=lambda m: (m.rank, m.doc_id))
+    cid, size = ordered[0].doc_id, sum(m.weight for m in ordered)
+    undecided = [m.doc_id for m in ordered]
     out: list[tuple[str, tuple]] = []
     kept_later = 0
     for r in range(rounds):
         if not undecided:
             break
         kept, rest = undecided[0], undecided[1:]
-        out.append((kept, ("kept", cid, size, None, None)))
+        out.append((kept, wire(Final(FINAL_KEPT, cid, size))))
         kept_later += r > 0
         kept_set = sets.get(kept)
         undecided = []
@@ -87,10 +88,10 @@ def chain_safe_rounds(members: list[tuple], sets: dict[str, Any], threshold: flo
             j = (jaccard(np.frombuffer(own, dtype=np.uint32), np.frombuffer(kept_set, dtype=np.uint32))
                  if own is not None and kept_set is not None else 0.0)
             if j >= threshold:
-                out.append((doc_id, ("near", cid, size, kept, round(j, 4))))
+                out.append((doc_id, wire(Final(FINAL_NEAR, cid, size, kept, round(j, 4)))))
             else:
                 undecided.append(doc_id)
-    out.extend((doc_id, ("kept", cid, size, None, None)) for doc_id in undecided)
+    out.extend((doc_id, wire(Final(FINAL_KEPT, cid, size))) for doc_id in undecided)
     return out, kept_later + len(undecided), len(undecided)
 
 

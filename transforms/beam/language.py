@@ -8,6 +8,8 @@ Config: ``language.*``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
@@ -15,6 +17,9 @@ from refinery.runtime import usable_cpus, warm_models_wanted
 from refinery.schemas.reasons import RejectReason, Stage
 from refinery.transforms.beam.stage import RecordStageFn, Rejection, SharedHolder, run_record_stage
 from refinery.transforms.language import LanguageIdentifier, language_allowed, min_score_for
+
+if TYPE_CHECKING:
+    from refinery.schemas.records import Record
 
 __all__ = ["DetectLanguage", "warm_models_wanted"]
 
@@ -41,7 +46,7 @@ class _DetectLanguageFn(RecordStageFn):
         # One identifier (and one set of loaded models) per worker process, shared by its threads.
         self._ident = self._shared.acquire(build, tag=f"langid-{self.cfg.sha256()}").value
 
-    def annotate(self, record):
+    def annotate(self, record: Record):
         res = self._ident.identify(record["text"])
         record["lang"] = res.lang
         record["lang_score"] = res.score
@@ -49,7 +54,7 @@ class _DetectLanguageFn(RecordStageFn):
         record["lang_secondary"] = list(res.secondary)
         self._counters.inc(f"method:{res.method}")
 
-    def decide(self, record):
+    def decide(self, record: Record):
         c = self.cfg.language
         lang = record["lang"]
         if not language_allowed(lang, c.allowed):

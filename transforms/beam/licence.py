@@ -11,6 +11,8 @@ decision:<allow|review|deny>, source:<metadata|text|none>. Config: ``licence.*``
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import apache_beam as beam
 import orjson
 from apache_beam.utils.shared import Shared
@@ -18,6 +20,9 @@ from apache_beam.utils.shared import Shared
 from refinery.schemas.reasons import RejectReason, Stage
 from refinery.transforms.beam.stage import RecordStageFn, Rejection, SharedHolder, run_record_stage
 from refinery.transforms.licence import LicenceIndex, analyse, decide
+
+if TYPE_CHECKING:
+    from refinery.schemas.records import Record
 
 
 class _TagLicencesFn(RecordStageFn):
@@ -31,7 +36,7 @@ class _TagLicencesFn(RecordStageFn):
         super().setup()
         self._index = self._shared.acquire(lambda: SharedHolder(LicenceIndex.load()), tag="spdx-index").value
 
-    def annotate(self, record):
+    def annotate(self, record: Record):
         c = self.cfg.licence
         meta = orjson.loads(record["meta"]) if record.get("meta") else None
         f = analyse(record["text"], meta, c, self._index if c.detect_in_text else None)
@@ -46,7 +51,7 @@ class _TagLicencesFn(RecordStageFn):
         self._counters.inc(f"source:{f.source}")
         return why  # the policy's reason: the note decide() reads, never a key of the record
 
-    def decide(self, record, why: str = ""):
+    def decide(self, record: Record, why: str = ""):
         decision = record["licence_decision"]
         if decision == "deny":
             reason = RejectReason.OPTED_OUT if record["opted_out"] and why.startswith("opt-out") \

@@ -13,6 +13,8 @@ dropped:<reason>, error:<type>. Config: ``quality.*``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
@@ -27,6 +29,9 @@ from refinery.transforms.quality import (
     thresholds_for,
 )
 from refinery.transforms.quality_model import QualityClassifier
+
+if TYPE_CHECKING:
+    from refinery.schemas.records import Record
 
 
 class _ScoreQualityFn(RecordStageFn):
@@ -51,7 +56,7 @@ class _ScoreQualityFn(RecordStageFn):
         self._presets: dict[str, tuple] = {}
         self._preset_of: dict[str, str] = {}
 
-    def _preset(self, record) -> str:
+    def _preset(self, record: Record) -> str:
         q = self.cfg.quality
         if not q.presets_by_input:
             return q.preset
@@ -72,7 +77,7 @@ class _ScoreQualityFn(RecordStageFn):
                                         disabled)
         return hit
 
-    def annotate(self, record):
+    def annotate(self, record: Record):
         record["quality"] = quality_signals(record["text"], record.get("lang"))
         preset = self._preset(record)
         settings = self._settings(preset, record.get("lang"))
@@ -81,7 +86,7 @@ class _ScoreQualityFn(RecordStageFn):
             record["quality_model_score"], record["quality_model_label"] = self._model.score([record["text"]])[0]
         return preset, settings  # decide's note: the same preset and settings, not worked out twice
 
-    def decide(self, record, note=None):
+    def decide(self, record: Record, note=None):
         if note is None:  # called on its own, without annotate's note
             preset = self._preset(record)
             note = preset, self._settings(preset, record.get("lang"))

@@ -29,12 +29,13 @@ from refinery.stages.spec import Rejection
 
 if TYPE_CHECKING:  # a stage module imports this one while refinery.stages (and so the enums) is being built
     from refinery.schemas.reasons import Stage
+    from refinery.schemas.records import Record
     from refinery.stages.spec import StageSpec
 
 KEPT, REJECTED, ERRORS = "kept", "rejected", "errors"
 
 
-def rejected_record(record: dict, stage: Stage, rejection: Rejection) -> dict:
+def rejected_record(record: Record, stage: Stage, rejection: Rejection) -> Record:
     out = dict(record)
     out["reject_stage"] = stage.value
     out["reject_reason"] = rejection.reason.value
@@ -42,7 +43,7 @@ def rejected_record(record: dict, stage: Stage, rejection: Rejection) -> dict:
     return out
 
 
-def error_record(record: dict, stage: Stage, exc: BaseException) -> dict:
+def error_record(record: Record, stage: Stage, exc: BaseException) -> dict:
     return {
         "source_uri": record.get("source_uri", "<unknown>"),
         "source_line": record.get("source_line"),
@@ -115,14 +116,14 @@ class RecordStageFn(beam.DoFn):
     def finish_bundle(self):
         self._clock.flush()
 
-    def annotate(self, record: dict) -> object | None:
+    def annotate(self, record: Record) -> object | None:
         """Add this stage's columns to ``record`` (a private copy). Default: nothing to add.
 
         It may return a note — evidence its ``decide`` needs that is no column (the licence policy's
         reason, say); the note never travels inside the record. ``decide`` then gets it as ``note``."""
         return None
 
-    def decide(self, record: dict, note: object | None = None) -> Rejection | None:
+    def decide(self, record: Record, note: object | None = None) -> Rejection | None:
         return None
 
     def process(self, record):

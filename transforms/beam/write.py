@@ -21,16 +21,21 @@ import hashlib
 import io
 import math
 import time
+from typing import NamedTuple
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.pvalue import PCollection, TaggedOutput
 
 from refinery.atomic import write_atomic
 from refinery.schemas import ERRORS_SCHEMA, REFINED_SCHEMA, REJECTED_SCHEMA, with_run_metadata
-from refinery.transforms.beam.stage import BusyClock
+from refinery.stages import BY_NAME
+from refinery.transforms.beam.stage import ERRORS, BusyClock, Counters, error_record
 
+WRITE_SPEC = BY_NAME["write"]
+WRITE_NS = WRITE_SPEC.name
 PARTITION_COLUMN = "lang"
 LANG_FILE_TYPE = pa.dictionary(pa.int32(), pa.string())
 
@@ -98,6 +103,30 @@ class _WriteShardFn(beam.DoFn):
         }
 
 
+class WriterInputs(NamedTuple):
+    """What :class:`WriteOutputs` writes, by name (a PCollection each)."""
+
+    refined: PCollection
+    """Records every stage kept (dicts of the refined columns)."""
+    rejected: PCollection
+    """Records a stage rejected (with ``reject_stage``, ``reject_reason``, ``reject_detail``)."""
+    errors: PCollection
+    """Error rows (:data:`refinery.schemas.ERRORS_SCHEMA` less ``run_id``)."""
+    files: PCollection
+    """Input-file facts (``uri``, ``sha256``, ...): ``source_sha256`` comes from them."""
+    refined_sized_by: PCollection
+    """Records that hold every refined row, on which the refined shard counts are sized: the records
+    entering a barrier stage (dedup), or ``refined`` itself (see ``_WriteKind``)."""
+
+
+class KindInputs(NamedTuple):
+    """What :class:`_WriteKind` writes: ``rows``, sharded by the sizes of ``sized_by`` (``rows`` itself, or
+    records that hold every row of it)."""
+
+    rows: PCollection
+    sized_by: PCollection
+
+
 class _WriteKind(beam.PTransform):
     """Shard one output kind deterministically and write it."""
 
@@ -105,12 +134,12 @@ class _WriteKind(beam.PTransform):
         super().__init__()
         self.args = (out_dir, kind, schema, compression, target_bytes, partition_of, partition_dir)
 
-    def expand(self, pcolls):
-        """``rows``, or (``rows``, ``sized_by``): the shard count of each partition from the sizes of
-        ``sized_by`` — records that hold every row of ``rows`` (a superset: the refined records as they
-        entered dedup). Files then come out somewhat under the target size, and the write is no longer
-        a barrier behind its own input: the rows are keyed where they are made, not buffered first."""
-        rows, sized_by = pcolls if isinstance(pcolls, tuple) else (pcolls, pcolls)
+    def expand(self, inputs: KindInputs):
+        """The shard count of each partition comes from the sizes of ``inputs.sized_by``. When that is a
+        superset of the rows (the refined records as they entered dedup), files come out somewhat under
+        the target size, and the write is no longer a barrier behind its own input: the rows are keyed
+        where they are made, not buffered first."""
+        rows, sized_by = inputs.rows, inputs.sized_by
         out_dir, kind, schema, compression, target_bytes, partition_of, partition_dir = self.args
         sized = sized_by | "Size" >> beam.Map(
             lambda r: (partition_of(r), len(r.get("text") or r.get("raw") or b"") + 200))
@@ -135,27 +164,64 @@ class _WriteKind(beam.PTransform):
         )
 
 
-def _add_lineage(record, sha_by_uri, identity, keep_text=True):
-    r = dict(record)
-    r["source_sha256"] = sha_by_uri.get(r["source_uri"])
-    r.update(identity)
-    if not keep_text:
-        r["text"] = ""
-    return r
+class UndeclaredKeys(ValueError):
+    """A record carries a key its output schema does not declare (a stage wrote a key no stage declares
+    as a column). Its type names the ``write/error:UndeclaredKeys`` counter and the error row alike."""
 
 
-def _add_run_id(record, run_id):
+def undeclared_keys(record: dict, declared: frozenset[str]) -> list[str]:
+    """The keys of ``record`` that ``declared`` lacks, sorted (none: an empty list)."""
+    return [] if declared.issuperset(record) else sorted(set(record) - declared)
+
+
+class _LineageFn(beam.DoFn):
+    """Record → the record with its lineage columns (main), or, when it carries a key its schema does not
+    declare, an ``errors`` row (``UndeclaredKeys``): a key is never silently narrowed away by the
+    schema-driven conversion to Arrow, and the record is still accounted for."""
+
+    def __init__(self, schema: pa.Schema, identity: dict[str, str], keep_text: bool = True):
+        self.declared = frozenset(schema.names)
+        self.identity = identity
+        self.keep_text = keep_text
+
+    def setup(self):
+        self._counters = Counters(WRITE_NS)
+
+    def process(self, record, sha_by_uri):
+        extra = undeclared_keys(record, self.declared)
+        if extra:
+            self._counters.inc(f"error:{UndeclaredKeys.__name__}")
+            exc = UndeclaredKeys(f"keys no schema declares: {extra} (declare them as a stage's columns)")
+            yield TaggedOutput(ERRORS, error_record(record, WRITE_SPEC, exc))
+            return
+        r = dict(record)
+        r["source_sha256"] = sha_by_uri.get(r["source_uri"])
+        r.update(self.identity)
+        if not self.keep_text:
+            r["text"] = ""
+        yield r
+
+
+def _add_run_id(record, run_id, declared: frozenset[str]):
+    """An error row with the run's id. Error rows are built by Refinery alone (ingest, ``error_record``):
+    one with an undeclared key is a defect, raised, not narrowed to the schema."""
+    extra = undeclared_keys(record, declared)
+    if extra:
+        raise UndeclaredKeys(f"error row with keys no schema declares: {extra}")
     r = dict(record)
     r["run_id"] = run_id
     return r
 
 
+def _whole(rows) -> KindInputs:
+    """``rows`` sharded by their own sizes."""
+    return KindInputs(rows, rows)
+
+
 class WriteOutputs(beam.PTransform):
     """Write refined, rejected and errors; returns the PCollection of written-file facts.
 
-    Input: a dict of named PCollections — ``refined``, ``rejected``, ``errors``, ``files`` (input-file
-    facts) and, optionally, ``refined_sized_by`` (records that hold every refined row: the refined shard
-    counts are sized on them, see ``_WriteKind``; default: ``refined`` itself).
+    Input: :class:`WriterInputs` (named PCollections: refined, rejected, errors, files, refined_sized_by).
 
     ``identity``: run_id, refinery_version, config_sha256 (columns and footer metadata).
     Config: ``output.compression``, ``output.target_shard_mb``, ``output.write_rejected_text``.
@@ -167,28 +233,31 @@ class WriteOutputs(beam.PTransform):
         self.cfg = cfg
         self.identity = identity
 
-    def expand(self, pcolls):
-        unknown = set(pcolls) - {"refined", "rejected", "errors", "files", "refined_sized_by"}
-        if unknown:
-            raise ValueError(f"WriteOutputs: unknown inputs {sorted(unknown)}")
-        refined, rejected, errors, files = (pcolls[k] for k in ("refined", "rejected", "errors", "files"))
-        refined_sized_by = pcolls.get("refined_sized_by", refined)
+    def expand(self, inputs: WriterInputs):
+        if not isinstance(inputs, WriterInputs):
+            raise TypeError(f"WriteOutputs takes WriterInputs, not {type(inputs).__name__}")
+        refined, rejected, errors, files = inputs.refined, inputs.rejected, inputs.errors, inputs.files
         out = self.cfg.output
         target = int(out.target_shard_mb * 1e6)
         sha = beam.pvalue.AsDict(files | "ShaByUri" >> beam.Map(lambda f: (f["uri"], f["sha256"])))
         footer = {"run_id": self.identity["run_id"], "config_sha256": self.identity["config_sha256"],
                   "refinery_version": self.identity["refinery_version"]}
+        lineage_refined = refined | "LineageRefined" >> beam.ParDo(
+            _LineageFn(REFINED_SCHEMA, self.identity), sha).with_outputs(ERRORS, main="rows")
+        lineage_rejected = rejected | "LineageRejected" >> beam.ParDo(
+            _LineageFn(REJECTED_SCHEMA, self.identity, out.write_rejected_text), sha).with_outputs(ERRORS, main="rows")
+        errors = ((errors, lineage_refined[ERRORS], lineage_rejected[ERRORS])
+                  | "UndeclaredKeyErrors" >> beam.Flatten())
         written = [
-            (refined | "LineageRefined" >> beam.Map(_add_lineage, sha, self.identity), refined_sized_by)
+            KindInputs(lineage_refined["rows"], inputs.refined_sized_by)
             | "WriteRefined" >> _WriteKind(self.out_dir, "refined", with_run_metadata(refined_file_schema(), footer),
                                            out.compression, target, lambda r: r.get(PARTITION_COLUMN) or "und",
                                            PARTITION_COLUMN),
-            rejected
-            | "LineageRejected" >> beam.Map(_add_lineage, sha, self.identity, out.write_rejected_text)
+            _whole(lineage_rejected["rows"])
             | "WriteRejected" >> _WriteKind(self.out_dir, "rejected", with_run_metadata(REJECTED_SCHEMA, footer),
                                             out.compression, target, lambda r: "", None),
-            errors
-            | "RunIdErrors" >> beam.Map(_add_run_id, self.identity["run_id"])
+            _whole(errors | "RunIdErrors" >> beam.Map(_add_run_id, self.identity["run_id"],
+                                                      frozenset(ERRORS_SCHEMA.names) - {"run_id"}))
             | "WriteErrors" >> _WriteKind(self.out_dir, "errors", with_run_metadata(ERRORS_SCHEMA, footer),
                                           out.compression, target, lambda r: "", None),
         ]

@@ -70,17 +70,19 @@ def test_in_process_stages_note_their_counters_in_the_tally_only_when_enabled():
 def test_ctrl_c_stops_the_run_with_one_line_and_a_failed_interrupted_manifest(tmp_path):
     lines = (ROOT / "examples" / "sample" / "udhr.jsonl").read_text(encoding="utf-8").splitlines()
     corpus = tmp_path / "in.jsonl"
-    corpus.write_text("\n".join(lines * 12) + "\n", encoding="utf-8")  # ~900 records: runs well past 5 s
+    corpus.write_text("\n".join(lines * 40) + "\n", encoding="utf-8")  # ~3,000 records: runs far past 5 s
     out = tmp_path / "out"
+    # no lingua preload: it holds the GIL for seconds, and no handler can run meanwhile
     proc = subprocess.Popen([sys.executable, "-m", "refinery.pipelines.cli", "run", "--input", str(corpus),
-                             "--output", str(out)], stderr=subprocess.PIPE, text=True,
+                             "--output", str(out), "--set", "language.warm_models=false"],
+                            stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     seen = []
     for line in proc.stderr:  # the first progress line: the job is running
         seen.append(line)
         if "read " in line and " → " in line:
             break
-    assert proc.poll() is None, "".join(seen)
+    assert proc.poll() is None, "the run ended before its first progress line:\n" + "".join(seen)
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
     rest = proc.stderr.read()

@@ -232,7 +232,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
                            spread_records=not in_process, input_set=input_set)
             total = input_set.local_bytes if input_set is not None and not input_set.remote_patterns else None
             with interrupt or contextlib.nullcontext():
-                result = _execute(p, in_process, dry_run, [s.name for s in record_stages(cfg)] if live else None,
+                result = _execute(p, in_process, dry_run, _progress_stages(cfg) if live else None,
                                   total)
             if result is None:
                 return RunResult(manifest={**manifest, "status": "dry_run"}, exit_code=0,
@@ -302,12 +302,12 @@ def _execute(p: beam.Pipeline, in_process: bool, dry_run: bool, stages: list[str
     return result
 
 
-def record_stages(cfg) -> list:
-    """The stages whose counters the progress line shows, in pipeline order: ingest, then every enabled
-    record stage."""
-    from refinery.stages import STAGES
+def _progress_stages(cfg) -> list[str]:
+    """The stages whose counters the progress line shows, in pipeline order: ingest (the source), then
+    every enabled record stage."""
+    from refinery.stages import record_stages
 
-    return [s for s in STAGES if s.role == "source" or (s.role == "records" and s.is_enabled(cfg))]
+    return ["ingest"] + [s.name for s in record_stages() if s.is_enabled(cfg)]
 
 
 class _Interrupt:

@@ -3,8 +3,8 @@
 Two sources, one line:
 
 - **In-process** (Beam's DirectRunner in its default mode): the stages' counters are also noted in a
-  process-local :class:`Tally` (:func:`note`, called by :class:`refinery.transforms.beam.stage.Counters`
-  once it is enabled), because that runner only publishes metrics when the whole job has finished.
+  process-local :class:`Tally` (by :class:`refinery.transforms.beam.stage.Counters`, once :func:`enable`
+  made one), because that runner only publishes metrics when the whole job has finished.
 - **A job server** (Flink, Spark): Beam's metrics of the running job, queried from its
   ``PipelineResult`` every few seconds.
 
@@ -40,12 +40,6 @@ class Tally:
 
     def snapshot(self) -> dict[tuple[str, str], int]:
         return dict(self.values)
-
-
-def note(namespace: str, name: str, n: int) -> None:
-    """Counters.inc's hook: one dict update when a tally is enabled, nothing otherwise."""
-    if _tally is not None:
-        _tally.add(namespace, name, n)
 
 
 def enable() -> Tally:

@@ -20,7 +20,13 @@ examples:
       --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp \\
       --setup_file ./setup.py
 
-Any flag refinery does not know is passed to Beam's PipelineOptions (--runner, --parallelism,
+Every config key is a flag too, named as the key with _ for . (dedup.threshold: --dedup_threshold=0.85,
+quality.thresholds.min_words: --quality_thresholds_min_words=40); the value is YAML, as for --set. The
+later wins: the defaults, CONFIG, these key flags, --set. The run's pipeline options hold the whole
+resolved config (the manifest's pipeline_options; Dataflow's job page); `refinery template` writes a
+Flex Template metadata.json with these parameters.
+
+Any other flag refinery does not know is passed to Beam's PipelineOptions (--runner, --parallelism,
 --direct_num_workers, Dataflow flags, ...); write Beam flags as --flag=value when in doubt. CONFIG is a
 YAML file (see `refinery config --defaults`); --set overrides one key (YAML value) and may repeat.
 --runner FlinkRunner / SparkRunner: refinery fetches Beam's job server with Maven (needs Java and Maven)
@@ -39,7 +45,10 @@ def beam_flags() -> frozenset[str]:
     """Every flag of Beam's PipelineOptions (all runners' option classes): what may pass through to Beam."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from refinery.pipelines import engines  # noqa: F401 - declares the engine flags Beam does not (--flink_conf_dir)
+    from refinery.pipelines import (
+        engines,  # noqa: F401 - declares the engine flags Beam does not (--flink_conf_dir)
+        options,  # noqa: F401 - the config keys as options (--dedup_threshold ...)
+    )
 
     def subclasses(cls):
         for sub in cls.__subclasses__():
@@ -107,15 +116,30 @@ def _split_run_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, beam_args
 
 
-def cmd_run(argv: list[str]) -> int:
-    from refinery.pipelines.config import ConfigError, load_config
+def resolve_run(argv: list[str]):
+    """``refinery run``'s arguments → (parsed args, config, the flags left for Beam). The config is the
+    defaults, then the YAML file, then the config keys given as options (``--dedup_threshold=0.85``), then
+    ``--set``: the later wins. Raises ConfigError naming the key."""
+    from refinery.pipelines.config import load_config
 
     args, beam_args = _split_run_args(argv)
+    option_sets: list[str] = []
+    if beam_args:  # Beam is imported already (the flags were checked against its options)
+        from refinery.pipelines.options import option_overrides
+
+        option_sets, beam_args = option_overrides(beam_args)
+    cfg = load_config(args.config, option_sets + args.overrides)
+    if args.dedup_against:
+        cfg.dedup.against = list(cfg.dedup.against) + [
+            p if "://" in p else os.path.abspath(p) for p in args.dedup_against]
+    return args, cfg, beam_args
+
+
+def cmd_run(argv: list[str]) -> int:
+    from refinery.pipelines.config import ConfigError
+
     try:
-        cfg = load_config(args.config, args.overrides)
-        if args.dedup_against:
-            cfg.dedup.against = list(cfg.dedup.against) + [
-                p if "://" in p else os.path.abspath(p) for p in args.dedup_against]
+        args, cfg, beam_args = resolve_run(argv)
     except ConfigError as exc:
         print(f"refinery: config error:\n{exc}", file=sys.stderr)
         return 2
@@ -310,12 +334,55 @@ def cmd_validate(argv: list[str]) -> int:
     return 0
 
 
+TEMPLATE_EPILOG = """\
+The parameters are `input`, `output` and one per config key (`refinery config --defaults`), named
+as the key with _ for . (dedup.threshold -> dedup_threshold): the same flags `refinery run` takes.
+Build the template with Google's tooling, e.g.
+  refinery template --output metadata.json
+  gcloud dataflow flex-template build gs://BUCKET/templates/refinery.json \\
+      --image-gcr-path REGION-docker.pkg.dev/PROJECT/REPO/refinery:TAG --sdk-language PYTHON \\
+      --flex-template-base-image PYTHON311 --metadata-file metadata.json \\
+      --py-path . --env FLEX_TEMPLATE_PYTHON_PY_FILE=pipelines/flex_main.py \\
+      --env FLEX_TEMPLATE_PYTHON_SETUP_FILE=setup.py
+(README "Scaling out": the launcher stays up for the post-run checks.)
+"""
+
+
+def cmd_template(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="refinery template",
+        description="Write a Dataflow Flex Template metadata.json whose parameters come from the config schema.",
+        epilog=TEMPLATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", "-o", metavar="FILE", help="write here (default: standard output)")
+    parser.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    args = parser.parse_args(argv)
+    from refinery.pipelines.options import flex_metadata
+
+    text = json.dumps(flex_metadata(), indent=2, ensure_ascii=False) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    if os.path.isdir(args.output):
+        print(f"refinery: --output {args.output} is a folder; name the file, e.g. {args.output}/metadata.json",
+              file=sys.stderr)
+        return 2
+    if os.path.exists(args.output) and not args.force:
+        print(f"refinery: {args.output} exists; pass --force to replace it", file=sys.stderr)
+        return 2
+    from refinery.atomic import write_atomic
+
+    write_atomic(args.output, text.encode())
+    print(f"wrote {args.output} ({len(flex_metadata()['parameters'])} parameters)", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
     "run": (cmd_run, "refine crude inputs into refined/rejected/errors Parquet"),
     "inspect": (cmd_inspect, "summarise a finished run"),
     "explain": (cmd_explain, "trace one record: source, lineage, every decision"),
     "validate": (cmd_validate, "re-check a finished output against its manifest"),
     "config": (cmd_config, "print the default config or check a config file"),
+    "template": (cmd_template, "write a Dataflow Flex Template metadata.json"),
 }
 # For labelling teams: sample, diff, export, labels (refinery.pipelines.labelling_cli).
 from refinery.pipelines.labelling_cli import COMMANDS as _LABELLING_COMMANDS  # noqa: E402

@@ -31,6 +31,7 @@ from refinery.atomic import remove_success, write_atomic, write_success
 from refinery.pipelines import engines
 from refinery.pipelines.config import RunConfig
 from refinery.pipelines.failfast import error_share_failure, preflight
+from refinery.pipelines.options import config_options
 from refinery.pipelines.outdir import OutputLock, OutputRefused, prepare_output
 from refinery.pipelines.refine import RUN_DIR, build_pipeline, stages_status
 from refinery.pipelines.scrub import install_log_scrubbing, scrub_options, scrub_secrets
@@ -163,7 +164,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
     beam_args = list(beam_args or [])
     # Local inputs are named by absolute path, so doc_ids do not depend on the working directory.
     inputs = [p if not is_local(p) else os.path.abspath(p) for p in inputs]
-    options = PipelineOptions(beam_args)
+    options = PipelineOptions(beam_args + config_options(cfg))  # the config as options: Dataflow's UI, manifest
     all_opts = options.get_all_options(drop_default=True, retain_unknown_options=True)
     dry_run = bool(all_opts.get("dry_run"))
     runner = options.view_as(StandardOptions).runner or "DirectRunner"
@@ -212,7 +213,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         t0 = time.monotonic()
         engine = _start_engine(runner, beam_args, manifest, manifest_path, quiet) if not dry_run else None
         if engine is not None:
-            options = PipelineOptions(engine.beam_args)
+            options = PipelineOptions(engine.beam_args + config_options(cfg))
             manifest["pipeline_options"] = redact_options(
                 options.get_all_options(drop_default=True, retain_unknown_options=True))
         try:

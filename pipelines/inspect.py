@@ -32,14 +32,11 @@ SNIPPET_CHARS = 160
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
-    """A one-line excerpt of ``text`` with every PII kind redacted (again: a run may have been told
-    not to redact), whitespace collapsed, cut at ``limit`` characters."""
-    from refinery.transforms.pii import PLACEHOLDER, find_pii, redact
+    """A one-line excerpt of ``text`` with every PII kind redacted, cut at ``limit`` characters
+    (:func:`refinery.validators.aggregates.excerpt`, as the HTML report's examples)."""
+    from refinery.validators.aggregates import excerpt
 
-    text = " ".join(text.split())
-    head = text[: limit * 2]
-    head = redact(head, find_pii(head), set(PLACEHOLDER))
-    return head[:limit] + (" …" if len(text) > limit else "")
+    return excerpt(text, limit)
 
 
 def quality_by_language(out_dir: str, top: int = 5, examples: int = 2) -> list[dict]:

@@ -30,6 +30,18 @@ _HIST_EDGES = {
 }
 
 
+# The scores a stage's own rejections are drawn by in the report (per rejecting stage, with the signals).
+_STAGE_SCORE_EDGES = {
+    "lang_score": [0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0001],
+    "dup_jaccard": [0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0001],
+}
+EXAMPLES_PER_REASON = 2
+EXAMPLE_CHARS = 240
+
+
+_EDGES = {**_HIST_EDGES, **_STAGE_SCORE_EDGES}
+
+
 def sample_key(doc_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8).digest(), "big")
 
@@ -51,6 +63,10 @@ class Aggregator:
             "licence_spdx": {}, "reject": {}, "cluster_sizes": {},
             "hist": {k: [0] * (len(_HIST_EDGES[k]) - 1) for k in _HIST_SIGNALS},
             "pii": {},
+            # rejected records only: per language and reason; per rejecting stage, histograms of its own
+            # rejections; per reason, the EXAMPLES_PER_REASON records of smallest sample key (PII-redacted
+            # excerpts), so every merge order gives the same examples
+            "reject_by_lang": {}, "stage_hist": {}, "examples": {},
         }
 
     def add(self, r: dict) -> Aggregator:
@@ -73,8 +89,7 @@ class Aggregator:
             v = str(r.get(col))
             s[key][v] = s[key].get(v, 0) + 1
         if r.get("reject_reason"):
-            k = f"{r.get('reject_stage')}/{r['reject_reason']}"
-            s["reject"][k] = s["reject"].get(k, 0) + 1
+            self._add_rejection(r)
         size = r.get("dup_cluster_size")
         if size is not None and r.get("dup_of") is None and r.get("dup_cluster_id") in (None, r.get("doc_id")):
             # one count per cluster (its best-ranked record; chain-safety may keep others too)
@@ -93,6 +108,27 @@ class Aggregator:
                     s["pii"][k] = s["pii"].get(k, 0) + v
         return self
 
+    def _add_rejection(self, r: dict) -> None:
+        s = self.s
+        k = f"{r.get('reject_stage')}/{r['reject_reason']}"
+        s["reject"][k] = s["reject"].get(k, 0) + 1
+        by_lang = s["reject_by_lang"].setdefault(str(r.get("lang")), {})
+        by_lang[k] = by_lang.get(k, 0) + 1
+        hists = s["stage_hist"].setdefault(str(r.get("reject_stage")), {})
+        values = dict(r.get("quality") or {})
+        values.update((col, r.get(col)) for col in _STAGE_SCORE_EDGES)
+        for sig, edges in _EDGES.items():
+            v = values.get(sig)
+            if v is not None:
+                hists.setdefault(sig, [0] * (len(edges) - 1))[_bucket(edges, v)] += 1
+        examples = s["examples"].setdefault(k, [])
+        key = sample_key(str(r.get("doc_id")))
+        if len(examples) < EXAMPLES_PER_REASON or (key, str(r.get("doc_id"))) < tuple(examples[-1][:2]):
+            examples.append([key, str(r.get("doc_id")), r.get("lang"), r.get("reject_detail"),
+                             excerpt(r.get("text") or "")])
+            examples.sort(key=lambda e: (e[0], e[1]))
+            del examples[EXAMPLES_PER_REASON:]
+
     def merge(self, other: Aggregator) -> Aggregator:
         a, b = self.s, other.s
         for k in ("rows", "null_doc_id", "empty_text", "text_chars"):
@@ -106,12 +142,38 @@ class Aggregator:
                 a[key][k] = a[key].get(k, 0) + v
         for sig in _HIST_SIGNALS:
             a["hist"][sig] = [x + y for x, y in zip(a["hist"][sig], b["hist"][sig], strict=True)]
+        for lang, reasons in b["reject_by_lang"].items():
+            mine = a["reject_by_lang"].setdefault(lang, {})
+            for k, v in reasons.items():
+                mine[k] = mine.get(k, 0) + v
+        for stage, hists in b["stage_hist"].items():
+            mine = a["stage_hist"].setdefault(stage, {})
+            for sig, counts in hists.items():
+                mine[sig] = [x + y for x, y in zip(mine.get(sig, [0] * len(counts)), counts, strict=True)]
+        for k, examples in b["examples"].items():
+            both = sorted({(e[0], e[1]): e for e in a["examples"].get(k, []) + examples}.values(),
+                          key=lambda e: (e[0], e[1]))
+            a["examples"][k] = both[:EXAMPLES_PER_REASON]
         return self
 
     def result(self) -> dict:
         out = dict(self.s)
         out["hist_edges"] = {k: _HIST_EDGES[k] for k in _HIST_SIGNALS}
+        out["stage_hist_edges"] = {k: _EDGES[k] for k in sorted({sig for h in self.s["stage_hist"].values()
+                                                                   for sig in h})}
+        out["examples"] = {k: [{"doc_id": e[1], "lang": e[2], "detail": e[3], "excerpt": e[4]} for e in v]
+                           for k, v in sorted(self.s["examples"].items())}
         return out
+
+
+def excerpt(text: str, limit: int = EXAMPLE_CHARS) -> str:
+    """One line of ``text`` for a report: every PII kind redacted (again: a run may have been told not to
+    redact), whitespace collapsed, cut at ``limit`` characters."""
+    from refinery.transforms.pii import PLACEHOLDER, find_pii, redact
+
+    head = " ".join(text[: limit * 4].split())[: limit * 2]
+    head = redact(head, find_pii(head), set(PLACEHOLDER))
+    return head[:limit] + (" …" if len(head) > limit or len(text) > limit * 4 else "")
 
 
 def duplicate_count(digests) -> int:

@@ -3,8 +3,12 @@
 - ``validation.json``: the suite result (every check with severity, observed value, success) and
   Great Expectations' own result JSON.
 - ``report.html``: one self-contained page — no external CSS, JS, fonts or images; charts are inline
-  SVG — with the run's identity, reconciliation per input file, the funnel per stage and reason,
-  languages, licences, duplicate clusters, quality-signal distributions and every expectation.
+  SVG — with the run's identity, reconciliation per input file, the funnel per stage and reason; per
+  rejecting stage its reasons, histograms of its own rejections and two example records per reason
+  (PII-redacted excerpts, each with its ``refinery explain`` command); a per-language table (kept
+  share, top reasons); languages, licences, duplicate clusters, the quality signals of refined/
+  beside the quality stage's own rejections, and every expectation. A test renders it in headless
+  Chromium and checks from the net log that it fetches nothing.
 - ``datacard.md``: a short data card for consumers.
 - ``croissant.json`` (at the output root, next to ``refined/``): a Croissant (MLCommons) JSON-LD
   description of ``refined/``, generated from ``schemas/``.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import html
 import json
+import shlex
 
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
@@ -28,7 +33,7 @@ text-align:left;
 vertical-align:top;font-size:13px}th{background:#f4f6fa}.num{text-align:right;font-variant-numeric:tabular-nums}
 .ok{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}.warn{color:#9a6700;font-weight:600}
 .muted{color:#667085}.grid{display:grid;grid-template-columns:1fr 1fr;gap:18px}code{font-size:12px}
-svg text{font:12px -apple-system,Segoe UI,Helvetica,Arial,sans-serif;fill:#1d2433}
+.ex{font-size:12px;color:#3b4252}svg text{font:12px -apple-system,Segoe UI,Helvetica,Arial,sans-serif;fill:#1d2433}
 """
 
 
@@ -79,7 +84,89 @@ def _top(d: dict, n: int = 25) -> list[tuple[str, float]]:
     return sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
 
-def render_html(manifest: dict, aggregates: dict, validation: dict | None) -> str:
+# Per rejecting stage, the scores its own rejections are drawn by (the quality stage's: "Quality signals").
+_STAGE_SIGNALS = {"language": ("lang_score",), "dedup": ("dup_jaccard",)}
+_LANGUAGE_ROWS = 60
+
+
+def _labels(edges: list[float]) -> list[str]:
+    return [f"[{edges[i]:g}, {edges[i + 1]:g})" for i in range(len(edges) - 1)]
+
+
+def _examples_table(reasons: list[str], rej: dict, out_dir: str) -> str:
+    rows = []
+    for why in reasons:
+        for ex in rej.get("examples", {}).get(why, []):
+            cmd = f"refinery explain {shlex.quote(out_dir)} {shlex.quote(str(ex['doc_id']))}"
+            rows.append([f"<code>{_e(why.split('/', 1)[-1])}</code>", f"<code>{_e(ex['doc_id'])}</code>",
+                         _e(ex.get("lang")), _e(ex.get("detail") or ""), f'<span class="ex">{_e(ex["excerpt"])}</span>',
+                         f"<code>{_e(cmd)}</code>"])
+    if not rows:
+        return ""
+    return ("<p>Examples (the two records of smallest sample key per reason; PII redacted, cut short):</p>"
+            + _table(["reason", "doc_id", "lang", "detail", "excerpt", "see why"], rows))
+
+
+def _rejections_html(stages: list[str], rej: dict, out_dir: str) -> str:
+    """Per stage that rejected records: its reasons, histograms of its own rejections' scores, and two
+    example records per reason with the `refinery explain` command for each."""
+    by_stage: dict[str, dict[str, int]] = {}
+    for why, n in rej["reject"].items():
+        by_stage.setdefault(why.split("/", 1)[0], {})[why] = n
+    if not by_stage:
+        return "<h2>Rejections by stage</h2><p class=\"muted\">no record was rejected</p>"
+    s = ["<h2>Rejections by stage</h2>"]
+    edges = rej.get("stage_hist_edges", {})
+    for stage in [st for st in stages if st in by_stage] + sorted(set(by_stage) - set(stages)):
+        reasons = by_stage[stage]
+        s.append(f"<h3>{_e(stage)}: {sum(reasons.values()):,} rejected</h3>")
+        s.append(bars_svg([(k.split("/", 1)[-1], v) for k, v in _top(reasons, 30)], color="#e45756"))
+        hists = rej.get("stage_hist", {}).get(stage, {})
+        charts = [f"<div><p><code>{_e(sig)}</code> of these rejections</p>"
+                  + bars_svg(list(zip(_labels(edges[sig]), hists[sig], strict=True)), width=480, color="#e45756")
+                  + "</div>" for sig in _STAGE_SIGNALS.get(stage, ()) if sig in hists and sig in edges]
+        if charts:
+            s.append('<div class="grid">' + "".join(charts) + "</div>")
+        if stage == "quality":
+            s.append('<p class="muted">The signals of these rejections: "Quality signals" below.</p>')
+        s.append(_examples_table([k for k, _v in _top(reasons, 30)], rej, out_dir))
+    return "".join(s)
+
+
+def _languages_html(ref: dict, rej: dict) -> str:
+    """One row per language: refined, rejected, the share kept and the top three rejection reasons."""
+    by_lang = rej.get("reject_by_lang", {})
+    langs = set(ref["lang"]) | set(by_lang) | set(rej["lang"])
+    rows = []
+    for lang in langs:
+        kept, lost = ref["lang"].get(lang, 0), rej["lang"].get(lang, 0)
+        top = ", ".join(f"{_e(k)} ({v:,})" for k, v in _top(by_lang.get(lang, {}), 3))
+        rows.append((kept + lost, lang, kept, lost, top))
+    rows.sort(key=lambda r: (-r[0], r[1]))
+    out = _table(["lang", "refined", "rejected", "kept", "top rejection reasons"],
+                 [[_e(lang), f"{kept:,}", f"{lost:,}", f"{100 * kept / total:.1f} %" if total else "–", top]
+                  for total, lang, kept, lost, top in rows[:_LANGUAGE_ROWS]], num_cols=(1, 2, 3))
+    if len(rows) > _LANGUAGE_ROWS:
+        out += f'<p class="muted">{len(rows) - _LANGUAGE_ROWS:,} more languages: `refinery inspect`.</p>'
+    return out
+
+
+def _quality_html(ref: dict, rej: dict) -> str:
+    """The quality signals of refined/ beside those of the quality stage's own rejections (not dedup's,
+    whose duplicates are good text and would swamp them)."""
+    own = rej.get("stage_hist", {}).get("quality", {})
+    s = ["<h2>Quality signals (refined / rejected by the quality stage)</h2><div class=\"grid\">"]
+    for sig, edges in ref.get("hist_edges", {}).items():
+        labels = _labels(edges)
+        s.append(f"<div><p><code>{_e(sig)}</code></p>"
+                 + bars_svg(list(zip(labels, ref["hist"][sig], strict=True)), width=480)
+                 + bars_svg(list(zip(labels, own.get(sig, [0] * len(labels)), strict=True)), width=480,
+                            color="#e45756") + "</div>")
+    s.append("</div>")
+    return "".join(s)
+
+
+def render_html(manifest: dict, aggregates: dict, validation: dict | None, out_dir: str = "OUT") -> str:
     m = manifest
     t = m.get("totals", {})
     ref, rej = aggregates["refined"], aggregates["rejected"]
@@ -122,20 +209,15 @@ def render_html(manifest: dict, aggregates: dict, validation: dict | None) -> st
         errs = "<br>".join(f"{_e(k.split(':', 1)[1])}: {v:,}" for k, v in c.items() if k.startswith("error:"))
         rows.append([_e(ns), f"{c.get('seen', 0):,}", f"{c.get('kept', 0):,}", drops, errs])
     s.append(_table(["stage", "seen", "kept", "rejected (reason: count)", "errors"], rows, num_cols=(1, 2)))
-    s.append(bars_svg(_top(rej["reject"], 30), color="#e45756"))
+    s.append(_rejections_html(order, rej, out_dir))
+    s.append("<h2>Languages</h2>" + _languages_html(ref, rej))
     s.append('<div class="grid"><div><h2>Languages (refined)</h2>' + bars_svg(_top(ref["lang"])) + "</div>")
     s.append("<div><h2>Licences (refined)</h2><p>categories</p>" + bars_svg(_top(ref["licence_category"]))
              + "<p>decisions</p>" + decision_bars(ref["licence_decision"]) + "</div></div>")
     order = [str(i) for i in range(1, 10)] + ["10+"]
     clusters = [(k, ref["cluster_sizes"].get(k, 0)) for k in order if ref["cluster_sizes"].get(k)]
     s.append("<h2>Duplicate clusters (size of the cluster each kept record stands for)</h2>" + bars_svg(clusters))
-    s.append("<h2>Quality signals (refined / rejected)</h2><div class=\"grid\">")
-    for sig, edges in ref.get("hist_edges", {}).items():
-        labels = [f"[{edges[i]:g}, {edges[i + 1]:g})" for i in range(len(edges) - 1)]
-        s.append(f"<div><p><code>{_e(sig)}</code></p>"
-                 + bars_svg(list(zip(labels, ref["hist"][sig], strict=True)), width=480)
-                 + bars_svg(list(zip(labels, rej["hist"][sig], strict=True)), width=480, color="#e45756") + "</div>")
-    s.append("</div>")
+    s.append(_quality_html(ref, rej))
     if ref.get("pii"):
         s.append("<h2>PII found (refined, before redaction)</h2>" + bars_svg(_top(ref["pii"])))
     s.append("<h2>Expectations</h2>")
@@ -279,7 +361,7 @@ def write_reports(out_dir: str, manifest: dict, aggregates: dict, validation: di
 
     if validation is not None:
         put("validation.json", json.dumps(validation, indent=1, ensure_ascii=False, default=str))
-    put("report.html", render_html(manifest, aggregates, validation))
+    put("report.html", render_html(manifest, aggregates, validation, out_dir))
     put("datacard.md", datacard(manifest, aggregates, validation))
     # Croissant resolves file paths relative to its own location: it lives at the output root.
     path = FileSystems.join(out_dir, "croissant.json")

@@ -380,7 +380,7 @@ def finish(out_dir: str, manifest: dict, counters: dict, wall_s: float, cfg: Run
         wall_seconds=round(wall_s, 3),
         inputs=[{**{k: i[k] for k in ("uri", "bytes", "sha256", "records", "blank_lines", "format", "encoding",
                                       "compression")},
-                 **({"non_document_records": i["non_document_records"]} if i.get("non_document_records") else {})}
+                 **{k: i[k] for k in ("non_document_records", "non_text_payloads") if i.get(k)}}
                 for i in sorted(inputs, key=lambda d: d["uri"])],
         outputs=[{k: o[k] for k in ("kind", "path", "partition", "rows", "bytes", "sha256")}
                  for o in sorted(outputs, key=lambda d: d["path"])],

@@ -36,6 +36,9 @@ class InputFile(_Part):
     non_document_records: dict[str, int] | None = None
     """WARC records that are no document, per WARC-Type (``warcinfo``, ``request`` ...); only when there are
     some."""
+    non_text_payloads: dict[str, int] | None = None
+    """WARC responses not refined because their content type is not text or HTML, per content type
+    (``ingest.non_text_payloads: count``); only when there are some."""
 
 
 class OutputFile(_Part):

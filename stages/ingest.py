@@ -56,6 +56,12 @@ class IngestConfig(Section):
         "Windows-1252). Off: they are dropped (raw null, the error says so), because PII in them cannot be "
         "found and redacted. On: kept for debugging, checked byte by byte for the ASCII kinds only.",
     )
+    non_text_payloads: Literal["count", "reject"] = Field(
+        "count",
+        description="WARC responses whose content type is not text or HTML (images, PDFs, ...). count: not "
+        "documents; counted per content type in the manifest's inputs (non_text_payloads). reject: each one a "
+        "rejected/ row with reason non_text_payload.",
+    )
     html_extractor: Literal["resiliparse", "resiliparse-full", "trafilatura"] = Field(
         "resiliparse",
         description="WARC HTML to text. resiliparse: main content, boilerplate (navigation, footers) removed; "
@@ -92,7 +98,8 @@ COLUMNS = (
 )
 
 EMPTY_TEXT = Reason("empty_text", "fewer than ingest.min_chars non-whitespace characters")
-NON_TEXT_PAYLOAD = Reason("non_text_payload", "a web record whose payload is not text (image, PDF, ...)")
+NON_TEXT_PAYLOAD = Reason("non_text_payload", "a web record whose payload is not text (image, PDF, ...); only with "
+                          "ingest.non_text_payloads: reject")
 EMPTY_PAGE = Reason("empty_page", "a web page with no text once its HTML is extracted")
 HTTP_STATUS_NOT_OK = Reason("http_status_not_ok", "a web response whose HTTP status is not 2xx")
 

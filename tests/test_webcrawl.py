@@ -19,8 +19,8 @@ ARTICLE = ("<p>The river rises in the hills to the north of the town and flows s
            "In spring the water is high and the farmers wait for the floods to recede before they plant.</p>")
 
 
-def _read(path):
-    items = list(read_crude(str(path), IngestConfig(), local_opener))
+def _read(path, **ingest):
+    items = list(read_crude(str(path), IngestConfig(**ingest), local_opener))
     recs = [i for k, i in items if k == "record"]
     errs = [i for k, i in items if k == "error"]
     facts = [i for k, i in items if k == "file"][0]
@@ -73,8 +73,9 @@ def test_response_records_become_pages_with_metadata(crafted):
     recs, errs, facts = _read(crafted)
     assert not errs
     by_url = {json.loads(r["meta"])["url"]: r for r in recs}
-    assert len(recs) == 7 and facts["records"] == 7
+    assert len(recs) == 6 and facts["records"] == 6  # the PNG is no document: counted, not refined
     assert facts["non_document_records"] == {"warcinfo": 1, "request": 7}
+    assert facts["non_text_payloads"] == {"image/png": 1}
     en = by_url["http://example.org/en"]
     meta = json.loads(en["meta"])
     assert "The river rises" in en["text"] and "Home" not in en["text"] and "Contact us" not in en["text"]
@@ -92,12 +93,19 @@ def test_declared_and_detected_charsets(crafted):
 
 
 def test_pages_decided_against_at_ingest(crafted):
-    recs, _e, _f = _read(crafted)
+    recs, _e, facts = _read(crafted)
     by_url = {json.loads(r["meta"])["url"]: r for r in recs}
-    assert by_url["http://example.org/logo.png"]["_reject"][0].value == "non_text_payload"
+    assert "http://example.org/logo.png" not in by_url and facts["non_text_payloads"] == {"image/png": 1}
     assert by_url["http://example.org/missing"]["_reject"][0].value == "http_status_not_ok"
     assert by_url["http://example.org/empty"]["_reject"][0].value == "empty_page"
     assert "_reject" not in by_url["http://example.org/en"]
+
+
+def test_non_text_payloads_can_be_kept_as_rejected_rows(crafted):
+    recs, _e, facts = _read(crafted, non_text_payloads="reject")
+    by_url = {json.loads(r["meta"])["url"]: r for r in recs}
+    assert by_url["http://example.org/logo.png"]["_reject"][0].value == "non_text_payload"
+    assert len(recs) == 7 and facts["records"] == 7 and "non_text_payloads" not in facts
 
 
 def test_opt_out_and_licence_signals_are_kept_in_meta(crafted):
@@ -167,9 +175,9 @@ def test_paths_list_expands_and_unreachable_files_are_errors(tmp_path, crafted):
     # the missing file is one error row, every record of that file: the run fails as a whole, naming it
     assert res.exit_code == 1 and "missing.warc.gz is an error" in m["error"] and m["reconciliation"]["ok"]
     by_uri = {i["uri"]: i for i in m["inputs"]}
-    assert by_uri[str(lst)]["records"] == 0 and by_uri[str(crafted)]["records"] == 7
+    assert by_uri[str(lst)]["records"] == 0 and by_uri[str(crafted)]["records"] == 6
     assert by_uri[str(tmp_path / "crawl-data/missing.warc.gz")]["records"] == 1  # the error
-    assert m["totals"]["errors"] == 1 and m["totals"]["refined"] + m["totals"]["rejected"] == 7
+    assert m["totals"]["errors"] == 1 and m["totals"]["refined"] + m["totals"]["rejected"] == 6
 
 
 # --- the licence of the page, not of any link on it -------------------------------------------------

@@ -16,7 +16,10 @@ Pure core, called by :func:`refinery.transforms.ingest.read_crude` for ``warc`` 
   (TDMRep header or meta), ``content_usage`` (IETF AIPREF ``Content-Usage`` header or meta), ``license``
   and ``license_evidence`` (the page's own licence: see :func:`html_signals`), ``body_licence_links`` and
   ``cc_links``.
-- Decisions at ingest: non-text payloads (images, PDFs, ...) → ``non_text_payload``; pages whose text
+- Non-text payloads (images, PDFs, ...) are no documents either: counted per content type in the file
+  facts (``non_text_payloads``), or, with ``ingest.non_text_payloads: reject``, rejected as
+  ``non_text_payload``.
+- Decisions at ingest: pages whose text
   is empty after extraction (redirects, empty bodies) → ``empty_page``; non-2xx HTTP status →
   ``http_status_not_ok``. A malformed record or a truncated gzip member ends the readable part of the
   file: one ``errors/`` record says where, and everything read before it is kept.
@@ -330,20 +333,13 @@ def _read_warcio(reader, stream):
             reject = None if text.strip() else (RejectReason.EMPTY_PAGE, "conversion record with no text")
             yield _page(reader, idx, text, {k: v for k, v in meta.items() if v is not None}, reject)
             continue
-        http = rec.http_headers
-        content_type = (http.get_header("Content-Type") if http else None) or h.get_header("Content-Type") or ""
-        meta["content_type"] = content_type
-        if http is not None:
-            status = http.get_statuscode()
-            meta["http_status"] = int(status) if status and status.isdigit() else status
-            for name, key in (("X-Robots-Tag", "x_robots_tag"), ("tdm-reservation", "tdm_reservation"),
-                              ("tdm-policy", "tdm_policy"), ("Content-Usage", "content_usage")):
-                v = http.get_header(name)
-                if v:
-                    meta[key] = v
-        meta = {k: v for k, v in meta.items() if v is not None}
+        meta, content_type = _http_meta(rec, meta)
         ctype = content_type.split(";")[0].strip().lower()
         if ctype and not ctype.startswith(_TEXT_TYPES):
+            if getattr(reader.cfg, "non_text_payloads", "count") == "count":  # not a document: counted per type
+                nt = reader.extra.setdefault("non_text_payloads", {})
+                nt[ctype] = nt.get(ctype, 0) + 1
+                continue
             yield _page(reader, idx, "", meta, (RejectReason.NON_TEXT_PAYLOAD, f"content type {ctype!r}"))
             continue
         status = meta.get("http_status")
@@ -364,6 +360,24 @@ def _read_warcio(reader, stream):
             continue
         reject = None if text.strip() else (RejectReason.EMPTY_PAGE, "no text after HTML extraction")
         yield _page(reader, idx, text, meta, reject)
+
+
+def _http_meta(rec, meta: dict) -> tuple[dict, str]:
+    """A response record's HTTP facts added to ``meta`` (content type, status, the opt-out headers):
+    (meta without empty values, the Content-Type)."""
+    http = rec.http_headers
+    content_type = (http.get_header("Content-Type") if http else None) or rec.rec_headers.get_header(
+        "Content-Type") or ""
+    meta["content_type"] = content_type
+    if http is not None:
+        status = http.get_statuscode()
+        meta["http_status"] = int(status) if status and status.isdigit() else status
+        for name, key in (("X-Robots-Tag", "x_robots_tag"), ("tdm-reservation", "tdm_reservation"),
+                          ("tdm-policy", "tdm_policy"), ("Content-Usage", "content_usage")):
+            v = http.get_header(name)
+            if v:
+                meta[key] = v
+    return {k: v for k, v in meta.items() if v is not None}, content_type
 
 
 _EMBEDDED_WARC = re.compile(rb"\nWARC/1\.[01]\r?\nWARC-[A-Za-z-]+: ")

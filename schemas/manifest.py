@@ -99,7 +99,8 @@ class Manifest(_Part):
     """``reports/manifest.json``. The fields up to ``input_patterns`` are written when the run starts;
     ``engine`` when a portable engine was started for it; ``wall_seconds`` to ``reconciliation`` when the
     pipeline finished; ``error`` when the run failed; ``validation`` and ``validation_seconds`` with the
-    expectation suite on; ``report_files`` (and ``signature``, when signed) when the output is sealed."""
+    expectation suite on; ``report_files`` (and ``signature``, when signed) when the output is sealed;
+    ``warnings`` when something beside the data went wrong without failing the run."""
 
     run_id: str
     status: Status
@@ -133,6 +134,8 @@ class Manifest(_Part):
     validation_seconds: float | None = None
     report_files: list[ReportFile] | None = None
     signature: Signature | None = None
+    warnings: list[str] | None = None
+    """What went wrong beside the data and did not fail the run: a lineage event not delivered."""
 
 
 def manifest_json(manifest: dict) -> dict:

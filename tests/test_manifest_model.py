@@ -52,3 +52,23 @@ def test_refinery_validate_reports_a_manifest_outside_the_model(demo_run, tmp_pa
     path.write_text(json.dumps(m, indent=2))
     problems, _result = validate_output(str(copy))
     assert "manifest: outputs.0.rows: Input should be a valid integer, unable to parse string as an integer" in problems
+
+
+def test_an_undelivered_lineage_event_is_a_warning_not_a_failed_run(tmp_path, monkeypatch):
+    from conftest import run_refinery
+
+    import refinery.validators.lineage as lineage
+
+    def unreachable(event, out_dir):
+        raise ConnectionError("lineage backend unreachable")
+
+    monkeypatch.setattr(lineage, "emit", unreachable)
+    src = tmp_path / "docs.jsonl"
+    src.write_text(json.dumps({"text": "The committee met on Tuesday to discuss the new library building and "
+                                       "agreed that the reading room should stay open late in May."}) + "\n",
+                   encoding="utf-8")
+    res = run_refinery([src], tmp_path / "out")
+    written = json.loads((tmp_path / "out" / "reports" / "manifest.json").read_text())
+    assert res.exit_code == 0 and written["status"] == "succeeded"
+    assert any("START event not delivered: ConnectionError" in w for w in written["warnings"])
+    assert Manifest.model_validate(written).warnings == written["warnings"]

@@ -255,14 +255,25 @@ class WorkerPool:
     """Beam's Python worker pool on a free local port; each worker it starts is its own process.
     Stopped (with every worker it started) by :meth:`stop`, which is idempotent."""
 
-    def __init__(self, timeout: float = 60.0):
+    def __init__(self, timeout: float = 60.0, log_path: str | None = None, progress_dir: str | None = None):
         self.port = free_port()
+        self.log_path = log_path
         # The pool starts each worker as `python -c ...` found on PATH: this interpreter's must come first.
         env = dict(os.environ)
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={self.port}"],
-            start_new_session=True, stdin=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent)
+        # Workers import Beam's Google clients before refinery's warning filter: one FutureWarning per client
+        # and worker about a Python end of life in 2027 is nothing a user of this run can act on.
+        quiet = "ignore::FutureWarning:google.api_core._python_version_support"
+        env["PYTHONWARNINGS"] = ",".join(w for w in (env.get("PYTHONWARNINGS"), quiet) if w)
+        if progress_dir:  # each worker writes its counters there for the progress line (refinery.progress)
+            env["REFINERY_PROGRESS_DIR"] = progress_dir
+        # The pool's and its workers' output (start-up lines, the gRPC errors of workers whose job server has
+        # gone at the end of a run) goes to a log file, not the user's terminal.
+        with open(log_path, "ab") if log_path else contextlib.nullcontext() as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={self.port}"],
+                start_new_session=True, stdin=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent,
+                stdout=log, stderr=subprocess.STDOUT if log else None)
         try:
             _wait_listening(self.port, self.proc, timeout, "Beam's worker pool")
         except BaseException:
@@ -368,6 +379,7 @@ class PreparedEngine:
     beam_args: list[str]
     processes: list = dataclasses.field(default_factory=list)
     facts: dict = dataclasses.field(default_factory=dict)
+    progress_dir: str | None = None  # where the workers Refinery started write their counters
 
     def close(self) -> None:
         """Stop the job server and the worker pool (each once, whatever happened to the other)."""
@@ -432,7 +444,14 @@ def prepare(runner: str | None, beam_args: list[str], log_dir: str | None = None
         if not _has(args, "sdk_worker_parallelism"):
             args.append(f"--sdk_worker_parallelism={parallelism}")
         if not _has(args, "environment_type"):
-            pool = WorkerPool()
+            if log_dir is None:
+                import tempfile
+
+                log_dir = tempfile.mkdtemp(prefix="refinery-engine-")
+            prepared.progress_dir = os.path.join(log_dir, "progress")
+            os.makedirs(prepared.progress_dir, exist_ok=True)
+            pool = WorkerPool(log_path=os.path.join(log_dir, "worker-pool.log"), progress_dir=prepared.progress_dir)
+            facts["worker_pool_log"] = pool.log_path
             prepared.processes.insert(0, pool)  # stopped after the job server
             args += ["--environment_type=EXTERNAL", f"--environment_config={pool.address}"]
             facts["environment"] = f"EXTERNAL: worker pool started by refinery, {parallelism} SDK worker process(es)"

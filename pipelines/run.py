@@ -100,7 +100,7 @@ def _counters(result) -> dict[str, dict[str, int]]:
     """Beam counters by namespace (the ``refinery.timing`` busy clocks included; see :func:`split_timing`)."""
     out: dict[str, dict[str, int]] = {}
     try:
-        counters = result.metrics().query()["counters"]
+        counters = progress.fresh_metrics(result).query()["counters"]
     except Exception:  # noqa: BLE001 - some runners expose no metrics; the manifest says so
         return out
     for c in counters:
@@ -234,7 +234,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
             total = input_set.local_bytes if input_set is not None and not input_set.remote_patterns else None
             with interrupt or contextlib.nullcontext():
                 result = _execute(p, in_process, dry_run, _progress_stages(cfg) if live else None,
-                                  total)
+                                  total, engine.progress_dir if engine is not None else None)
             if result is None:
                 return RunResult(manifest={**manifest, "status": "dry_run"}, exit_code=0,
                                  messages=["dry run: the complete job was built and translated; nothing was submitted"])
@@ -276,11 +276,13 @@ def _checked_inputs(inputs: list[str], out_dir: str, cfg: RunConfig, lock: Outpu
     return input_set
 
 
-def _execute(p: beam.Pipeline, in_process: bool, dry_run: bool, stages: list[str] | None, total: int | None):
+def _execute(p: beam.Pipeline, in_process: bool, dry_run: bool, stages: list[str] | None, total: int | None,
+             progress_dir: str | None = None):
     """Run the job to its end; None for a dry run (or a runner that returns no result). ``stages``: show
     the progress line (:mod:`refinery.progress`) with these stages' counters; None: no line. In this
-    process the stages note their counters in a tally the line reads; a job server is asked for the
-    running job's metrics."""
+    process the stages note their counters in a tally the line reads; the worker processes of a local
+    engine write theirs to ``progress_dir``; otherwise the job server is asked for the running job's
+    metrics."""
     reporter = None
     if stages is not None and in_process:
         reporter = progress.Reporter(progress.enable().snapshot, stages, total).start()
@@ -294,7 +296,10 @@ def _execute(p: beam.Pipeline, in_process: bool, dry_run: bool, stages: list[str
     if dry_run or result is None:
         return None
     if stages is not None and not in_process:
-        reporter = progress.Reporter(lambda: progress.metrics_values(result), stages, total).start()
+        if progress_dir:  # the workers refinery started write their counters there
+            reporter = progress.Reporter(lambda: progress.worker_values(progress_dir) or {}, stages, total).start()
+        else:
+            reporter = progress.Reporter(lambda: progress.metrics_values(result), stages, total).start()
     try:
         result.wait_until_finish()
     finally:
@@ -530,7 +535,10 @@ def summary_table(manifest: dict) -> str:
     lines.append("")
     busy = manifest.get("busy_seconds") or {}
     lines.append(f"{'stage':<10} {'seen':>9} {'kept':>9} {'busy s':>8}  dropped / errors")
-    for ns, c in manifest.get("counters", {}).items():
+    counters = manifest.get("counters", {})
+    order = [ns for ns in ("ingest", *(manifest.get("stages") or {}), "write") if ns in counters]
+    for ns in order + [ns for ns in counters if ns not in order]:  # pipeline order, then anything else
+        c = counters[ns]
         drops = ", ".join(f"{k.split(':', 1)[1]}={v:,}" for k, v in c.items() if k.startswith(("dropped:", "error:")))
         b = f"{busy[ns]:>8,.1f}" if ns in busy else f"{'':>8}"
         lines.append(f"{ns:<10} {c.get('seen', 0):>9,} {c.get('kept', 0):>9,} {b}  {drops}")

@@ -5,8 +5,14 @@ Two sources, one line:
 - **In-process** (Beam's DirectRunner in its default mode): the stages' counters are also noted in a
   process-local :class:`Tally` (by :class:`refinery.transforms.beam.stage.Counters`, once :func:`enable`
   made one), because that runner only publishes metrics when the whole job has finished.
-- **A job server** (Flink, Spark): Beam's metrics of the running job, queried from its
-  ``PipelineResult`` every few seconds.
+- **Worker processes** of a local Flink or Spark run (the worker pool Refinery starts): each notes its
+  counters in its own tally too, and writes it every ``WORKER_EVERY_S`` seconds to a file in the folder
+  named by ``$REFINERY_PROGRESS_DIR`` (:func:`worker_values` sums them), because Beam's Flink job server
+  answers a running job's metrics query with nothing until the job has finished (seen on Flink 1.16,
+  Beam 2.56). Bundles run on several threads of a worker, so these counts are close, not exact: the
+  line is for watching; the manifest's counters are exact.
+- **A job server's metrics** (``PipelineResult.metrics()``) otherwise: a cluster whose workers Refinery
+  did not start.
 
 :class:`Reporter` prints every ``every_s`` seconds: on a terminal one line rewritten in place, in a log
 plain lines. Unit of progress: bytes of input as stored (the ``ingest/bytes_read`` counter), the unit
@@ -15,6 +21,9 @@ of the run's summary, so the ETA is total input size over the rate so far.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import sys
 import threading
 import time
@@ -22,6 +31,8 @@ from collections.abc import Callable
 
 # counter names read for the line: (namespace, name)
 BYTES_READ = ("ingest", "bytes_read")
+PROGRESS_DIR_ENV = "REFINERY_PROGRESS_DIR"
+WORKER_EVERY_S = 2.0
 
 _tally: Tally | None = None
 _active: list[Reporter] = []  # reporters printing now (stop_all: an interrupted run's last line is its own)
@@ -131,13 +142,22 @@ def stop_all() -> None:
         reporter.stop()
 
 
+def fresh_metrics(result):
+    """``result.metrics()`` asked anew. Beam's portable ``PipelineResult`` keeps its first answer for good
+    (``_metrics``, Beam 2.56): one query while the job runs (empty on Flink) would then stand for the
+    finished job's counters, and the manifest's counters would be empty."""
+    if getattr(result, "_metrics", None) is not None:
+        result._metrics = None
+    return result.metrics()
+
+
 def metrics_values(result) -> dict[tuple[str, str], int] | None:
     """Counter values of a running portable job (Flink, Spark) from its ``PipelineResult``, summed over
     steps (attempted: committed values arrive only as bundles finish), or None if not available."""
     from apache_beam.metrics.metric import MetricsFilter
 
     try:
-        counters = result.metrics().query(MetricsFilter())["counters"]
+        counters = fresh_metrics(result).query(MetricsFilter())["counters"]
     except Exception:  # noqa: BLE001 - a job server that cannot answer now: skip this tick
         return None
     out: dict[tuple[str, str], int] = {}
@@ -145,3 +165,51 @@ def metrics_values(result) -> dict[tuple[str, str], int] | None:
         key = (c.key.metric.namespace, c.key.metric.name)
         out[key] = out.get(key, 0) + int(c.attempted or 0)
     return out
+
+
+def _dump(tally: Tally, path: str) -> None:
+    data = {f"{ns}\t{name}": n for (ns, name), n in tally.snapshot().items()}
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+def _worker_loop(tally: Tally, path: str, every_s: float) -> None:
+    while True:
+        time.sleep(every_s)
+        with contextlib.suppress(OSError):  # the folder is gone: the run has ended
+            _dump(tally, path)
+
+
+def start_worker_tally(folder: str, every_s: float = WORKER_EVERY_S) -> Tally:
+    """In a worker process: note the stages' counters in a tally and write it to ``folder/<pid>.json``
+    every ``every_s`` seconds (a daemon thread; the process's end stops it)."""
+    tally = _tally or enable()
+    path = os.path.join(folder, f"{os.getpid()}.json")
+    threading.Thread(target=_worker_loop, args=(tally, path, every_s), name="refinery-progress-dump",
+                     daemon=True).start()
+    return tally
+
+
+def worker_values(folder: str) -> dict[tuple[str, str], int] | None:
+    """The counters the worker processes wrote to ``folder``, summed; None before any has written."""
+    try:
+        names = [n for n in os.listdir(folder) if n.endswith(".json")]
+    except OSError:
+        return None
+    out: dict[tuple[str, str], int] = {}
+    for name in names:
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError):  # being replaced this instant: next tick
+            continue
+        for key, n in data.items():
+            ns, _tab, counter = key.partition("\t")
+            out[(ns, counter)] = out.get((ns, counter), 0) + int(n)
+    return out if names else None
+
+
+if os.environ.get(PROGRESS_DIR_ENV):  # a worker process of a local engine run (refinery.pipelines.engines)
+    start_worker_tally(os.environ[PROGRESS_DIR_ENV])

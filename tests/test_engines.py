@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,12 +34,16 @@ RUN_TIMEOUT_S = 900  # the first Flink (Spark) run fetches ~160 MB (~250 MB) of 
 SMALL_SORT_BUFFERS = "taskmanager.memory.managed.size: 96m\ntaskmanager.memory.segment-size: 8kb\n"
 
 
-def _cli_run(out: Path, *beam_args: str) -> dict:
+STDERR: dict[Path, str] = {}  # each run's standard error, by output folder
+
+
+def _cli_run(out: Path, *beam_args: str, quiet: bool = True) -> dict:
     cmd = [sys.executable, "-m", "refinery.pipelines.cli", "run", "--input", str(SAMPLE / "*"),
-           "--output", str(out), "--overwrite", "--quiet", *beam_args]
+           "--output", str(out), "--overwrite", *(["--quiet"] if quiet else []), *beam_args]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=RUN_TIMEOUT_S)
     assert res.returncode == 0, (f"{' '.join(beam_args) or 'DirectRunner'} failed ({res.returncode}):\n"
                                  f"{res.stderr[-4000:]}")
+    STDERR[out] = res.stderr
     return json.loads((out / "reports" / "manifest.json").read_text())
 
 
@@ -78,7 +83,7 @@ def three_runs(tmp_path_factory):
     (conf / "flink-conf.yaml").write_text(SMALL_SORT_BUFFERS)
     return {
         "direct": (base / "direct", _cli_run(base / "direct", "--runner=DirectRunner")),
-        "flink1": (base / "flink1", _cli_run(base / "flink1", "--runner=FlinkRunner", "--parallelism=1")),
+        "flink1": (base / "flink1", _cli_run(base / "flink1", "--runner=FlinkRunner", "--parallelism=1", quiet=False)),
         "flink2": (base / "flink2", _cli_run(base / "flink2", "--runner", "FlinkRunner", "--parallelism", "2",
                                              f"--flink_conf_dir={conf}")),
         "spark2": (base / "spark2", _cli_run(base / "spark2", "--runner=SparkRunner", "--parallelism=2")),
@@ -114,6 +119,18 @@ def test_flink_runs_reconcile_and_record_the_engine(three_runs):
     assert "engine" not in three_runs["direct"][1]
     assert three_runs["flink2"][1]["engine"]["flink_conf_dir"].endswith("flink-conf")
     assert "flink_conf_dir" not in three_runs["flink1"][1]["engine"]
+
+
+def test_a_flink_run_shows_progress_from_its_workers_and_no_worker_noise(three_runs):
+    err = STDERR[three_runs["flink1"][0]]
+    lines = [line for line in err.splitlines() if re.match(r"refinery: \d+:\d\d  read ", line)]
+    assert lines, err[-3000:]
+    read = [int(m.group(1).replace(",", "")) for line in lines if (m := re.search(r"ingest ([\d,]+)", line))]
+    assert max(read) > 0, lines  # counted by the worker processes while the job ran
+    for noise in ("Traceback", "FutureWarning", "Starting worker"):
+        assert noise not in err, err[-3000:]
+    log = three_runs["flink1"][1]["engine"]["worker_pool_log"]
+    assert os.path.isfile(log)
 
 
 def test_no_job_server_outlives_its_run(three_runs):

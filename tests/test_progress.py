@@ -93,3 +93,55 @@ def test_ctrl_c_stops_the_run_with_one_line_and_a_failed_interrupted_manifest(tm
     manifest = json.loads((out / "reports" / "manifest.json").read_text())
     assert (manifest["status"], manifest["error"]) == ("failed", "interrupted")
     assert not (out / "_SUCCESS").exists()
+
+
+def test_worker_tallies_are_written_and_summed(tmp_path):
+    import json as _json
+
+    from refinery import progress
+
+    assert progress.worker_values(str(tmp_path)) is None  # no worker has written yet
+    tally = progress.Tally()
+    tally.add("ingest", "seen", 5)
+    tally.add("ingest", "bytes_read", 1000)
+    progress._dump(tally, str(tmp_path / "11.json"))
+    (tmp_path / "12.json").write_text(_json.dumps({"ingest\tseen": 7, "quality\tseen": 2}), encoding="utf-8")
+    (tmp_path / "13.json.tmp").write_text("{half", encoding="utf-8")  # being written: not read
+    assert progress.worker_values(str(tmp_path)) == {("ingest", "seen"): 12, ("ingest", "bytes_read"): 1000,
+                                                     ("quality", "seen"): 2}
+
+
+def test_a_worker_process_writes_its_tally_when_told_where(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from refinery import progress
+
+    code = ("import time\n"
+            "from refinery import progress\n"
+            "assert progress._tally is not None\n"
+            "progress._tally.add('ingest', 'seen', 3)\n"
+            f"time.sleep({progress.WORKER_EVERY_S} + 0.5)\n")
+    env = {**os.environ, "REFINERY_PROGRESS_DIR": str(tmp_path)}
+    env.pop("PYTHONWARNINGS", None)
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    assert progress.worker_values(str(tmp_path)) == {("ingest", "seen"): 3}
+
+
+def test_metrics_are_asked_anew_not_the_first_answer_kept():
+    from refinery import progress
+
+    class PortableLike:  # Beam 2.56's portable PipelineResult keeps its first metrics() answer in _metrics
+        def __init__(self):
+            self._metrics, self.asked = None, 0
+
+        def metrics(self):
+            if not self._metrics:
+                self.asked += 1
+                self._metrics = f"answer {self.asked}"
+            return self._metrics
+
+    result = PortableLike()
+    assert progress.fresh_metrics(result) == "answer 1"  # while the job runs
+    assert progress.fresh_metrics(result) == "answer 2"  # after it finished: a new answer

@@ -126,6 +126,9 @@ def test_croissant_lists_every_column_and_reads_nested_ones(demo_run):
     first = next(iter(ds.records(record_set="refined")))
     assert isinstance(first["refined/quality"]["refined/quality/n_words"], int)
     assert first["refined/stages"][0] == b"ingest"
+    # the dedup index: a second file set and record set, read too
+    sketch = next(iter(ds.records(record_set="index")))
+    assert sketch["index/doc_id"] and len(sketch["index/bands"]) == 18 and isinstance(sketch["index/bands"][0], int)
 
 
 def test_openlineage_names_are_absolute_and_only_written_outputs_are_listed(demo_run):

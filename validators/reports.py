@@ -269,11 +269,12 @@ See `reports/report.html` and `reports/manifest.json`.
 
 
 _CROISSANT_TYPES = {pa.string(): "sc:Text", pa.int64(): "sc:Integer", pa.int32(): "sc:Integer",
+                    pa.uint64(): "sc:Integer", pa.uint32(): "sc:Integer",
                     pa.float32(): "sc:Float", pa.float64(): "sc:Float", pa.bool_(): "sc:Boolean",
                     pa.binary(): "sc:Text"}
 
 
-def _croissant_field(f: pa.Field, parent: str) -> dict:
+def _croissant_field(f: pa.Field, parent: str, file_set: str = "refined-parquet") -> dict:
     """One Croissant field for an Arrow column: a list is a ``repeated`` field of its item type, a
     struct a field of ``subField``s, each read from the struct column by a ``jsonPath``."""
     typ = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
@@ -287,12 +288,12 @@ def _croissant_field(f: pa.Field, parent: str) -> dict:
         field["subField"] = [
             {"@type": "cr:Field", "@id": f"{fid}/{sub.name}", "name": sub.name,
              "description": f"{sub.name} of {f.name}", "dataType": _CROISSANT_TYPES[sub.type],
-             "source": {"fileSet": {"@id": "refined-parquet"}, "extract": {"column": f.name},
+             "source": {"fileSet": {"@id": file_set}, "extract": {"column": f.name},
                         "transform": {"jsonPath": sub.name}}}
             for sub in typ]
     else:
         field["dataType"] = _CROISSANT_TYPES[typ]
-        field["source"] = {"fileSet": {"@id": "refined-parquet"}, "extract": {"column": f.name}}
+        field["source"] = {"fileSet": {"@id": file_set}, "extract": {"column": f.name}}
     if repeated:
         field["repeated"] = True
     return field
@@ -311,13 +312,28 @@ def croissant_licences(aggregates: dict | None) -> list[str] | str:
     return [f"https://spdx.org/licenses/{i}.html" for i in ids] or "NOASSERTION"
 
 
-def croissant(manifest: dict, name: str = "refined", aggregates: dict | None = None) -> dict:
+def _index_croissant() -> tuple[dict, dict]:
+    """The dedup index's file set and record set (``index/``: sketches, no text)."""
+    from refinery.transforms.dedup_index import INDEX_SCHEMA
+
+    files = {"@type": "cr:FileSet", "@id": "index-parquet", "name": "index-parquet",
+             "description": "Parquet files of index/: the dedup index (MinHash sketches and content hashes, no "
+                            "text), read by `refinery run --dedup-against` and `refinery overlap`",
+             "encodingFormat": "application/x-parquet", "includes": "index/*.parquet"}
+    records = {"@type": "cr:RecordSet", "@id": "index", "name": "index",
+               "description": "One sketch per refined and deduplicated document.",
+               "field": [_croissant_field(f, "index", "index-parquet") for f in INDEX_SCHEMA]}
+    return files, records
+
+
+def croissant(manifest: dict, name: str = "refined", aggregates: dict | None = None, index: bool = False) -> dict:
     """Croissant 1.0 JSON-LD for refined/: every column of the files, lists as repeated fields and
-    structs with their sub-fields; ``license`` the SPDX licences found in refined/."""
+    structs with their sub-fields; ``license`` the SPDX licences found in refined/. ``index``: the run
+    wrote a dedup index (index/), described as a second file set and record set."""
     from refinery.transforms.beam.write import refined_file_schema
 
     fields = [_croissant_field(f, name) for f in refined_file_schema()]
-    return {
+    doc = {
         "@context": {"@language": "en", "@vocab": "https://schema.org/", "sc": "https://schema.org/",
                      "cr": "http://mlcommons.org/croissant/", "rai": "http://mlcommons.org/croissant/RAI/",
                      "dct": "http://purl.org/dc/terms/", "citeAs": "cr:citeAs", "column": "cr:column",
@@ -348,6 +364,11 @@ def croissant(manifest: dict, name: str = "refined", aggregates: dict | None = N
         "recordSet": [{"@type": "cr:RecordSet", "@id": name, "name": name,
                        "description": "One refined document per record.", "field": fields}],
     }
+    if index:
+        files, records = _index_croissant()
+        doc["distribution"].append(files)
+        doc["recordSet"].append(records)
+    return doc
 
 
 def write_reports(out_dir: str, manifest: dict, aggregates: dict, validation: dict | None) -> list[str]:
@@ -365,6 +386,8 @@ def write_reports(out_dir: str, manifest: dict, aggregates: dict, validation: di
     put("datacard.md", datacard(manifest, aggregates, validation))
     # Croissant resolves file paths relative to its own location: it lives at the output root.
     path = FileSystems.join(out_dir, "croissant.json")
-    write_atomic(path, json.dumps(croissant(manifest, aggregates=aggregates), indent=1, ensure_ascii=False).encode())
+    index = bool(FileSystems.match([FileSystems.join(out_dir, "index", "*.parquet")])[0].metadata_list)
+    doc = croissant(manifest, aggregates=aggregates, index=index)
+    write_atomic(path, json.dumps(doc, indent=1, ensure_ascii=False).encode())
     paths.append(path)
     return paths

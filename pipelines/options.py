@@ -104,15 +104,18 @@ def option_overrides(beam_args: list[str]) -> tuple[list[str], list[str]]:
     return overrides, rest
 
 
-def config_options(cfg: RunConfig) -> list[str]:
-    """The resolved config as option flags, one per key: what the pipeline is built with."""
+def config_options(cfg: RunConfig) -> dict[str, str]:
+    """The resolved config as options, option name → value string: what the pipeline is built with,
+    as keyword arguments (``PipelineOptions(flags, **config_options(cfg))``): Beam keeps keyword options
+    apart from the flags it re-parses on every ``view_as``, which building a job calls hundreds of times
+    (docs/PERFORMANCE.md)."""
     data = cfg.model_dump(mode="json")
-    out = []
+    out = {}
     for key in config_keys():
         node: Any = data
         for part in key.dotted.split("."):
             node = node[part]
-        out.append(f"--{key.flag}={option_value(node)}")
+        out[key.flag] = option_value(node)
     return out
 
 

@@ -164,7 +164,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
     beam_args = list(beam_args or [])
     # Local inputs are named by absolute path, so doc_ids do not depend on the working directory.
     inputs = [p if not is_local(p) else os.path.abspath(p) for p in inputs]
-    options = PipelineOptions(beam_args + config_options(cfg))  # the config as options: Dataflow's UI, manifest
+    options = PipelineOptions(beam_args, **config_options(cfg))  # the config as options: Dataflow's UI, manifest
     all_opts = options.get_all_options(drop_default=True, retain_unknown_options=True)
     dry_run = bool(all_opts.get("dry_run"))
     runner = options.view_as(StandardOptions).runner or "DirectRunner"
@@ -213,7 +213,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         t0 = time.monotonic()
         engine = _start_engine(runner, beam_args, manifest, manifest_path, quiet) if not dry_run else None
         if engine is not None:
-            options = PipelineOptions(engine.beam_args + config_options(cfg))
+            options = PipelineOptions(engine.beam_args, **config_options(cfg))
             manifest["pipeline_options"] = redact_options(
                 options.get_all_options(drop_default=True, retain_unknown_options=True))
         try:

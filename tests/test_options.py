@@ -42,11 +42,14 @@ def test_strings_yaml_would_misread_are_quoted():
 def test_the_resolved_config_round_trips_through_options():
     cfg = load_config(None, ["dedup.threshold=0.9", "language.allowed=[en, 'no']", "output.compression=none",
                              "quality.thresholds.min_words=7", "licence.ids={GPL-3.0-only: deny}"])
-    sets, rest = option_overrides(["--runner=DirectRunner", *config_options(cfg)])
+    flags = [f"--{k}={v}" for k, v in config_options(cfg).items()]
+    sets, rest = option_overrides(["--runner=DirectRunner", *flags])
     assert rest == ["--runner=DirectRunner"]
     assert load_config(None, sets).sha256() == cfg.sha256()
-    opts = PipelineOptions(config_options(cfg)).view_as(RefineryOptions).get_all_options(drop_default=True)
-    assert opts["dedup_threshold"] == "0.9" and opts["output_compression"] == "none"
+    for opts in (PipelineOptions(flags), PipelineOptions([], **config_options(cfg))):
+        view = opts.view_as(RefineryOptions)
+        assert view.dedup_threshold == "0.9" and view.output_compression == "none"
+        assert opts.get_all_options(drop_default=True)["language_allowed"] == '["en","no"]'
 
 
 def test_option_flags_take_both_spellings_and_stay_in_order():

@@ -190,6 +190,10 @@ def test_user_flags_win_and_the_runner_becomes_portable(monkeypatch):
     class FakePool:
         address = "localhost:1"
 
+        def __init__(self, log_path=None, progress_dir=None):
+            self.log_path = log_path
+            started.append(("pool", os.path.basename(log_path), os.path.isdir(progress_dir)))
+
         def stop(self):
             started.append("pool stopped")
 
@@ -202,9 +206,10 @@ def test_user_flags_win_and_the_runner_becomes_portable(monkeypatch):
     assert "--flink_master=host:8081" in args and "--sdk_worker_parallelism=1" in args
     assert "--environment_type=EXTERNAL" in args and "--environment_config=localhost:1" in args
     assert prepared.facts["master"] == "host:8081" and prepared.facts["parallelism"] == 3
+    assert prepared.facts["worker_pool_log"].endswith("worker-pool.log")
     prepared.close()
     prepared.close()
-    assert started == ["pool stopped"]
+    assert started == [("pool", "worker-pool.log", True), "pool stopped"]
 
 
 def test_flink_conf_dir_goes_to_the_job_server_and_must_hold_a_flink_conf(tmp_path, monkeypatch):
@@ -221,14 +226,15 @@ def test_flink_conf_dir_goes_to_the_job_server_and_must_hold_a_flink_conf(tmp_pa
             pass
 
     monkeypatch.setattr(engines, "JobServer", FakeServer)
-    monkeypatch.setattr(engines, "WorkerPool",
-                        lambda: type("P", (), {"address": "localhost:1", "stop": lambda s: None})())
+    monkeypatch.setattr(engines, "WorkerPool", lambda log_path=None, progress_dir=None: type(
+        "P", (), {"address": "localhost:1", "log_path": log_path, "stop": lambda s: None})())
     with pytest.raises(engines.EngineError, match="no flink-conf.yaml"):
         engines.prepare("FlinkRunner", ["--flink_job_server_jar=x.jar", f"--flink_conf_dir={tmp_path}"])
     (tmp_path / "flink-conf.yaml").write_text(SMALL_SORT_BUFFERS)
     prepared = engines.prepare("FlinkRunner", ["--flink_job_server_jar=x.jar", f"--flink_conf_dir={tmp_path}"],
                                log_dir=str(tmp_path / "logs"))
     assert started["conf_dir"] == str(tmp_path) and prepared.facts["flink_conf_dir"] == str(tmp_path)
+    assert prepared.facts["worker_pool_log"] == str(tmp_path / "logs" / "worker-pool.log")
     prepared.close()
 
 

@@ -69,6 +69,9 @@ def _clock(seconds: float) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
+ETA_AFTER_SHARE = 0.05  # share of the input read before the line shows an ETA
+
+
 def progress_line(values: dict[tuple[str, str], int], stages: list[str], elapsed: float,
                   total_bytes: int | None) -> str:
     """``0:42  read 12.3 of 40.0 MB (31 %, 0.29 MB/s, ETA 1:31)  ingest 9,120 → language 9,120 ...``:
@@ -78,7 +81,10 @@ def progress_line(values: dict[tuple[str, str], int], stages: list[str], elapsed
     rate = mb / elapsed if elapsed > 0 else 0.0
     if total_bytes:
         share = min(done / total_bytes, 1.0)
-        eta = f", ETA {_clock((total_bytes - done) / 1e6 / rate)}" if rate > 0 and done < total_bytes else ""
+        # The rate includes the start (imports, models): before a twentieth of the input is read it
+        # says little about the rest, and an ETA from it would be hours off.
+        sure = done >= ETA_AFTER_SHARE * total_bytes and rate > 0 and done < total_bytes
+        eta = f", ETA {_clock((total_bytes - done) / 1e6 / rate)}" if sure else ""
         read = f"read {mb:,.1f} of {total_bytes / 1e6:,.1f} MB ({share:.0%}, {rate:,.2f} MB/s{eta})"
     else:
         read = f"read {mb:,.1f} MB ({rate:,.2f} MB/s)"

@@ -23,6 +23,10 @@ def test_progress_line_reads_bytes_of_the_total_and_records_per_stage():
     line = progress.progress_line(values, ["ingest", "language", "dedup"], elapsed=42.0, total_bytes=40_000_000)
     assert line.startswith("0:42  read 12.3 of 40.0 MB (31%, 0.29 MB/s, ETA 1:34)")
     assert line.endswith("ingest 9,120 → language 9,000 → dedup 0")
+    # too little read yet for the rate to say anything about the rest: no ETA (a one-record run's
+    # ten seconds of start-up read 0.0 of 0.7 MB once gave "ETA 52:50")
+    early = progress.progress_line({("ingest", "bytes_read"): 1_000}, ["ingest"], 10.0, 700_000)
+    assert early.startswith("0:10  read 0.0 of 0.7 MB (0%, 0.00 MB/s)") and "ETA" not in early
     # unknown total (remote inputs): no share, no ETA
     assert "of" not in progress.progress_line(values, ["ingest"], 42.0, None).split("MB")[0]
 

@@ -14,17 +14,17 @@ Every doc_id of either release falls in one class:
 doc_ids come from the input file's path and the record's line, so a record whose file moved (a new
 folder, a renamed file) or whose line shifted comes out as one removed and one added doc_id. An added
 record with exactly the text of a removed one is listed as *moved* (``moved.parquet``: old and new
-doc_id): it needs no new label, and ``refinery labels attach --moves DIFF`` follows it. Finding moves
-holds the text hashes of the added and removed records; past :data:`MOVE_LIMIT` of either, it is
-skipped and the summary says so.
+doc_id): it needs no new label, and ``refinery labels attach --moves DIFF`` follows it. The text
+hashes of the added and removed records are sorted on disk like the releases (:class:`_MoveCandidates`),
+so moves are found however much changed.
 
 It works from the two folders alone (manifests and Parquet files) and never loads a release: each
 file is read alone, one small batch at a time, its rows narrowed to doc_id, position, lang, reasons and
 the text's hash and sorted in bounded runs on disk (:func:`release_stream`); the merged runs are one
 stream sorted by doc_id per release, and the two streams are joined in a single pass (refined/ and
 rejected/ files must be sorted by doc_id, the output contract, and are checked). What it keeps in
-memory: counters, one run being sorted, one batch per run being merged, up to a million positions of
-added or changed records (spilled to disk beyond), and the text hashes for moves.
+memory: counters, one run being sorted, one batch per run being merged (at most :data:`MERGE_FAN_IN`),
+and up to a million positions of added, changed or moved records (spilled to disk beyond).
 
 Outputs with ``--output DIR``: ``changes.parquet`` (one row per added, removed or changed doc_id, with
 both sides' output, language, reason and text hash), ``to_label.parquet`` (the new release's full rows
@@ -70,7 +70,6 @@ from refinery.pipelines.release import (
 from refinery.schemas import REFINED_SCHEMA
 
 CLASSES = ("added", "removed", "changed", "unchanged", "not_refined")
-MOVE_LIMIT = 2_000_000  # added or removed records whose text hashes are held to find moves (~200 B each)
 MOVED_SCHEMA = pa.schema([
     pa.field("old_doc_id", pa.string(), nullable=False, metadata={"description": "doc_id in the old release"}),
     pa.field("new_doc_id", pa.string(), nullable=False, metadata={"description": "doc_id in the new release"}),
@@ -133,11 +132,14 @@ TO_LABEL_SCHEMA = pa.schema(list(REFINED_SCHEMA) + TO_LABEL_EXTRA)
 # hash, reasons: ~150 bytes each), written to a temporary folder; the runs are then merged. Reading goes
 # one file and one small batch at a time, so memory holds one run being sorted plus one batch per run
 # being merged, whatever the release's size or number of files.
-RUN_ROWS = 65536
+RUN_ROWS = 16384
 # At most this many runs are merged at once; more are merged in rounds, into longer runs.
 MERGE_FAN_IN = 32
 _TEXT_BATCH = 1024  # rows read at once from a release file (their text is hashed, then dropped)
 _RUN_BUFFER_BYTES = 1 << 16
+# Row groups of a run file: a run being merged holds about one row group decoded, so with
+# MERGE_FAN_IN runs per release read at once this keeps the merge's memory to a few MB.
+_RUN_GROUP_ROWS = 1024
 
 _RUN_SCHEMA = pa.schema([
     pa.field("doc_id", pa.string()), pa.field("output", pa.string()), pa.field("file", pa.int64()),
@@ -215,13 +217,13 @@ def _narrow_batches(rf: ReleaseFile, fi: int) -> Iterator[pa.Table]:
 def _write_table_run(parts: list[pa.Table], path: str) -> None:
     table = pa.concat_tables(parts)
     table = table.take(pc.sort_indices(table, sort_keys=[("doc_id", "ascending")]))
-    with BufferedWriter(path, _RUN_SCHEMA) as w:
-        for start in range(0, table.num_rows, 8192):
-            w.write(table.slice(start, 8192))
+    with BufferedWriter(path, _RUN_SCHEMA, _RUN_GROUP_ROWS) as w:
+        for start in range(0, table.num_rows, _RUN_GROUP_ROWS):
+            w.write(table.slice(start, _RUN_GROUP_ROWS))
 
 
 def _write_run(stream: Iterator[tuple[str, Side]], path: str) -> None:
-    with BufferedWriter(path, _RUN_SCHEMA) as w:
+    with BufferedWriter(path, _RUN_SCHEMA, _RUN_GROUP_ROWS) as w:
         rows: list[dict] = []
         for doc_id, side in stream:
             rows.append({"doc_id": doc_id, **{f: getattr(side, f) for f in _SIDE_FIELDS}})
@@ -237,6 +239,83 @@ def _read_run(path: str) -> Iterator[tuple[str, Side]]:
     for batch in iter_batches(pf, None, 1024):
         for r in batch.to_pylist():
             yield r.pop("doc_id"), Side(**r)
+
+
+def _merged(paths: list[str], read, write, prefix: str, key) -> Iterator:
+    """The sorted runs at ``paths`` as one sorted stream (``read(path)`` yields a run's items, ``write(items,
+    path)`` writes one); more than :data:`MERGE_FAN_IN` runs are first merged in rounds into longer runs
+    named ``prefix-<round>-<i>.parquet``, so no more than that many are ever read at once."""
+    level = 0
+    while len(paths) > MERGE_FAN_IN:
+        level += 1
+        merged = []
+        for g in range(0, len(paths), MERGE_FAN_IN):
+            merged.append(f"{prefix}-{level}-{g // MERGE_FAN_IN}.parquet")
+            write(heapq.merge(*[read(p) for p in paths[g:g + MERGE_FAN_IN]], key=key), merged[-1])
+        for p in paths:
+            os.remove(p)
+        paths = merged
+    yield from heapq.merge(*[read(p) for p in paths], key=key)
+
+
+_MOVE_SCHEMA = pa.schema([
+    pa.field("text_sha256", pa.string()), pa.field("added", pa.bool_()), pa.field("doc_id", pa.string()),
+    pa.field("lang", pa.string()), pa.field("file", pa.int64()), pa.field("row", pa.int64()),
+])
+_Candidate = tuple[str, bool, str, str | None, int, int]  # (text hash, added?, doc_id, lang, file, row)
+
+
+class _MoveCandidates:
+    """The text hashes of the removed and added records, sorted by (hash, added, doc_id) in runs of
+    :data:`RUN_ROWS` on disk under ``workdir``; :meth:`moves` merges them and pairs, per text, the first
+    removed doc_id with the first added one: the same pairs as holding every hash in memory and letting
+    each added record (in doc_id order) take the first removed record with its text."""
+
+    def __init__(self, workdir: str):
+        self._prefix = os.path.join(workdir, f"moves-{len(os.listdir(workdir))}")
+        self._rows: list[_Candidate] = []
+        self._paths: list[str] = []
+
+    def add(self, text_sha256: str, added: bool, doc_id: str, lang: str | None, fi: int, row: int) -> None:
+        self._rows.append((text_sha256, added, doc_id, lang, fi, row))
+        if len(self._rows) >= RUN_ROWS:
+            self._spill()
+
+    def _spill(self) -> None:
+        self._rows.sort()
+        self._paths.append(f"{self._prefix}-0-{len(self._paths)}.parquet")
+        self._write(iter(self._rows), self._paths[-1])
+        self._rows = []
+
+    @staticmethod
+    def _write(rows: Iterator[_Candidate], path: str) -> None:
+        with BufferedWriter(path, _MOVE_SCHEMA, _RUN_GROUP_ROWS) as w:
+            while chunk := [r for _, r in zip(range(8192), rows, strict=False)]:
+                w.write(pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(zip(*chunk, strict=True),
+                                                                                    _MOVE_SCHEMA, strict=True)],
+                                             schema=_MOVE_SCHEMA))
+
+    @staticmethod
+    def _read(path: str) -> Iterator[_Candidate]:
+        pf = open_parquet(path, _RUN_BUFFER_BYTES)
+        for batch in iter_batches(pf, None, 1024):
+            yield from zip(*(batch.column(i).to_pylist() for i in range(batch.num_columns)), strict=True)
+
+    def moves(self) -> Iterator[tuple[_Candidate, _Candidate]]:
+        """(removed, added) per text that both have, in text-hash order."""
+        if self._paths and self._rows:
+            self._spill()
+        stream = (_merged(self._paths, self._read, self._write, self._prefix, key=None) if self._paths
+                  else iter(sorted(self._rows)))
+        text, removed, taken = None, None, False
+        for cand in stream:
+            if cand[0] != text:
+                text, removed, taken = cand[0], None, False
+            if not cand[1]:  # a text's removed records come before its added ones, each in doc_id order
+                removed = removed or cand
+            elif removed is not None and not taken:
+                yield removed, cand
+                taken = True  # one removed record moves to at most one added record
 
 
 def release_stream(files: list[ReleaseFile], workdir: str) -> Iterator[tuple[str, Side]]:
@@ -259,19 +338,9 @@ def release_stream(files: list[ReleaseFile], workdir: str) -> Iterator[tuple[str
         paths.append(os.path.join(workdir, f"run-{tag}-0-{len(paths)}.parquet"))
         _write_table_run(parts, paths[-1])
     del parts
-    level = 0
-    while len(paths) > MERGE_FAN_IN:
-        level += 1
-        merged = []
-        for g in range(0, len(paths), MERGE_FAN_IN):
-            merged.append(os.path.join(workdir, f"run-{tag}-{level}-{g // MERGE_FAN_IN}.parquet"))
-            _write_run(heapq.merge(*[_read_run(p) for p in paths[g:g + MERGE_FAN_IN]], key=lambda t: t[0]),
-                       merged[-1])
-        for p in paths:
-            os.remove(p)
-        paths = merged
     prev = None
-    for doc_id, side in heapq.merge(*[_read_run(p) for p in paths], key=lambda t: t[0]):
+    for doc_id, side in _merged(paths, _read_run, _write_run, os.path.join(workdir, f"run-{tag}"),
+                                key=lambda t: t[0]):
         if doc_id == prev:
             raise ReleaseError(f"doc_id {doc_id} appears in two files of the release (the second in "
                                f"{side.output}/): doc_ids must be unique across refined, rejected and errors")
@@ -350,8 +419,8 @@ class _Positions:
     :data:`POSITIONS_IN_MEMORY`, then sorted and written to ``workdir``; :meth:`by_file` merges them back
     in (file, row) order."""
 
-    def __init__(self, workdir: str):
-        self._workdir = workdir
+    def __init__(self, workdir: str, name: str = "positions"):
+        self._workdir, self._name = workdir, name
         self._keys = array("q")
         self._codes = array("i")
         self._details: dict[str, int] = {}
@@ -370,7 +439,7 @@ class _Positions:
         return keys[order], codes[order]
 
     def _spill(self) -> None:
-        path = os.path.join(self._workdir, f"positions-{len(self._spilled)}.npz")
+        path = os.path.join(self._workdir, f"{self._name}-{len(self._spilled)}.npz")
         keys, codes = self._sorted()
         np.savez(path, keys=keys, codes=codes)
         self._spilled.append(path)
@@ -435,9 +504,7 @@ def _diff(old_dir: str, new_dir: str, old_m: dict, new_m: dict, old_files: list[
     counts: Counter = Counter()
     by_lang: dict[str, Counter] = {c: Counter() for c in CLASSES}
     by_detail: dict[str, Counter] = {c: Counter() for c in CLASSES}
-    removed_text: dict[str, tuple[str, str | None]] = {}   # text hash → (old doc_id, lang)
-    added_text: list[tuple[str, str, str | None, int, int]] = []  # (hash, new doc_id, lang, file, row)
-    moves_possible = True
+    candidates = _MoveCandidates(workdir)
     buffer: list[dict] = []
     joined = _joined(release_stream(old_files, workdir), release_stream(new_files, workdir))
     for doc_id, old, new in joined:
@@ -453,12 +520,10 @@ def _diff(old_dir: str, new_dir: str, old_m: dict, new_m: dict, old_files: list[
         by_detail[cls][detail.split(":", 1)[0] if cls == "changed" else detail] += 1
         if writer is not None and cls in ("added", "changed"):
             to_label.add(new.file, new.row, f"{cls}:{detail}")
-        if moves_possible and cls == "removed" and old.text_sha256:
-            removed_text.setdefault(old.text_sha256, (doc_id, old.lang))
-            moves_possible = len(removed_text) <= MOVE_LIMIT
-        elif moves_possible and cls == "added" and new.text_sha256:
-            added_text.append((new.text_sha256, doc_id, new.lang, new.file, new.row))
-            moves_possible = len(added_text) <= MOVE_LIMIT
+        if cls == "removed" and old.text_sha256:
+            candidates.add(old.text_sha256, False, doc_id, old.lang, old.file, old.row)
+        elif cls == "added" and new.text_sha256:
+            candidates.add(new.text_sha256, True, doc_id, new.lang, new.file, new.row)
         if writer is not None and cls in ("added", "removed", "changed"):
             buffer.append(_change_row(doc_id, cls, detail, old, new))
             if len(buffer) >= 8192:
@@ -466,14 +531,7 @@ def _diff(old_dir: str, new_dir: str, old_m: dict, new_m: dict, old_files: list[
                 buffer = []
     if writer is not None and buffer:
         writer.write(pa.Table.from_pylist(buffer, schema=CHANGES_SCHEMA))
-    moves = []
-    if moves_possible:
-        for sha, new_id, new_lang, fi, row in added_text:
-            hit = removed_text.pop(sha, None)  # one removed record moves to at most one added record
-            if hit is not None:
-                moves.append({"old_doc_id": hit[0], "new_doc_id": new_id, "text_sha256": sha, "old_lang": hit[1],
-                              "new_lang": new_lang, "_at": (fi, row)})
-    del removed_text, added_text
+    moved, moved_at = _write_moves(candidates, output, workdir)
     summary = {
         "kind": "refinery-diff",
         "created_at": _dt.datetime.now(_dt.UTC).isoformat(),
@@ -484,20 +542,41 @@ def _diff(old_dir: str, new_dir: str, old_m: dict, new_m: dict, old_files: list[
         "counts": {c: counts.get(c, 0) for c in CLASSES},
         "by_lang": {c: dict(sorted(v.items())) for c, v in by_lang.items() if v},
         "by_reason": {c: dict(v.most_common()) for c, v in by_detail.items() if v and c != "not_refined"},
-        "moved": len(moves) if moves_possible else None,
-        "moves_found": "yes" if moves_possible else f"skipped: more than {MOVE_LIMIT:,} added or removed records",
+        "moved": moved,
+        "moves_found": "yes",
     }
     if output is not None:
-        moved_at = {m.pop("_at") for m in moves}
         summary["to_label_rows"] = _write_to_label(new_files, to_label, os.path.join(output, "to_label.parquet"),
                                                    new_m, moved_at)
-        with BufferedWriter(os.path.join(output, "moved.parquet"), MOVED_SCHEMA) as w:
-            if moves:
-                w.write(pa.Table.from_pylist(moves, schema=MOVED_SCHEMA))
         summary["files"] = ["changes.parquet", "to_label.parquet", "moved.parquet", "summary.json"]
         with open(os.path.join(output, "summary.json"), "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2, ensure_ascii=False)
     return summary
+
+
+def _write_moves(candidates: _MoveCandidates, output: str | None, workdir: str) -> tuple[int, _Positions]:
+    """Write ``moved.parquet`` (when there is an ``output``); the number of moves and where the moved
+    records are in the new release."""
+    moved_at = _Positions(workdir, "moved")
+    moved = 0
+    writer = BufferedWriter(os.path.join(output, "moved.parquet"), MOVED_SCHEMA) if output else None
+    try:
+        rows: list[dict] = []
+        for (sha, _, old_id, old_lang, _, _), (_, _, new_id, new_lang, fi, row) in candidates.moves():
+            moved += 1
+            moved_at.add(fi, row, "")
+            if writer is not None:
+                rows.append({"old_doc_id": old_id, "new_doc_id": new_id, "text_sha256": sha, "old_lang": old_lang,
+                             "new_lang": new_lang})
+                if len(rows) >= 8192:
+                    writer.write(pa.Table.from_pylist(rows, schema=MOVED_SCHEMA))
+                    rows = []
+        if writer is not None and rows:
+            writer.write(pa.Table.from_pylist(rows, schema=MOVED_SCHEMA))
+    finally:
+        if writer is not None:
+            writer.close()
+    return moved, moved_at
 
 
 def _change_row(doc_id: str, cls: str, detail: str, old: Side | None, new: Side | None) -> dict:
@@ -517,17 +596,22 @@ def _change_row(doc_id: str, cls: str, detail: str, old: Side | None, new: Side 
 
 
 def _write_to_label(files: list[ReleaseFile], positions: _Positions, path: str, manifest: dict,
-                    skip: set[tuple[int, int]]) -> int:
-    """The new release's full rows at the recorded positions (less the moved records in ``skip``: their
-    text is labelled already), file by file, batch by batch."""
+                    skip: _Positions) -> int:
+    """The new release's full rows at the recorded positions (less the moved records at the positions in
+    ``skip``: their text is labelled already), file by file, batch by batch."""
     schema = TO_LABEL_SCHEMA.with_metadata({"refinery.kind": "diff-to-label",
                                             "refinery.release_run_id": str(manifest.get("run_id"))})
     written = 0
     cache: dict[str, str] = {}
+    skipped = skip.by_file()
+    skip_fi, skip_rows = next(skipped, (None, []))
     with BufferedWriter(path, schema) as writer:
         for fi, rows in positions.by_file():
             rf = files[fi]
-            want = {r: d for r, d in rows if (fi, r) not in skip}
+            while skip_fi is not None and skip_fi < fi:
+                skip_fi, skip_rows = next(skipped, (None, []))
+            moved = {r for r, _ in skip_rows} if skip_fi == fi else set()  # one file's moved rows
+            want = {r: d for r, d in rows if r not in moved}
             pf = open_parquet(rf.path, ROW_READ_BUFFER_BYTES)
             for picked, got in iter_rows_at(pf, sorted(want)):
                 writer.write(_to_label_table(picked, rf, [want[p] for p in got], cache, schema))
@@ -571,8 +655,6 @@ def format_summary(s: dict) -> str:
         lines += [f"  {k}: {a!r} → {b!r}" for k, (a, b) in s["config_changes"].items()]
     if s.get("moved"):
         lines.append(f"\nmoved (a removed doc_id's exact text under an added doc_id): {s['moved']:,}")
-    elif s.get("moved") is None:
-        lines.append(f"\nmoves not looked for ({s['moves_found']})")
     if "to_label_rows" in s:
         lines.append(f"to label: {s['to_label_rows']:,} added or changed records in to_label.parquet "
                      "(moved ones need no new label)")

@@ -430,6 +430,45 @@ def test_diff_merged_in_rounds_gives_the_same_answer(releases, monkeypatch, tmp_
             pq.read_table(tmp_path / "direct" / f"{name}.parquet")), name
 
 
+def _moves_in_memory(cands):
+    """The pairing held in memory: each added record, in doc_id order, takes the first removed record
+    (in doc_id order) with its text, once."""
+    removed = {}
+    for sha, added, doc_id, *_ in sorted(cands, key=lambda c: c[2]):
+        if not added:
+            removed.setdefault(sha, doc_id)
+    pairs = set()
+    for sha, added, doc_id, *_ in sorted(cands, key=lambda c: c[2]):
+        if added and sha in removed:
+            pairs.add((removed.pop(sha), doc_id))
+    return pairs
+
+
+@pytest.mark.parametrize("run_rows, fan_in", [(1 << 14, 32), (7, 2)])
+def test_moves_are_paired_on_disk_as_in_memory(tmp_path, monkeypatch, run_rows, fan_in):
+    """Many more candidates than a run holds, merged in rounds: the same pairs as in memory, and a text
+    removed once and added twice moves only once."""
+    import random
+
+    import refinery.pipelines.diff as diff
+
+    monkeypatch.setattr(diff, "RUN_ROWS", run_rows)
+    monkeypatch.setattr(diff, "MERGE_FAN_IN", fan_in)
+    rnd = random.Random(5)
+    cands = [(f"h{rnd.randrange(60):03d}", rnd.random() < 0.5, f"d{i:05d}", "en", i % 3, i) for i in range(400)]
+    spill = diff._MoveCandidates(str(tmp_path))
+    for c in rnd.sample(cands, len(cands)):  # the join's order is doc_id order per side, not hash order
+        spill.add(*c)
+    got = [(old[2], new[2]) for old, new in spill.moves()]
+    expected = _moves_in_memory(cands)
+    assert len(got) == len(set(got)) and set(got) == expected and len(expected) > 20
+    texts = [old_new[0] for old_new in got]
+    assert len({c[0] for c in cands if c[2] in {n for _, n in got}}) == len(texts)  # one move per text
+    if run_rows == 7:
+        # it spilled 58 runs and merged them in rounds: what is left are runs of a later round
+        assert {int(p.name.split("-")[2]) for p in tmp_path.iterdir()} == {5}
+
+
 @pytest.mark.parametrize("batch_size", [3, 4096])
 def test_rows_at_positions_across_row_groups(tmp_path, batch_size):
     from refinery.pipelines.release import BufferedWriter, iter_rows_at, open_parquet

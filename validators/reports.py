@@ -25,6 +25,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from refinery.atomic import write_atomic
 
+# System fonts only (the page loads nothing); the CJK ones come before the generic family so that a
+# machine with any of them shows Chinese and Japanese excerpts instead of empty boxes.
 _CSS = """
 body{font:14px/1.45 -apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;color:#1d2433}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d8dee9;padding-bottom:4px}
@@ -34,6 +36,8 @@ vertical-align:top;font-size:13px}th{background:#f4f6fa}.num{text-align:right;fo
 .ok{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}.warn{color:#9a6700;font-weight:600}
 .muted{color:#667085}.grid{display:grid;grid-template-columns:1fr 1fr;gap:18px}code{font-size:12px}
 .ex{font-size:12px;color:#3b4252}svg text{font:12px -apple-system,Segoe UI,Helvetica,Arial,sans-serif;fill:#1d2433}
+body,svg text{font-family:-apple-system,"Segoe UI",Helvetica,Arial,"PingFang SC","Hiragino Sans","Microsoft YaHei",
+"Noto Sans CJK SC","Noto Sans",sans-serif}
 """
 
 

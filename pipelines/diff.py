@@ -136,10 +136,12 @@ RUN_ROWS = 16384
 # At most this many runs are merged at once; more are merged in rounds, into longer runs.
 MERGE_FAN_IN = 32
 _TEXT_BATCH = 1024  # rows read at once from a release file (their text is hashed, then dropped)
-_RUN_BUFFER_BYTES = 1 << 16
+_RUN_BUFFER_BYTES = 1 << 13
 # Row groups of a run file: a run being merged holds about one row group decoded, so with
 # MERGE_FAN_IN runs per release read at once this keeps the merge's memory to a few MB.
 _RUN_GROUP_ROWS = 1024
+# Rows of a run read at once while merging: each run being merged holds this many as Python objects.
+_MERGE_BATCH = 256
 
 _RUN_SCHEMA = pa.schema([
     pa.field("doc_id", pa.string()), pa.field("output", pa.string()), pa.field("file", pa.int64()),
@@ -236,7 +238,7 @@ def _write_run(stream: Iterator[tuple[str, Side]], path: str) -> None:
 
 def _read_run(path: str) -> Iterator[tuple[str, Side]]:
     pf = open_parquet(path, _RUN_BUFFER_BYTES)
-    for batch in iter_batches(pf, None, 1024):
+    for batch in iter_batches(pf, None, _MERGE_BATCH):
         for r in batch.to_pylist():
             yield r.pop("doc_id"), Side(**r)
 
@@ -298,7 +300,7 @@ class _MoveCandidates:
     @staticmethod
     def _read(path: str) -> Iterator[_Candidate]:
         pf = open_parquet(path, _RUN_BUFFER_BYTES)
-        for batch in iter_batches(pf, None, 1024):
+        for batch in iter_batches(pf, None, _MERGE_BATCH):
             yield from zip(*(batch.column(i).to_pylist() for i in range(batch.num_columns)), strict=True)
 
     def moves(self) -> Iterator[tuple[_Candidate, _Candidate]]:

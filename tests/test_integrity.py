@@ -343,3 +343,22 @@ def test_a_config_written_before_todays_keys_existed_still_re_hashes_to_its_mani
     edited = {**older, "dedup": {**older["dedup"], "threshold": 0.5}}
     _check_config({"config": edited, "config_sha256": manifest["config_sha256"]}, None, problems)
     assert len(problems) == 1 and problems[0].startswith("config: re-hashes to")
+
+
+def test_refined_files_are_written_in_bounded_row_groups(tmp_path, monkeypatch):
+    """A file holds row groups of at most ROW_GROUP_ROWS rows, so readers never decode a whole shard's
+    column at once; the rows stay sorted by doc_id across them."""
+    import pyarrow.parquet as pq
+
+    from refinery.schemas import REFINED_SCHEMA
+    from refinery.transforms.beam import write
+
+    monkeypatch.setattr(write, "ROW_GROUP_ROWS", 3)
+    fn = write._WriteShardFn(str(tmp_path), "refined", REFINED_SCHEMA, "zstd", "lang")
+    fn.setup()
+    rows = [{f.name: None for f in REFINED_SCHEMA} | {"doc_id": f"{i:02d}", "text": f"t{i}", "source_uri": "a.jsonl"}
+            for i in (5, 1, 4, 0, 3, 2, 6)]
+    (fact,) = fn.process((("en", 0, 1), rows))
+    f = pq.ParquetFile(fact["path"])
+    assert [f.metadata.row_group(i).num_rows for i in range(f.metadata.num_row_groups)] == [3, 3, 1]
+    assert f.read(columns=["doc_id"]).column("doc_id").to_pylist() == [f"{i:02d}" for i in range(7)]

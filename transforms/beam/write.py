@@ -54,8 +54,8 @@ def _shard_of(doc_key: str, n: int) -> int:
 
 
 # Rows per Parquet row group. A reader (refinery sample, diff, validate; DuckDB, Spark) decodes a row
-# group's column at a time and parallelises over row groups: with 50,000 a 50 MB release's files were
-# one row group each and a reader's memory grew with the release until the files reached that size.
+# group's column at a time and parallelises over row groups, so groups far smaller than a shard keep a
+# reader's memory from growing with the files (figures: docs/INTERNALS.md).
 ROW_GROUP_ROWS = 10_000
 
 

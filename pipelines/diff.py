@@ -44,6 +44,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 import pyarrow as pa
@@ -292,9 +293,9 @@ class _MoveCandidates:
     @staticmethod
     def _write(rows: Iterator[_Candidate], path: str) -> None:
         with BufferedWriter(path, _MOVE_SCHEMA, _RUN_GROUP_ROWS) as w:
-            while chunk := [r for _, r in zip(range(8192), rows, strict=False)]:
-                w.write(pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(zip(*chunk, strict=True),
-                                                                                    _MOVE_SCHEMA, strict=True)],
+            while chunk := list(islice(rows, 8192)):
+                columns = zip(*chunk, strict=True)
+                w.write(pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(columns, _MOVE_SCHEMA, strict=True)],
                                              schema=_MOVE_SCHEMA))
 
     @staticmethod

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 KINDS = ("refined", "rejected", "errors")
@@ -245,7 +246,7 @@ def text_digest(text: str | None) -> str | None:
 
 
 def iter_rows_at(pf: pq.ParquetFile, positions: list[int], columns: list[str] | None = None,
-                 batch_size: int = 4096) -> Iterator[tuple[pa.RecordBatch, list[int]]]:
+                 batch_size: int = 2048) -> Iterator[tuple[pa.RecordBatch, list[int]]]:
     """The rows at ``positions`` (0-based, sorted) of one file, as (batch of those rows, their positions);
     row groups holding none of them are not read."""
     start = 0
@@ -271,6 +272,46 @@ def iter_rows_at(pf: pq.ParquetFile, positions: list[int], columns: list[str] | 
                 offset = stop
             i = j
         start = end
+
+
+SPILL_BATCH_ROWS = 256
+_SPILL_OPTIONS = ipc.IpcWriteOptions(compression="lz4")
+
+
+def write_spill(path: str, schema: pa.Schema, tables: Iterator[pa.Table], batch_rows: int = SPILL_BATCH_ROWS) -> None:
+    """A temporary file of ``tables`` (an Arrow IPC file, lz4), written as they come in record batches of
+    about ``batch_rows`` rows: small tables are gathered first (a batch of a few rows costs more in its
+    per-column buffers and headers than in its data, on disk and when read back).
+
+    Reading one back costs one batch and a file handle (:func:`read_spill`), where a Parquet reader holds
+    page and decompression buffers per column; and rows staged here hold no memory between the reads of
+    many release files (small tables kept from each file pin far more memory than they hold, amid the
+    freed buffers of those reads)."""
+    with pa.OSFile(path, "wb") as sink, ipc.new_file(sink, schema, options=_SPILL_OPTIONS) as w:
+        parts: list[pa.Table] = []
+        held = 0
+
+        def flush() -> None:
+            for batch in pa.concat_tables(parts).combine_chunks().to_batches(max_chunksize=batch_rows):
+                w.write_batch(batch)
+            parts.clear()
+
+        for table in tables:
+            parts.append(table)
+            held += table.num_rows
+            if held >= batch_rows:
+                flush()
+                held = 0
+        if held:
+            flush()
+
+
+def read_spill(path: str) -> Iterator[pa.RecordBatch]:
+    """The record batches of a :func:`write_spill` file, one read at a time."""
+    with pa.OSFile(path) as source:
+        reader = ipc.open_file(source)
+        for i in range(reader.num_record_batches):
+            yield reader.get_batch(i)
 
 
 class BufferedWriter:

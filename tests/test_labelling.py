@@ -487,3 +487,20 @@ def test_rows_at_positions_across_row_groups(tmp_path, batch_size):
             w.write(pa.table({"i": [i]}))
     f = pq.ParquetFile(tmp_path / "b.parquet")
     assert f.metadata.num_rows == 10 and f.metadata.num_row_groups == 3
+
+
+def test_spill_gathers_small_tables_into_batches_and_keeps_rows_and_schema(tmp_path):
+    from refinery.pipelines.release import read_spill, write_spill
+
+    schema = pa.schema([("i", pa.int64()), ("s", pa.string())]).with_metadata({"k": "v"})
+    path = str(tmp_path / "s.arrow")
+    tables = [pa.table({"i": [i], "s": [f"r{i}"]}, schema=schema) for i in range(7)]
+    tables.append(pa.table({"i": list(range(7, 20)), "s": [f"r{i}" for i in range(7, 20)]}, schema=schema))
+    tables.append(schema.empty_table())
+    write_spill(path, schema, iter(tables), batch_rows=4)
+    batches = list(read_spill(path))
+    assert [b.num_rows for b in batches] == [4, 4, 4, 4, 4]
+    assert pa.Table.from_batches(batches).to_pydict() == {"i": list(range(20)), "s": [f"r{i}" for i in range(20)]}
+    assert batches[0].schema == schema and batches[0].schema.metadata == {b"k": b"v"}
+    write_spill(path, schema, iter([]))
+    assert list(read_spill(path)) == []

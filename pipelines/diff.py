@@ -64,9 +64,11 @@ from refinery.pipelines.release import (
     prepare_folder,
     quality_bands,
     read_manifest,
+    read_spill,
     release_files,
     sources_of,
     text_digest,
+    write_spill,
 )
 from refinery.schemas import REFINED_SCHEMA
 
@@ -130,19 +132,13 @@ TO_LABEL_SCHEMA = pa.schema(list(REFINED_SCHEMA) + TO_LABEL_EXTRA)
 
 
 # A release's rows are sorted in runs of at most this many narrow rows (doc_id, where it is, lang, text
-# hash, reasons: ~150 bytes each), written to a temporary folder; the runs are then merged. Reading goes
-# one file and one small batch at a time, so memory holds one run being sorted plus one batch per run
-# being merged, whatever the release's size or number of files.
+# hash, reasons: ~150 bytes each), written to a temporary folder as spill files (release.write_spill);
+# the runs are then merged. Reading goes one file and one small batch at a time, so memory holds one run
+# being sorted plus one batch per run being merged, whatever the release's size or number of files.
 RUN_ROWS = 16384
 # At most this many runs are merged at once; more are merged in rounds, into longer runs.
 MERGE_FAN_IN = 32
-_TEXT_BATCH = 1024  # rows read at once from a release file (their text is hashed, then dropped)
-_RUN_BUFFER_BYTES = 1 << 13
-# Row groups of a run file: a run being merged holds about one row group decoded, so with
-# MERGE_FAN_IN runs per release read at once this keeps the merge's memory to a few MB.
-_RUN_GROUP_ROWS = 1024
-# Rows of a run read at once while merging: each run being merged holds this many as Python objects.
-_MERGE_BATCH = 256
+_TEXT_BATCH = 256  # rows read at once from a release file (their text is hashed, then dropped)
 
 _RUN_SCHEMA = pa.schema([
     pa.field("doc_id", pa.string()), pa.field("output", pa.string()), pa.field("file", pa.int64()),
@@ -220,26 +216,19 @@ def _narrow_batches(rf: ReleaseFile, fi: int) -> Iterator[pa.Table]:
 def _write_table_run(parts: list[pa.Table], path: str) -> None:
     table = pa.concat_tables(parts)
     table = table.take(pc.sort_indices(table, sort_keys=[("doc_id", "ascending")]))
-    with BufferedWriter(path, _RUN_SCHEMA, _RUN_GROUP_ROWS) as w:
-        for start in range(0, table.num_rows, _RUN_GROUP_ROWS):
-            w.write(table.slice(start, _RUN_GROUP_ROWS))
+    write_spill(path, _RUN_SCHEMA, iter([table]))
 
 
 def _write_run(stream: Iterator[tuple[str, Side]], path: str) -> None:
-    with BufferedWriter(path, _RUN_SCHEMA, _RUN_GROUP_ROWS) as w:
-        rows: list[dict] = []
-        for doc_id, side in stream:
-            rows.append({"doc_id": doc_id, **{f: getattr(side, f) for f in _SIDE_FIELDS}})
-            if len(rows) == 8192:
-                w.write(pa.Table.from_pylist(rows, schema=_RUN_SCHEMA))
-                rows = []
-        if rows:
-            w.write(pa.Table.from_pylist(rows, schema=_RUN_SCHEMA))
+    def tables():
+        while chunk := list(islice(stream, 8192)):
+            yield pa.Table.from_pylist([{"doc_id": doc_id, **{f: getattr(side, f) for f in _SIDE_FIELDS}}
+                                        for doc_id, side in chunk], schema=_RUN_SCHEMA)
+    write_spill(path, _RUN_SCHEMA, tables())
 
 
 def _read_run(path: str) -> Iterator[tuple[str, Side]]:
-    pf = open_parquet(path, _RUN_BUFFER_BYTES)
-    for batch in iter_batches(pf, None, _MERGE_BATCH):
+    for batch in read_spill(path):
         for r in batch.to_pylist():
             yield r.pop("doc_id"), Side(**r)
 
@@ -247,13 +236,13 @@ def _read_run(path: str) -> Iterator[tuple[str, Side]]:
 def _merged(paths: list[str], read, write, prefix: str, key) -> Iterator:
     """The sorted runs at ``paths`` as one sorted stream (``read(path)`` yields a run's items, ``write(items,
     path)`` writes one); more than :data:`MERGE_FAN_IN` runs are first merged in rounds into longer runs
-    named ``prefix-<round>-<i>.parquet``, so no more than that many are ever read at once."""
+    named ``prefix-<round>-<i>.arrow``, so no more than that many are ever read at once."""
     level = 0
     while len(paths) > MERGE_FAN_IN:
         level += 1
         merged = []
         for g in range(0, len(paths), MERGE_FAN_IN):
-            merged.append(f"{prefix}-{level}-{g // MERGE_FAN_IN}.parquet")
+            merged.append(f"{prefix}-{level}-{g // MERGE_FAN_IN}.arrow")
             write(heapq.merge(*[read(p) for p in paths[g:g + MERGE_FAN_IN]], key=key), merged[-1])
         for p in paths:
             os.remove(p)
@@ -286,22 +275,22 @@ class _MoveCandidates:
 
     def _spill(self) -> None:
         self._rows.sort()
-        self._paths.append(f"{self._prefix}-0-{len(self._paths)}.parquet")
+        self._paths.append(f"{self._prefix}-0-{len(self._paths)}.arrow")
         self._write(iter(self._rows), self._paths[-1])
         self._rows = []
 
     @staticmethod
     def _write(rows: Iterator[_Candidate], path: str) -> None:
-        with BufferedWriter(path, _MOVE_SCHEMA, _RUN_GROUP_ROWS) as w:
+        def tables():
             while chunk := list(islice(rows, 8192)):
                 columns = zip(*chunk, strict=True)
-                w.write(pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(columns, _MOVE_SCHEMA, strict=True)],
-                                             schema=_MOVE_SCHEMA))
+                yield pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(columns, _MOVE_SCHEMA, strict=True)],
+                                           schema=_MOVE_SCHEMA)
+        write_spill(path, _MOVE_SCHEMA, tables())
 
     @staticmethod
     def _read(path: str) -> Iterator[_Candidate]:
-        pf = open_parquet(path, _RUN_BUFFER_BYTES)
-        for batch in iter_batches(pf, None, _MERGE_BATCH):
+        for batch in read_spill(path):
             yield from zip(*(batch.column(i).to_pylist() for i in range(batch.num_columns)), strict=True)
 
     def moves(self) -> Iterator[tuple[_Candidate, _Candidate]]:
@@ -334,11 +323,11 @@ def release_stream(files: list[ReleaseFile], workdir: str) -> Iterator[tuple[str
             parts.append(t)
             held += t.num_rows
             if held >= RUN_ROWS:
-                paths.append(os.path.join(workdir, f"run-{tag}-0-{len(paths)}.parquet"))
+                paths.append(os.path.join(workdir, f"run-{tag}-0-{len(paths)}.arrow"))
                 _write_table_run(parts, paths[-1])
                 parts, held = [], 0
     if held:
-        paths.append(os.path.join(workdir, f"run-{tag}-0-{len(paths)}.parquet"))
+        paths.append(os.path.join(workdir, f"run-{tag}-0-{len(paths)}.arrow"))
         _write_table_run(parts, paths[-1])
     del parts
     prev = None

@@ -20,7 +20,8 @@ reading only what it needs, one record batch at a time):
    ids and positions only. A record's key depends on nothing but the seed and its doc_id, so the same
    release and seed give the same sample whatever the file layout, and a record sampled from one
    release is sampled from the next one too if its stratum's quota allows;
-3. read, file by file, only the row groups that hold selected records, and write them.
+3. read, file by file, only the row groups that hold selected records, stage them in a local spill
+   file, and write the sample from it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ import hashlib
 import heapq
 import json
 import os
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -53,8 +56,10 @@ from refinery.pipelines.release import (
     prepare_folder,
     quality_bands,
     read_manifest,
+    read_spill,
     release_files,
     sources_of,
+    write_spill,
 )
 from refinery.schemas import REFINED_SCHEMA
 
@@ -330,7 +335,8 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
     plain = allocate(dict(sizes), req.n, req.allocation, 0)
     chosen = _choose_rows(files, want, req, cache, quota)  # pass 2
 
-    # pass 3: read the row groups that hold chosen records, write them
+    # pass 3: read the row groups that hold chosen records, stage them in a spill file (rows kept in
+    # memory from file after file would pin far more than they hold), then write the sample from it
     out_dir = output
     prepare_folder(out_dir, overwrite, (release,))
     path = os.path.join(out_dir, "sample.parquet")
@@ -339,15 +345,23 @@ def draw_sample(release: str, req: SampleRequest, output: str, overwrite: bool =
     schema = SAMPLE_SCHEMA.with_metadata({
         "refinery.kind": "sample", "refinery.release_run_id": str(manifest.get("run_id")),
         "refinery.seed": str(req.seed), "refinery.refinery_version": refinery.__version__})
-    with BufferedWriter(path, schema) as writer:
+
+    def picked() -> Iterator[pa.Table]:
         for fi in sorted(chosen):
             rf = files[fi]
             picks = chosen[fi]
             pf = open_parquet(rf.path, ROW_READ_BUFFER_BYTES)
             for rows, positions in iter_rows_at(pf, sorted(picks)):
                 meta = [picks[p] for p in positions]
-                writer.write(_sample_table(rows, rf, req, meta, weight, cache, schema))
                 got.update(m[0] for m in meta)
+                yield _sample_table(rows, rf, req, meta, weight, cache, schema)
+
+    with tempfile.TemporaryDirectory(prefix="refinery-sample-") as workdir:
+        staged = os.path.join(workdir, "sample.arrow")
+        write_spill(staged, schema, picked())
+        with BufferedWriter(path, schema) as writer:
+            for batch in read_spill(staged):
+                writer.write(pa.Table.from_batches([batch], schema=schema))
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -11,6 +11,15 @@ import os
 import sys
 import textwrap
 
+# The labelling commands read a release file after file, and each read frees its buffers. Arrow's
+# allocator (jemalloc) keeps freed pages resident for a while by default, longer than these commands
+# take, so their peak memory grew with the number and size of the files read rather than staying that
+# of the largest read. jemalloc reads its options once, when pyarrow is first imported: so they are set
+# here, before any import of pyarrow, for those commands only, and only where the user set none.
+_RELEASE_READERS = ("sample", "diff", "export", "labels")
+if sys.argv[1:2] and sys.argv[1] in _RELEASE_READERS and "pyarrow" not in sys.modules:
+    os.environ.setdefault("JE_ARROW_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
+
 RUN_EPILOG = """\
 examples:
   refinery run --input 'examples/sample/*' --output out/demo

@@ -504,3 +504,22 @@ def test_spill_gathers_small_tables_into_batches_and_keeps_rows_and_schema(tmp_p
     assert batches[0].schema == schema and batches[0].schema.metadata == {b"k": b"v"}
     write_spill(path, schema, iter([]))
     assert list(read_spill(path)) == []
+
+
+@pytest.mark.parametrize("argv, preset, expected", [
+    (["sample"], None, "dirty_decay_ms:0,muzzy_decay_ms:0"),
+    (["diff"], "narenas:1", "narenas:1"),  # the user's own setting wins
+    (["run"], None, None),  # the refine run keeps jemalloc's default
+])
+def test_release_readers_return_freed_arrow_memory_at_once(argv, preset, expected):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "JE_ARROW_MALLOC_CONF"}
+    if preset:
+        env["JE_ARROW_MALLOC_CONF"] = preset
+    code = (f"import sys; sys.argv = ['refinery'] + {argv!r}; import os, refinery.pipelines.cli; "
+            "print(os.environ.get('JE_ARROW_MALLOC_CONF'))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(expected)

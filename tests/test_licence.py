@@ -260,6 +260,23 @@ def test_only_or_later_from_wording(text, spdx):
     assert _ids(text) == spdx
 
 
+_LGPL_21_NOTICE = ("This library is free software; you can redistribute it and/or modify it under the terms of the GNU "
+                   "Lesser General Public License as published by the Free Software Foundation; either version 2.1 "
+                   "of the License, or (at your option) any later version.\n\n")
+
+
+@pytest.mark.parametrize("pointer, spdx", [
+    # the pointer's looser name (the GPL, for the LGPL's file) is not a second licence
+    ("On Debian GNU/Linux systems, the complete text of the GNU General\nPublic License (GPL) version 2.1 can be "
+     "found at\n/usr/share/common-licenses/LGPL-2.1.", "LGPL-2.1-or-later"),
+    # a GPL named outside the pointer sentence is still found
+    ("Parts of it are licensed under the GNU General Public License version 2. On Debian systems, the complete "
+     "text can be found in /usr/share/common-licenses/LGPL-2.1.", "GPL-2.0-only AND LGPL-2.1-or-later"),
+])
+def test_debian_pointer_names_its_licence_by_the_file(pointer, spdx):
+    assert _ids(_LGPL_21_NOTICE + pointer) == spdx
+
+
 def test_rule_evidence_names_span_rule_and_score():
     text = "Header.\nLicensed under the OpenSSL license.\n"
     [found] = licences_in_text(text, None)

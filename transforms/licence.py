@@ -516,7 +516,7 @@ def licences_in_text(text: str, index: LicenceIndex | None, full_text_min: float
     unlicense = _UNLICENSE.search(text)
     if unlicense:  # the Unlicense's own first sentence, which the public-domain rules also match
         found.append(TextLicence("Unlicense", "notice", 1.0, f"notice: {unlicense.group(0)!r}"))
-    kb_found = [m for m in kb.match(text) if m.spdx not in _NOT_A_LICENCE]
+    kb_found = _without_pointer_wording(text, [m for m in kb.match(text) if m.spdx not in _NOT_A_LICENCE])
     partial = [m for m in all_matches if "exception" not in m[0].lower()]
     own_text = _mostly_one_licence_text(partial, kb_found)
     if own_text:
@@ -593,6 +593,29 @@ def _mostly_one_licence_text(partial: list, kb_found: list) -> TextLicence | Non
             spdx, contain, share, _hits = close[named]
     return TextLicence(spdx, "full-text", round(max(contain, share), 3),
                        f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f} (partial)")
+
+
+_GNU_FAMILY = re.compile(r"A?L?GPL|GFDL")
+_COMMON_LICENCES = re.compile(r"/usr/share/common-licenses/(A?L?GPL|GFDL)\b")
+
+
+def _without_pointer_wording(text: str, kb_found: list) -> list:
+    """``kb_found`` less the GNU references that only word a Debian pointer to another GNU licence's file.
+
+    A pointer ("the complete text of the GNU General Public License can be found in
+    /usr/share/common-licenses/LGPL-2.1") names its licence by the file; a maintainer's looser name in
+    the same sentence (the GPL for the LGPL's file) is not a second licence."""
+    if "/usr/share/common-licenses/" not in text:
+        return kb_found
+    drop = set()
+    for path in _COMMON_LICENCES.finditer(text):
+        start = max(text.rfind(". ", 0, path.start()), text.rfind("\n\n", 0, path.start()), 0)
+        for i, m in enumerate(kb_found):
+            fam = _GNU_FAMILY.match(m.spdx)
+            if (m.kind == "reference" and fam and fam.group(0) != path.group(1) and " " not in m.spdx
+                    and start <= m.start and m.end <= path.end()):
+                drop.add(i)
+    return [m for i, m in enumerate(kb_found) if i not in drop]
 
 
 def _add_kb_licences(text: str, kb_found: list, unlicense: bool, found: list[TextLicence]) -> None:

@@ -277,6 +277,18 @@ def test_debian_pointer_names_its_licence_by_the_file(pointer, spdx):
     assert _ids(_LGPL_21_NOTICE + pointer) == spdx
 
 
+def test_debian_pointer_to_a_later_version_that_an_or_later_grant_covers():
+    grant = ("Permission is granted to copy, distribute and/or modify this document under the terms of the GNU "
+             "Free Documentation License, Version 1.1 or any later version published by the Free Software "
+             "Foundation; with no invariant sections.\n\n")
+    pointer = ('On Debian systems, the complete text of the GNU Free Documentation License version 1.2 can be '
+               'found in "/usr/share/common-licenses/GFDL-1.2".')
+    assert _ids(grant + pointer) == "GFDL-1.1-or-later"
+    # a version-only grant does not cover another version's file: both stay
+    only = grant.replace("Version 1.1 or any later version", "Version 1.1")
+    assert "GFDL-1.2" in _ids(only + pointer)
+
+
 def test_rule_evidence_names_span_rule_and_score():
     text = "Header.\nLicensed under the OpenSSL license.\n"
     [found] = licences_in_text(text, None)

@@ -595,25 +595,32 @@ def _mostly_one_licence_text(partial: list, kb_found: list) -> TextLicence | Non
                        f"spdx-text:{spdx} containment {contain:.2f} share {share:.2f} (partial)")
 
 
-_GNU_FAMILY = re.compile(r"A?L?GPL|GFDL")
-_COMMON_LICENCES = re.compile(r"/usr/share/common-licenses/(A?L?GPL|GFDL)\b")
+_GNU_ID = re.compile(r"(A?L?GPL|GFDL)-(\d\.\d)-(?:only|or-later)$")
+_OR_LATER_ID = re.compile(r"(A?L?GPL|GFDL)-(\d\.\d)-or-later$")
+_COMMON_LICENCES = re.compile(r"/usr/share/common-licenses/(A?L?GPL|GFDL)\b(?:-\d+(?:\.\d+)?)?")
 
 
 def _without_pointer_wording(text: str, kb_found: list) -> list:
-    """``kb_found`` less the GNU references that only word a Debian pointer to another GNU licence's file.
+    """``kb_found`` less the GNU references that only word a Debian pointer to a licence's file.
 
     A pointer ("the complete text of the GNU General Public License can be found in
-    /usr/share/common-licenses/LGPL-2.1") names its licence by the file; a maintainer's looser name in
-    the same sentence (the GPL for the LGPL's file) is not a second licence."""
+    /usr/share/common-licenses/LGPL-2.1") names its licence by the file: a maintainer's looser name in
+    the same sentence (the GPL for the LGPL's file) is not a second licence, nor is the file of a later
+    version that an "or any later version" grant of the same family covers (Debian ships the GFDL-1.2
+    file for a "GFDL 1.1 or any later version" document)."""
     if "/usr/share/common-licenses/" not in text:
         return kb_found
+    grants = [(g.group(1), float(g.group(2))) for m in kb_found
+              if (g := _OR_LATER_ID.match(m.spdx)) and m.kind != "reference"]
     drop = set()
     for path in _COMMON_LICENCES.finditer(text):
         start = max(text.rfind(". ", 0, path.start()), text.rfind("\n\n", 0, path.start()), 0)
         for i, m in enumerate(kb_found):
-            fam = _GNU_FAMILY.match(m.spdx)
-            if (m.kind == "reference" and fam and fam.group(0) != path.group(1) and " " not in m.spdx
-                    and start <= m.start and m.end <= path.end()):
+            ref = _GNU_ID.match(m.spdx)
+            if m.kind != "reference" or not ref or not (start <= m.start and m.end <= path.end()):
+                continue
+            fam, ver = ref.group(1), float(ref.group(2))
+            if fam != path.group(1) or any(f == fam and v <= ver for f, v in grants):
                 drop.add(i)
     return [m for i, m in enumerate(kb_found) if i not in drop]
 

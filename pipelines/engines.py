@@ -324,9 +324,11 @@ class JobServer:
 
 def _java_options() -> list[str]:
     """A 16 MB thread stack (Spark serialises the job's deep lineage recursively: with the default
-    stack it can fail with StackOverflowError), then ``REFINERY_JOB_SERVER_JAVA_OPTS`` (e.g.
-    ``-Xmx8g``), split on spaces; a later option wins, so the user's ``-Xss`` overrides ours."""
-    return ["-Xss16m", *os.environ.get("REFINERY_JOB_SERVER_JAVA_OPTS", "").split()]
+    stack it can fail with StackOverflowError); exit on the first OutOfMemoryError (without it the JVM
+    lives on with its gRPC threads dead and the job never ends: seen at 2 GB on Flink with the default
+    heap); then ``REFINERY_JOB_SERVER_JAVA_OPTS`` (e.g. ``-Xmx8g``), split on spaces. A later option
+    wins, so the user's ``-Xss`` or ``-XX:-ExitOnOutOfMemoryError`` overrides ours."""
+    return ["-Xss16m", "-XX:+ExitOnOutOfMemoryError", *os.environ.get("REFINERY_JOB_SERVER_JAVA_OPTS", "").split()]
 
 
 def _stop_group(proc: subprocess.Popen, grace: float) -> None:
@@ -380,6 +382,26 @@ class PreparedEngine:
     processes: list = dataclasses.field(default_factory=list)
     facts: dict = dataclasses.field(default_factory=dict)
     progress_dir: str | None = None  # where the workers Refinery started write their counters
+
+    def died(self, grace: float = 3.0) -> str | None:
+        """Why a failed run failed, where the cause is a job server that has exited under it (Beam's
+        client then reports only a closed gRPC stream): its exit status, its log, and what to change
+        when the log shows the JVM ran out of heap. None while every job server still runs after
+        ``grace`` seconds (the client can see the stream close before the JVM has finished exiting)."""
+        for proc in self.processes:
+            if not isinstance(proc, JobServer):
+                continue
+            try:
+                proc.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                continue
+            msg = f"the job server exited with status {proc.proc.returncode} (log: {proc.log_path})"
+            with contextlib.suppress(OSError), open(proc.log_path, "rb") as log:
+                if b"OutOfMemoryError" in log.read():
+                    msg += ("; its Java heap ran out: give it more with REFINERY_JOB_SERVER_JAVA_OPTS=-Xmx<size> "
+                            "(docs/SCALING.md)")
+            return msg
+        return None
 
     def close(self) -> None:
         """Stop the job server and the worker pool (each once, whatever happened to the other)."""

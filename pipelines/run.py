@@ -242,11 +242,12 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         except BaseException as exc:
             if suite is not None:
                 suite.close()
-            manifest.update(status="failed", error=scrub_secrets(f"{type(exc).__name__}: {exc}"),
+            failure = _engine_failure(engine, exc)
+            manifest.update(status="failed", error=scrub_secrets(f"{type(failure).__name__}: {failure}"),
                             finished_at=_dt.datetime.now(_dt.UTC).isoformat())
             _lineage("FAIL", manifest, out_dir, cfg)
             _write_manifest(manifest_path, manifest)
-            raise
+            raise failure  # noqa: B904 - exc itself, or an EngineError whose __cause__ is exc
         finally:
             if engine is not None:
                 engine.close()
@@ -254,6 +255,19 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         return finish(out_dir, manifest, counters, wall, cfg, suite, sign_key)
     finally:
         lock.release()
+
+
+def _engine_failure(engine, exc: BaseException) -> BaseException:
+    """``exc``, or an EngineError saying why where the job server died under the run (Beam's client
+    says only that its gRPC stream closed); a Ctrl-C is left as it is."""
+    if engine is None or isinstance(exc, KeyboardInterrupt):
+        return exc
+    died = engine.died()
+    if died is None:
+        return exc
+    failure = engines.EngineError(died)
+    failure.__cause__ = exc
+    return failure
 
 
 def _checked_inputs(inputs: list[str], out_dir: str, cfg: RunConfig, lock: OutputLock) -> InputSet:

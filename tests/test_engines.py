@@ -139,6 +139,33 @@ def test_no_job_server_outlives_its_run(three_runs):
         assert _alive_with(artifacts) == [], name
 
 
+def test_a_job_server_out_of_heap_fails_the_run_and_says_how_to_give_it_more(tmp_path):
+    """The JVM exits on its first OutOfMemoryError (a 2 GB Flink run with the default heap otherwise hung
+    for good, its gRPC threads dead); the run then fails, naming the job server's log and the setting."""
+    env = {**os.environ, "REFINERY_JOB_SERVER_JAVA_OPTS": "-Xmx160m"}
+    out = tmp_path / "out"
+    res = subprocess.run([sys.executable, "-m", "refinery.pipelines.cli", "run", "--input", str(SAMPLE / "*"),
+                          "--output", str(out), "--quiet", "--runner", "FlinkRunner", "--parallelism", "1"],
+                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=RUN_TIMEOUT_S)
+    assert res.returncode == 1, res.stderr[-4000:]
+    failed = [line for line in res.stderr.splitlines() if line.startswith("refinery: run FAILED:")]
+    assert len(failed) == 1 and "job server exited with status 3" in failed[0], res.stderr[-4000:]
+    assert "REFINERY_JOB_SERVER_JAVA_OPTS=-Xmx" in failed[0]
+    log = re.search(r"\(log: ([^)]+)\)", failed[0]).group(1)
+    assert "OutOfMemoryError" in Path(log).read_text(errors="replace")
+    manifest = json.loads((out / "reports" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["error"].startswith("EngineError: the job server exited")
+
+
+def test_the_job_server_exits_on_out_of_memory_unless_the_user_says_otherwise(monkeypatch):
+    monkeypatch.delenv("REFINERY_JOB_SERVER_JAVA_OPTS", raising=False)
+    assert "-XX:+ExitOnOutOfMemoryError" in engines._java_options()
+    monkeypatch.setenv("REFINERY_JOB_SERVER_JAVA_OPTS", "-Xmx8g -XX:-ExitOnOutOfMemoryError")
+    opts = engines._java_options()
+    assert opts[-2:] == ["-Xmx8g", "-XX:-ExitOnOutOfMemoryError"]
+    assert opts.index("-XX:-ExitOnOutOfMemoryError") > opts.index("-XX:+ExitOnOutOfMemoryError")
+
+
 # ---- fast checks of the pieces, no JVM started ----
 
 def test_runner_names_map_to_engines():

@@ -395,7 +395,13 @@ class PreparedEngine:
                 proc.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 continue
-            msg = f"the job server exited with status {proc.proc.returncode} (log: {proc.log_path})"
+            code = proc.proc.returncode
+            if code == -9:  # SIGKILL: from nobody in this run but the kernel, short of memory
+                msg = (f"the job server was killed (SIGKILL: most likely the kernel's out-of-memory killer, see "
+                       f"dmesg; log: {proc.log_path}); give the machine more memory, or the JVM less with "
+                       "REFINERY_JOB_SERVER_JAVA_OPTS=-Xmx<size>")
+            else:
+                msg = f"the job server exited with status {code} (log: {proc.log_path})"
             with contextlib.suppress(OSError), open(proc.log_path, "rb") as log:
                 if b"OutOfMemoryError" in log.read():
                     msg += ("; its Java heap ran out: give it more with REFINERY_JOB_SERVER_JAVA_OPTS=-Xmx<size> "

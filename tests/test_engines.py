@@ -157,6 +157,31 @@ def test_a_job_server_out_of_heap_fails_the_run_and_says_how_to_give_it_more(tmp
     assert manifest["status"] == "failed" and manifest["error"].startswith("EngineError: the job server exited")
 
 
+def _dead_job_server(tmp_path, script: str, log: str) -> engines.PreparedEngine:
+    server = object.__new__(engines.JobServer)  # its process only: what died() reads
+    server.log_path = str(tmp_path / "job-server.log")
+    Path(server.log_path).write_text(log)
+    server.proc = subprocess.Popen(["sh", "-c", script])
+    server.proc.wait()
+    return engines.PreparedEngine(beam_args=[], processes=[server])
+
+
+def test_a_job_server_killed_or_exited_is_named_with_its_log(tmp_path):
+    killed = _dead_job_server(tmp_path, "kill -9 $$", "INFO ...\n").died()
+    assert "killed (SIGKILL" in killed and "out-of-memory killer" in killed and "job-server.log" in killed
+    exited = _dead_job_server(tmp_path, "exit 1", "java.lang.IllegalStateException\n").died()
+    assert exited.startswith("the job server exited with status 1 (log: ") and "heap" not in exited
+    oom = _dead_job_server(tmp_path, "exit 3", "Terminating due to java.lang.OutOfMemoryError: Java heap space\n")
+    assert "its Java heap ran out" in oom.died()
+    alive = _dead_job_server(tmp_path, "exit 0", "")
+    alive.processes[0].proc = subprocess.Popen(["sleep", "30"])
+    try:
+        assert alive.died(grace=0.1) is None
+    finally:
+        alive.processes[0].proc.kill()
+        alive.processes[0].proc.wait()
+
+
 def test_the_job_server_exits_on_out_of_memory_unless_the_user_says_otherwise(monkeypatch):
     monkeypatch.delenv("REFINERY_JOB_SERVER_JAVA_OPTS", raising=False)
     assert "-XX:+ExitOnOutOfMemoryError" in engines._java_options()

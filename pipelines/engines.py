@@ -375,6 +375,13 @@ def _without(args: list[str], option: str) -> list[str]:
     return out
 
 
+def _log_mentions(path: str, needle: bytes) -> bool:
+    """Whether the log at ``path`` holds ``needle``, read a line at a time (False if it cannot be read)."""
+    with contextlib.suppress(OSError), open(path, "rb") as log:
+        return any(needle in line for line in log)
+    return False
+
+
 @dataclasses.dataclass
 class PreparedEngine:
     """Beam arguments to run with (a PortableRunner pointed at the job server), and what to stop."""
@@ -395,17 +402,16 @@ class PreparedEngine:
                 proc.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 continue
-            code = proc.proc.returncode
+            code, where = proc.proc.returncode, f"log: {proc.log_path}"
+            hint = "REFINERY_JOB_SERVER_JAVA_OPTS=-Xmx<size> (docs/SCALING.md)"
             if code == -9:  # SIGKILL: from nobody in this run but the kernel, short of memory
                 msg = (f"the job server was killed (SIGKILL: most likely the kernel's out-of-memory killer, see "
-                       f"dmesg; log: {proc.log_path}); give the machine more memory, or the JVM less with "
-                       "REFINERY_JOB_SERVER_JAVA_OPTS=-Xmx<size>")
+                       f"dmesg; {where}); give the machine more memory, or the JVM less with {hint}")
+            elif _log_mentions(proc.log_path, b"OutOfMemoryError"):
+                msg = (f"the job server exited with status {code} ({where}); its Java heap ran out: "
+                       f"give it more with {hint}")
             else:
-                msg = f"the job server exited with status {code} (log: {proc.log_path})"
-            with contextlib.suppress(OSError), open(proc.log_path, "rb") as log:
-                if b"OutOfMemoryError" in log.read():
-                    msg += ("; its Java heap ran out: give it more with REFINERY_JOB_SERVER_JAVA_OPTS=-Xmx<size> "
-                            "(docs/SCALING.md)")
+                msg = f"the job server exited with status {code} ({where})"
             return msg
         return None
 

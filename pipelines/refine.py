@@ -18,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from refinery.atomic import write_atomic
 from refinery.stages import BuildContext, record_stages
+from refinery.transforms.beam.bundles import bucket_count
 from refinery.transforms.beam.ingest import FILES, ReadCrude
 from refinery.transforms.beam.stage import ERRORS, KEPT, REJECTED
 from refinery.transforms.beam.write import WriteOutputs, WriterInputs
@@ -49,18 +50,23 @@ class _WriteJson(beam.DoFn):
 
 
 def build_pipeline(p: beam.Pipeline, inputs: list[str], out_dir: str, cfg, identity: dict, progress: bool = False,
-                   spread_records: bool = True, input_set=None):
+                   spread_records: bool = True, input_set=None, bounded_bundles: bool = False,
+                   parallelism: int = 1):
     """Attach the whole refinery to pipeline ``p``. ``spread_records=False``: no fusion break after the
     read (for a runner that executes everything in one process, where it is pure cost). ``input_set``: the
-    local files already matched (:func:`refinery.transforms.inputs.expand_inputs`), else matched here."""
+    local files already matched (:func:`refinery.transforms.inputs.expand_inputs`), else matched here.
+    ``bounded_bundles``: a portable runner (Flink, Spark), whose stateless stages run a whole partition
+    per bundle: the read and the stages after it run one bucket per bundle
+    (:class:`refinery.transforms.beam.bundles.BoundedBundles`) for ``parallelism`` workers."""
+    input_bytes = input_set.local_bytes if input_set is not None and not input_set.remote_patterns else None
+    buckets = bucket_count(input_bytes, parallelism) if bounded_bundles else None
     crude = p | "ReadCrude" >> ReadCrude(inputs, cfg, progress=progress, spread_records=spread_records,
-                                         inputs=input_set)
+                                         inputs=input_set, bounded_buckets=buckets)
     rejected = [crude[REJECTED]]
     errors = [crude[ERRORS]]
     records = crude[KEPT]
     sized_by = None
-    input_bytes = input_set.local_bytes if input_set is not None and not input_set.remote_patterns else None
-    ctx = BuildContext(in_process=not spread_records, input_bytes=input_bytes)
+    ctx = BuildContext(in_process=not spread_records, input_bytes=input_bytes, bounded_buckets=buckets)
     for spec in record_stages():
         if not spec.is_enabled(cfg):
             continue

@@ -230,7 +230,8 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         interrupt = _Interrupt(manifest, manifest_path, out_dir, cfg, engine, lock) if not dry_run else None
         try:
             build_pipeline(p, inputs, out_dir, cfg, identity, progress=not quiet and not live,
-                           spread_records=not in_process, input_set=input_set)
+                           spread_records=not in_process, input_set=input_set, bounded_bundles=engine is not None,
+                           parallelism=engine.facts.get("parallelism", 1) if engine is not None else 1)
             total = input_set.local_bytes if input_set is not None and not input_set.remote_patterns else None
             with interrupt or contextlib.nullcontext():
                 result = _execute(p, in_process, dry_run, _progress_stages(cfg) if live else None,

@@ -112,7 +112,8 @@ def transform(cfg, ctx: BuildContext):
     from refinery.transforms.beam.dedup import DedupNearDuplicates  # Beam stays out of the schemas' imports
 
     step = cfg.dedup.cluster_step
-    return DedupNearDuplicates(cfg, local_clusters=step == "local" or (step == "auto" and ctx.in_process))
+    return DedupNearDuplicates(cfg, local_clusters=step == "local" or (step == "auto" and ctx.in_process),
+                               bounded_buckets=ctx.bounded_buckets)
 
 
 def write_extra(outputs: dict, out_dir: str, cfg, identity: dict) -> None:

@@ -75,6 +75,8 @@ class BuildContext:
 
     in_process: bool = False  # the runner executes the whole pipeline in this one process
     input_bytes: int | None = None  # size of the local input files on disk; None: unknown (remote inputs)
+    # A portable runner: the bucket count of refinery.transforms.beam.bundles (None: not one).
+    bounded_buckets: int | None = None
 
 
 Role = Literal["source", "records", "sink"]

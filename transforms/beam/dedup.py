@@ -40,6 +40,7 @@ import numpy as np
 from apache_beam.pvalue import TaggedOutput
 
 from refinery.schemas.reasons import RejectReason, Stage
+from refinery.transforms.beam.bundles import JoinInBuckets
 from refinery.transforms.beam.dedup_elements import (
     FINAL_KEPT,
     FINAL_NEAR,
@@ -566,10 +567,13 @@ def group_rep_of(kv: tuple[str, str]) -> tuple[str, str]:
 class DedupNearDuplicates(beam.PTransform):
     """Records → kept (one per duplicate cluster) / rejected (exact_duplicate, near_duplicate) / errors."""
 
-    def __init__(self, cfg, local_clusters: bool = False):
+    def __init__(self, cfg, local_clusters: bool = False, bounded_buckets: int | None = None):
         super().__init__()
         self.cfg = cfg
         self.local_clusters = local_clusters  # the cluster step in one worker (refinery.transforms.beam.dedup_local)
+        # A portable runner: records meet their decisions in this many buckets, a bucket per bundle
+        # (refinery.transforms.beam.bundles.JoinInBuckets), else in a CoGroupByKey.
+        self.bounded_buckets = bounded_buckets
 
     def expand(self, records):
         from refinery.transforms.beam.dedup_local import LocalChainSafe, LocalComponents
@@ -633,7 +637,8 @@ class DedupNearDuplicates(beam.PTransform):
         decisions = ({"assign": assign_by_group, "final": finals} | "JoinDecisions" >> beam.CoGroupByKey()
                      | "Decisions" >> beam.FlatMap(record_decisions))
         sigs = sk["sketch"] | "Sigs" >> beam.Map(signature_of)
-        out = ({"rec": sk["rec"], "decision": decisions, "sig": sigs} | "JoinRecords" >> beam.CoGroupByKey()
+        join = beam.CoGroupByKey() if self.bounded_buckets is None else JoinInBuckets(self.bounded_buckets)
+        out = ({"rec": sk["rec"], "decision": decisions, "sig": sigs} | "JoinRecords" >> join
                | "Apply" >> beam.ParDo(_ApplyFn(bands, rows)).with_outputs(REJECTED, ERRORS, "index", main=KEPT))
         errors = (sk[ERRORS], out[ERRORS]) | "DedupErrors" >> beam.Flatten()
         return {KEPT: out[KEPT], REJECTED: out[REJECTED], ERRORS: errors, "index": out["index"]}

@@ -13,6 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
 
 from refinery.schemas.reasons import RejectReason, Stage
+from refinery.transforms.beam.bundles import BoundedBundles
 from refinery.transforms.beam.stage import (
     ERRORS,
     REJECTED,
@@ -173,6 +174,14 @@ class _ReadCrudeFn(beam.DoFn):
         stored.finish()
 
 
+def _uri_of(match) -> str:
+    return match[0]
+
+
+def _doc_id_of(record) -> str:
+    return record["doc_id"]
+
+
 def _known_size(sizes):
     return next((s for s in sizes if s is not None), None)
 
@@ -220,12 +229,14 @@ class ReadCrude(beam.PTransform):
     """
 
     def __init__(self, patterns: list[str], cfg, progress: bool = False, spread_records: bool = True,
-                 inputs: InputSet | None = None):
+                 inputs: InputSet | None = None, bounded_buckets: int | None = None):
         super().__init__()
         self.patterns = sorted(set(patterns))
         self.cfg = cfg
         self.progress = progress
         self.spread_records = spread_records
+        # A portable runner: files and records are spread by BoundedBundles (one bundle per bucket).
+        self.bounded_buckets = bounded_buckets
         # Local patterns are matched once, here (refinery.pipelines.inputs): the files read are exactly
         # the files the run's checks saw. Remote patterns are matched by Beam when the pipeline runs.
         self.inputs = inputs if inputs is not None else expand_inputs(self.patterns, strict=False)
@@ -246,16 +257,22 @@ class ReadCrude(beam.PTransform):
             FILES, main="to_read")
         # A file named by a list and by a pattern is still read once.
         files = expanded["to_read"] | "OneReadPerFile" >> beam.CombinePerKey(_known_size)
+        n = self.bounded_buckets
+        # Spread files over workers before the (slow) read.
+        spread = (files | "SpreadFiles" >> beam.Reshuffle() if n is None
+                  else files | "SpreadFiles" >> BoundedBundles(_uri_of, n))
         out = (
-            files
-            # Spread files over workers before the (slow) read.
-            | "SpreadFiles" >> beam.Reshuffle()
+            spread
             | "Read" >> beam.ParDo(_ReadCrudeFn(self.cfg, self.progress)).with_outputs(REJECTED, ERRORS, FILES,
                                                                                       main="kept")
         )
         # Fusion break: one large file's records are spread over workers for the stages after. A
         # runner with one worker in one process has nothing to spread them to, and a full-record shuffle
         # costs it ~15 % of the run (50 MB benchmark corpus: 59 s -> 49 s without it).
-        kept = out["kept"] | "SpreadRecords" >> beam.Reshuffle() if self.spread_records else out["kept"]
+        kept = out["kept"]
+        if n is not None:
+            kept = kept | "SpreadRecords" >> BoundedBundles(_doc_id_of, n)
+        elif self.spread_records:
+            kept = kept | "SpreadRecords" >> beam.Reshuffle()
         facts = (out[FILES], expanded[FILES]) | "AllFileFacts" >> beam.Flatten()
         return {"kept": kept, REJECTED: out[REJECTED], ERRORS: out[ERRORS], FILES: facts}

@@ -139,6 +139,16 @@ def test_no_job_server_outlives_its_run(three_runs):
         assert _alive_with(artifacts) == [], name
 
 
+def test_a_job_servers_temporary_files_stay_in_its_run_folder_and_go_with_it(three_runs):
+    """Flink's and Spark's shuffle and spill files went to /tmp, and a job server the kernel killed left
+    them there (GBs at 2 GB of input): they go to the run's engine folder, removed when it stops."""
+    flink_log = three_runs["flink1"][1]["engine"]["job_server_log"]
+    assert flink_log + ".tmp/" in Path(flink_log).read_text(errors="replace")  # where Flink put its files
+    for name in ("flink1", "flink2", "spark2"):  # (Spark's job server logs nothing to check it by)
+        log = three_runs[name][1]["engine"]["job_server_log"]
+        assert os.path.exists(log) and not os.path.exists(log + ".tmp"), name
+
+
 def test_a_job_server_out_of_heap_fails_the_run_and_says_how_to_give_it_more(tmp_path):
     """The JVM exits on its first OutOfMemoryError (a 2 GB Flink run with the default heap otherwise hung
     for good, its gRPC threads dead); the run then fails, naming the job server's log and the setting."""

@@ -23,7 +23,7 @@ portable runners only.
 
 from __future__ import annotations
 
-import zlib
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -48,8 +48,9 @@ def bucket_count(input_bytes: int | None, parallelism: int = 1) -> int:
 
 
 def bucket_of(key: str, n: int) -> int:
-    """A stable bucket in ``[0, n)`` for ``key`` (the same on every worker and every run)."""
-    return zlib.crc32(key.encode()) % n
+    """A stable bucket in ``[0, n)`` for ``key`` (the same on every worker and every run; the writer's
+    output shards are these buckets of the doc_id)."""
+    return int(hashlib.blake2b(key.encode(), digest_size=8).hexdigest(), 16) % n
 
 
 class _PassThroughFn(beam.DoFn):
@@ -78,8 +79,8 @@ class BoundedBundles(beam.PTransform):
 
 
 class _JoinInBucketFn(beam.DoFn):
-    """(bucket, (tag, key, value)) → (key, {tag: [values]}) for every key of the bucket, in key order,
-    when the bucket's input is complete."""
+    """(bucket, (tag, key, value)) → (key, {tag: [values]}) for every key of the bucket, when the
+    bucket's input is complete."""
 
     ITEMS = BagStateSpec("items", FastPrimitivesCoder())
     COMPLETE = TimerSpec("complete", TimeDomain.WATERMARK)
@@ -107,8 +108,7 @@ class _JoinInBucketFn(beam.DoFn):
                 group = by_key[key] = {t: [] for t in self.tags}
             group[tag].append(value)
         items.clear()
-        for key in sorted(by_key):
-            yield key, by_key[key]
+        yield from by_key.items()
 
 
 class JoinInBuckets(beam.PTransform):

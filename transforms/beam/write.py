@@ -32,6 +32,7 @@ from apache_beam.pvalue import PCollection, TaggedOutput
 from refinery.atomic import write_atomic
 from refinery.schemas import ERRORS_SCHEMA, REFINED_SCHEMA, REJECTED_SCHEMA, with_run_metadata
 from refinery.stages import BY_NAME
+from refinery.transforms.beam.bundles import bucket_of
 from refinery.transforms.beam.stage import ERRORS, BusyClock, Counters, error_record
 
 WRITE_SPEC = BY_NAME["write"]
@@ -47,10 +48,6 @@ def refined_file_schema() -> pa.Schema:
     the path's value and the file's without a type clash."""
     i = REFINED_SCHEMA.get_field_index(PARTITION_COLUMN)
     return REFINED_SCHEMA.set(i, REFINED_SCHEMA.field(i).with_type(LANG_FILE_TYPE))
-
-
-def _shard_of(doc_key: str, n: int) -> int:
-    return int(hashlib.blake2b(doc_key.encode(), digest_size=8).hexdigest(), 16) % n
 
 
 # Rows per Parquet row group. A reader (refinery sample, diff, validate; DuckDB, Spark) decodes a row
@@ -160,7 +157,7 @@ class _WriteKind(beam.PTransform):
             p = partition_of(r)
             n = shards[p]
             k = r[key_field] if key_field else f"{r['source_uri']}\n{r.get('source_line')}\n{r['error']}"
-            return (p, _shard_of(k, n), n), r
+            return (p, bucket_of(k, n), n), r
 
         return (
             rows

@@ -20,10 +20,24 @@ from refinery.atomic import write_atomic
 from refinery.stages import BuildContext, record_stages
 from refinery.transforms.beam.bundles import bucket_count
 from refinery.transforms.beam.ingest import FILES, ReadCrude
+from refinery.transforms.beam.staging import RestoreRecords, StageRecords
 from refinery.transforms.beam.stage import ERRORS, KEPT, REJECTED
 from refinery.transforms.beam.write import WriteOutputs, WriterInputs
 
 RUN_DIR = "reports/_run"
+
+
+def staging_folder(out_dir: str) -> str:
+    """Where a portable run stages its records (:mod:`refinery.transforms.beam.staging`); removed when
+    the job ends."""
+    return FileSystems.join(out_dir, RUN_DIR, "staging")
+
+
+def remove_staging(out_dir: str) -> None:
+    """Remove the run's staging folder, if it made one (its own files only: nothing a user owns)."""
+    folder = staging_folder(out_dir)
+    if FileSystems.exists(folder):
+        FileSystems.delete([folder])
 
 
 def stage_transforms(cfg, in_process: bool = False) -> list[tuple[str, beam.PTransform]]:
@@ -60,13 +74,18 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], out_dir: str, cfg, ident
     (:class:`refinery.transforms.beam.bundles.BoundedBundles`) for ``parallelism`` workers."""
     input_bytes = input_set.local_bytes if input_set is not None and not input_set.remote_patterns else None
     buckets = bucket_count(input_bytes, parallelism) if bounded_bundles else None
+    # A portable runner: the records leave the stage that makes them through staging files, and only
+    # their stubs cross its outputs (refinery.transforms.beam.staging); restored before the write.
+    staging = staging_folder(out_dir) if bounded_bundles else None
     crude = p | "ReadCrude" >> ReadCrude(inputs, cfg, progress=progress, spread_records=spread_records,
                                          inputs=input_set, bounded_buckets=buckets)
     rejected = [crude[REJECTED]]
     errors = [crude[ERRORS]]
     records = crude[KEPT]
     sized_by = None
-    ctx = BuildContext(in_process=not spread_records, input_bytes=input_bytes, bounded_buckets=buckets)
+    staged = False  # whether ``records`` are stubs
+    ctx = BuildContext(in_process=not spread_records, input_bytes=input_bytes, bounded_buckets=buckets,
+                       staging=staging)
     for spec in record_stages():
         if not spec.is_enabled(cfg):
             continue
@@ -79,8 +98,21 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], out_dir: str, cfg, ident
         if spec.write_extra is not None:  # outputs beyond kept / rejected / errors (the dedup index)
             spec.write_extra(out, out_dir, cfg, identity)
         records = out[KEPT]
-        rejected.append(out[REJECTED])
+        stage_rejected = out[REJECTED]
+        if staging is not None and not spec.barrier:
+            stage_rejected = stage_rejected | f"Stage{spec.label}Rejected" >> StageRecords(
+                staging, buckets, f"{spec.name}-rejected")
+        rejected.append(stage_rejected)
         errors.append(out[ERRORS])
+        staged = staged or (staging is not None and spec.barrier)  # a barrier stage given ``staging`` returns stubs
+    if staging is not None:
+        if not staged:
+            sized_by = records if sized_by is None else sized_by
+            records = records | "StageRefined" >> StageRecords(staging, buckets, "refined")
+        # Ingest's rejections leave the read, before the records are staged: they go on whole.
+        stubs = {"refined": records, "rejected": rejected[1:] | "RejectedStubs" >> beam.Flatten()}
+        restored = stubs | "RestoreRecords" >> RestoreRecords(buckets)
+        records, rejected = restored["refined"], [rejected[0], restored["rejected"]]
     all_rejected = rejected | "AllRejected" >> beam.Flatten()
     all_errors = errors | "AllErrors" >> beam.Flatten()
     outputs = WriterInputs(refined=records, rejected=all_rejected, errors=all_errors, files=crude[FILES],

@@ -33,7 +33,7 @@ from refinery.pipelines.config import RunConfig
 from refinery.pipelines.failfast import error_share_failure, preflight
 from refinery.pipelines.options import config_options
 from refinery.pipelines.outdir import OutputLock, OutputRefused, prepare_output
-from refinery.pipelines.refine import RUN_DIR, build_pipeline, stages_status
+from refinery.pipelines.refine import RUN_DIR, build_pipeline, remove_staging, stages_status
 from refinery.pipelines.scrub import install_log_scrubbing, scrub_options, scrub_secrets
 from refinery.runtime import collect_less_garbage, memoise_dofn_specs, single_process, suite_process
 from refinery.schemas import SCHEMA_VERSION
@@ -252,6 +252,7 @@ def run(inputs: list[str], out_dir: str, cfg: RunConfig, beam_args: list[str] | 
         finally:
             if engine is not None:
                 engine.close()
+                remove_staging(out_dir)
         wall = time.monotonic() - t0
         return finish(out_dir, manifest, counters, wall, cfg, suite, sign_key)
     finally:
@@ -365,6 +366,7 @@ class _Interrupt:
             _lineage("FAIL", manifest, out_dir, cfg)
             if engine is not None:
                 engine.close()
+                remove_staging(out_dir)
         finally:
             lock.release()
             os._exit(130)

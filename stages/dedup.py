@@ -113,7 +113,7 @@ def transform(cfg, ctx: BuildContext):
 
     step = cfg.dedup.cluster_step
     return DedupNearDuplicates(cfg, local_clusters=step == "local" or (step == "auto" and ctx.in_process),
-                               bounded_buckets=ctx.bounded_buckets)
+                               bounded_buckets=ctx.bounded_buckets, staging=ctx.staging)
 
 
 def write_extra(outputs: dict, out_dir: str, cfg, identity: dict) -> None:

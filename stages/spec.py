@@ -77,6 +77,9 @@ class BuildContext:
     input_bytes: int | None = None  # size of the local input files on disk; None: unknown (remote inputs)
     # A portable runner: the bucket count of refinery.transforms.beam.bundles (None: not one).
     bounded_buckets: int | None = None
+    # A portable runner: the folder records are staged in (refinery.transforms.beam.staging; None: not
+    # staged). A barrier stage given one stages the records it decides on and returns their stubs.
+    staging: str | None = None
 
 
 Role = Literal["source", "records", "sink"]

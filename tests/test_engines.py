@@ -62,6 +62,12 @@ def _decisions(out: Path) -> dict[str, set]:
             "errors": rows("errors", ["source_uri", "source_line", "error_stage"])}
 
 
+def _ingest_rejected(out: Path) -> int:
+    """Rows of ``out``'s rejected/ that ingest rejected."""
+    stages = ds.dataset(Path(out, "rejected")).to_table(columns=["reject_stage"]).column(0).to_pylist()
+    return stages.count("ingest")
+
+
 def _alive_with(marker: str) -> list[int]:
     """Pids of processes whose command line contains ``marker``."""
     pids = []
@@ -115,7 +121,12 @@ def test_flink_runs_reconcile_and_record_the_engine(three_runs):
         assert int(m["pipeline_options"]["sdk_worker_parallelism"]) == parallelism
         assert m["totals"] == three_runs["direct"][1]["totals"]
         # The stages' counters come back from the job server too, and agree with the DirectRunner's.
-        assert m["counters"] == three_runs["direct"][1]["counters"], name
+        counters = dict(m["counters"])
+        staging = counters.pop("staging")
+        assert counters == three_runs["direct"][1]["counters"], name
+        # Every record past the read was staged and restored once (refinery.transforms.beam.staging).
+        past_read = m["totals"]["refined"] + m["totals"]["rejected"] - _ingest_rejected(three_runs[name][0])
+        assert staging == {"staged": past_read, "restored": past_read}, name
     assert "engine" not in three_runs["direct"][1]
     assert three_runs["flink2"][1]["engine"]["flink_conf_dir"].endswith("flink-conf")
     assert "flink_conf_dir" not in three_runs["flink1"][1]["engine"]

@@ -68,6 +68,7 @@ from refinery.transforms.beam.stage import (
     error_record,
     rejected_record,
 )
+from refinery.transforms.beam.staging import StageRecords
 from refinery.transforms.dedup import (
     band_digests,
     candidate_pairs,
@@ -567,9 +568,15 @@ def group_rep_of(kv: tuple[str, str]) -> tuple[str, str]:
 class DedupNearDuplicates(beam.PTransform):
     """Records → kept (one per duplicate cluster) / rejected (exact_duplicate, near_duplicate) / errors."""
 
-    def __init__(self, cfg, local_clusters: bool = False, bounded_buckets: int | None = None):
+    def __init__(self, cfg, local_clusters: bool = False, bounded_buckets: int | None = None,
+                 staging: str | None = None):
         super().__init__()
+        if staging is not None and bounded_buckets is None:
+            raise ValueError("staged records need the bucket count they are staged by (bounded_buckets)")
         self.cfg = cfg
+        # The records decided on are staged there and their stubs are returned
+        # (refinery.transforms.beam.staging): kept and rejected come out as stubs.
+        self.staging = staging
         self.local_clusters = local_clusters  # the cluster step in one worker (refinery.transforms.beam.dedup_local)
         # A portable runner: records meet their decisions in this many buckets, a bucket per bundle
         # (refinery.transforms.beam.bundles.JoinInBuckets), else in a CoGroupByKey.
@@ -637,8 +644,13 @@ class DedupNearDuplicates(beam.PTransform):
         decisions = ({"assign": assign_by_group, "final": finals} | "JoinDecisions" >> beam.CoGroupByKey()
                      | "Decisions" >> beam.FlatMap(record_decisions))
         sigs = sk["sketch"] | "Sigs" >> beam.Map(signature_of)
+        recs = sk["rec"]
+        if self.staging is not None:
+            recs = (recs | "Records" >> beam.Values()
+                    | "StageRecords" >> StageRecords(self.staging, self.bounded_buckets, "dedup")
+                    | "StubByDocId" >> beam.Map(lambda stub: (stub["doc_id"], stub)))
         join = beam.CoGroupByKey() if self.bounded_buckets is None else JoinInBuckets(self.bounded_buckets)
-        out = ({"rec": sk["rec"], "decision": decisions, "sig": sigs} | "JoinRecords" >> join
+        out = ({"rec": recs, "decision": decisions, "sig": sigs} | "JoinRecords" >> join
                | "Apply" >> beam.ParDo(_ApplyFn(bands, rows)).with_outputs(REJECTED, ERRORS, "index", main=KEPT))
         errors = (sk[ERRORS], out[ERRORS]) | "DedupErrors" >> beam.Flatten()
         return {KEPT: out[KEPT], REJECTED: out[REJECTED], ERRORS: errors, "index": out["index"]}

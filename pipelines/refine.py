@@ -20,8 +20,8 @@ from refinery.atomic import write_atomic
 from refinery.stages import BuildContext, record_stages
 from refinery.transforms.beam.bundles import bucket_count
 from refinery.transforms.beam.ingest import FILES, ReadCrude
-from refinery.transforms.beam.staging import RestoreRecords, StageRecords
 from refinery.transforms.beam.stage import ERRORS, KEPT, REJECTED
+from refinery.transforms.beam.staging import RestoreRecords, StageRecords
 from refinery.transforms.beam.write import WriteOutputs, WriterInputs
 
 RUN_DIR = "reports/_run"

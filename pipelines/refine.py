@@ -109,10 +109,10 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], out_dir: str, cfg, ident
         if not staged:
             sized_by = records if sized_by is None else sized_by
             records = records | "StageRefined" >> StageRecords(staging, buckets, "refined")
-        # Ingest's rejections leave the read, before the records are staged: they go on whole.
-        stubs = {"refined": records, "rejected": rejected[1:] | "RejectedStubs" >> beam.Flatten()}
+        rejected[0] = rejected[0] | "StageIngestRejected" >> StageRecords(staging, buckets, "ingest-rejected")
+        stubs = {"refined": records, "rejected": rejected | "RejectedStubs" >> beam.Flatten()}
         restored = stubs | "RestoreRecords" >> RestoreRecords(buckets)
-        records, rejected = restored["refined"], [rejected[0], restored["rejected"]]
+        records, rejected = restored["refined"], [restored["rejected"]]
     all_rejected = rejected | "AllRejected" >> beam.Flatten()
     all_errors = errors | "AllErrors" >> beam.Flatten()
     outputs = WriterInputs(refined=records, rejected=all_rejected, errors=all_errors, files=crude[FILES],

@@ -63,6 +63,14 @@ class _PassThroughFn(beam.DoFn):
         yield kv[1]
 
 
+class KeyedBundles(beam.PTransform):
+    """(bucket, element) pairs → the elements, a bucket per bundle (:class:`BoundedBundles` for elements
+    that its caller has keyed already)."""
+
+    def expand(self, pcoll):
+        return pcoll | "OneBundlePerBucket" >> beam.ParDo(_PassThroughFn())
+
+
 class BoundedBundles(beam.PTransform):
     """Elements → the same elements, regrouped into ``buckets`` bundles by ``bucket_of(key(element))``."""
 

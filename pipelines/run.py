@@ -333,34 +333,42 @@ def _progress_stages(cfg) -> list[str]:
 
 
 class _Interrupt:
-    """While the job runs, Ctrl-C (SIGINT) ends the run within moments: one line on stderr, the manifest
-    marked ``failed`` with error ``interrupted`` (and the lineage FAIL event), the engine and the output
-    lock released, exit status 130. Beam's own unwinding of an interrupted job took tens of seconds and
-    printed a long traceback. Files already complete stay; no ``_SUCCESS`` is written. Installed only
-    from the main thread (where Python delivers signals); elsewhere a no-op."""
+    """While the job runs, Ctrl-C (SIGINT) or a SIGTERM (``kill``, a scheduler's stop) ends the run within
+    moments: one line on stderr, the manifest marked ``failed`` with error ``interrupted`` /
+    ``terminated`` (and the lineage FAIL event), the engine stopped with its temporary files and the
+    run's staging files removed, the output lock released, exit status 130 / 143. Beam's own unwinding
+    of an interrupted job took tens of seconds and printed a long traceback, and a terminated run left
+    the job server's spill files (GBs) behind. Files already complete stay; no ``_SUCCESS`` is written.
+    Installed only from the main thread (where Python delivers signals); elsewhere a no-op."""
+
+    SIGNALS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}
 
     def __init__(self, manifest, manifest_path, out_dir, cfg, engine, lock):
         self.args = (manifest, manifest_path, out_dir, cfg, engine, lock)
-        self._previous = None
+        self._previous: dict = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._stop)
+            self._previous = {sig: signal.signal(sig, self._stop) for sig in self.SIGNALS}
         return self
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous = {}
         return False
 
-    def _stop(self, _signum, _frame):
+    def _stop(self, signum, _frame):
         manifest, manifest_path, out_dir, cfg, engine, lock = self.args
+        what, status = self.SIGNALS.get(signum, ("interrupted", 130))
         progress.stop_all()
-        print("\nrefinery: interrupted: the run stopped; its output is incomplete (no _SUCCESS). "
+        # Beam's threads that watch the job (its state and message streams) fail once the job server
+        # stops under them: the run is ending, their tracebacks would only bury the line below.
+        threading.excepthook = lambda _args: None
+        print(f"\nrefinery: {what}: the run stopped; its output is incomplete (no _SUCCESS). "
               f"Run it again with --overwrite to replace {out_dir}.", file=sys.stderr, flush=True)
         try:
-            manifest.update(status="failed", error="interrupted",
+            manifest.update(status="failed", error=what,
                             finished_at=_dt.datetime.now(_dt.UTC).isoformat())
             _write_manifest(manifest_path, manifest)
             _lineage("FAIL", manifest, out_dir, cfg)
@@ -369,7 +377,7 @@ class _Interrupt:
                 remove_staging(out_dir)
         finally:
             lock.release()
-            os._exit(130)
+            os._exit(status)
 
 
 def _start_engine(runner: str, beam_args: list[str], manifest: dict, manifest_path: str, quiet: bool):

@@ -86,15 +86,12 @@ class BoundedBundles(beam.PTransform):
                 | "OneBundlePerBucket" >> beam.ParDo(_PassThroughFn()))
 
 
-class _JoinInBucketFn(beam.DoFn):
-    """(bucket, (tag, key, value)) → (key, {tag: [values]}) for every key of the bucket, when the
-    bucket's input is complete."""
+class BucketBagFn(beam.DoFn):
+    """(bucket, item) → what :meth:`complete` makes of the bucket's items, once its input is all in: a
+    bag state per bucket, emptied by an end-of-window timer (a bucket per bundle on a portable runner)."""
 
     ITEMS = BagStateSpec("items", FastPrimitivesCoder())
     COMPLETE = TimerSpec("complete", TimeDomain.WATERMARK)
-
-    def __init__(self, tags: tuple[str, ...]):
-        self.tags = tags
 
     def start_bundle(self):
         self._timer_set: set[int] = set()  # buckets whose timer this bundle has set (setting it again is a no-op)
@@ -108,14 +105,29 @@ class _JoinInBucketFn(beam.DoFn):
             self._timer_set.add(bucket)
 
     @on_timer(COMPLETE)
-    def joined(self, items=beam.DoFn.StateParam(ITEMS)):  # noqa: B008
+    def _completed(self, items=beam.DoFn.StateParam(ITEMS)):  # noqa: B008
+        yield from self.complete(items.read())
+        items.clear()
+
+    def complete(self, items):
+        """The outputs for one bucket's ``items`` (an iterable read once)."""
+        raise NotImplementedError
+
+
+class _JoinInBucketFn(BucketBagFn):
+    """(bucket, (tag, key, value)) → (key, {tag: [values]}) for every key of the bucket, when the
+    bucket's input is complete."""
+
+    def __init__(self, tags: tuple[str, ...]):
+        self.tags = tags
+
+    def complete(self, items):
         by_key: dict = {}
-        for tag, key, value in items.read():
+        for tag, key, value in items:
             group = by_key.get(key)
             if group is None:
                 group = by_key[key] = {t: [] for t in self.tags}
             group[tag].append(value)
-        items.clear()
         yield from by_key.items()
 
 

@@ -10,8 +10,8 @@ stage that runs ingest to the dedup sketch; 7 GB of shuffle files for 200 MB of 
 - ``StageRecords``: each bundle's records are written to staging files (one per bucket of the doc_id,
   the buckets of :mod:`refinery.transforms.beam.bundles`), and each record goes on as a *stub*: the
   few fields the later stages read (:data:`STUB_KEYS`) and where its record lies.
-- ``RestoreRecords``: the stubs of a bucket meet (bag state, end-of-window timer, a bucket per
-  bundle), the bucket's staging files are read, and each record comes back whole with what the stub
+- ``RestoreRecords``: the stubs of a bucket meet (:class:`~refinery.transforms.beam.bundles.BucketBagFn`,
+  a bucket per bundle), the bucket's staging files are read, and each record comes back whole with what the stub
   gained on the way (dedup's decision columns, its reject reason): the same record the unstaged
   pipeline would have carried.
 
@@ -31,14 +31,10 @@ from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
-from apache_beam.coders import FastPrimitivesCoder
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
-from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.userstate import BagStateSpec, TimerSpec, on_timer
-from apache_beam.transforms.window import GlobalWindow
 
-from refinery.transforms.beam.bundles import bucket_of
+from refinery.transforms.beam.bundles import BucketBagFn, bucket_of
 from refinery.transforms.beam.stage import Counters
 
 # The fields a stub carries: what the steps between staging and restoring read (dedup's decision step
@@ -123,11 +119,8 @@ class StageRecords(beam.PTransform):
         return records | "Stage" >> beam.ParDo(_StageFn(self.folder, self.buckets, self.label))
 
 
-class _RestoreFn(beam.DoFn):
+class _RestoreFn(BucketBagFn):
     """(bucket, (tag, stub)) → the whole record on output ``tag``, once the bucket's stubs are all in."""
-
-    STUBS = BagStateSpec("stubs", FastPrimitivesCoder())
-    COMPLETE = TimerSpec("complete", TimeDomain.WATERMARK)
 
     def __init__(self, main: str):
         self.main = main
@@ -135,23 +128,10 @@ class _RestoreFn(beam.DoFn):
     def setup(self):
         self._counters = Counters(NS)
 
-    def start_bundle(self):
-        self._timer_set: set[int] = set()
-
-    def process(self, kv, stubs=beam.DoFn.StateParam(STUBS),  # noqa: B008 - Beam's declaration idiom
-                complete=beam.DoFn.TimerParam(COMPLETE)):  # noqa: B008
-        bucket, item = kv
-        stubs.add(item)
-        if bucket not in self._timer_set:
-            complete.set(GlobalWindow().max_timestamp())
-            self._timer_set.add(bucket)
-
-    @on_timer(COMPLETE)
-    def restore(self, stubs=beam.DoFn.StateParam(STUBS)):  # noqa: B008
+    def complete(self, items):
         by_path: dict[str, list] = defaultdict(list)
-        for tag, stub in stubs.read():
+        for tag, stub in items:
             by_path[stub[STAGED][0]].append((tag, stub))
-        stubs.clear()
         for path in sorted(by_path):
             records = read_staged(path)
             for tag, stub in by_path[path]:

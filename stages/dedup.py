@@ -62,7 +62,8 @@ class DedupConfig(Section):
         "record of their index/ is rejected naming it; their text is never read, they are never changed.",
     )
     index_shards: int = Field(4, ge=1, le=65536,
-                              description="Files of OUT/index/ (the dedup index of the refined records).")
+                              description="Files of OUT/index/ (the dedup index of the refined records) at least; more "
+                              "where a file would hold over 50,000 rows.")
     band_shards: int = Field(
         64, ge=1, le=65536,
         description="LSH buckets are grouped by (band, digest mod band_shards): each group holds "

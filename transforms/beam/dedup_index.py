@@ -8,6 +8,7 @@ matching joins band buckets, then signatures, per pair — no step holds a corpu
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -61,41 +62,65 @@ def prior_index_files(cfg) -> list[str]:
     return files
 
 
+ROWS_PER_INDEX_FILE = 50_000
+"""At most this many rows per index file (~35 MB of Parquet; a writer holds one file's rows)."""
+
+
+def index_shard_of(doc_id: str, n: int) -> int:
+    """The index file (of ``n``) that holds a doc_id's row."""
+    return int(doc_id.encode().hex()[:8] or "0", 16) % n
+
+
+def index_file_count(rows: int, shards: int) -> int:
+    """``shards`` files at least, more when a file would hold over :data:`ROWS_PER_INDEX_FILE` rows."""
+    return max(shards, math.ceil(rows / ROWS_PER_INDEX_FILE))
+
+
 class _WriteShardFn(beam.DoFn):
-    def __init__(self, out_dir: str, n: int, meta: dict[str, str]):
-        self.out_dir, self.n, self.meta = out_dir, n, meta
+    def __init__(self, out_dir: str, meta: dict[str, str]):
+        self.out_dir, self.meta = out_dir, meta
 
     def process(self, element):
-        shard, rows = element
+        (shard, n), rows = element
         buf = io.BytesIO()
-        pq.write_table(index_table(list(rows), self.meta), buf, compression="zstd")
-        path = FileSystems.join(self.out_dir, INDEX_DIR, f"part-{shard:05d}-of-{self.n:05d}.parquet")
+        pq.write_table(index_table(list(rows), self.meta), buf, compression="zstd", row_group_size=4096)
+        path = FileSystems.join(self.out_dir, INDEX_DIR, f"part-{shard:05d}-of-{n:05d}.parquet")
         write_atomic(path, buf.getvalue())
         yield path
 
 
 class WriteDedupIndex(beam.PTransform):
-    """Index rows (dicts of :data:`refinery.transforms.dedup_index.INDEX_SCHEMA` less run_id) →
-    ``OUT/index/part-*.parquet`` (``shards`` files at most, by doc_id; rows sorted by doc_id)."""
+    """Index rows (dicts of :data:`refinery.transforms.dedup_index.INDEX_SCHEMA`) →
+    ``OUT/index/part-*.parquet`` by doc_id, rows sorted by doc_id in each file: ``shards`` files, or
+    more where a file would pass :data:`ROWS_PER_INDEX_FILE` rows (the count is made before the
+    rows are keyed, so no writer holds more than about that many rows). ``run_id`` is set on every
+    row; None keeps the rows' own (rows copied from another index)."""
 
-    def __init__(self, out_dir: str, run_id: str, shards: int, meta: dict[str, str]):
+    def __init__(self, out_dir: str, run_id: str | None, shards: int, meta: dict[str, str]):
         super().__init__()
         self.out_dir, self.run_id, self.shards, self.meta = out_dir, run_id, shards, meta
 
     def expand(self, rows):
-        run_id, n = self.run_id, self.shards
+        run_id, shards = self.run_id, self.shards
+        n = beam.pvalue.AsSingleton(rows | "CountRows" >> beam.combiners.Count.Globally()
+                                    | "Files" >> beam.Map(index_file_count, shards))
+
+        def keyed(r, n):
+            return (index_shard_of(r["doc_id"], n), n), (r if run_id is None else dict(r, run_id=run_id))
+
         return (rows
-                | "WithRun" >> beam.Map(lambda r: (int(r["doc_id"].encode().hex()[:8] or "0", 16) % n,
-                                                   dict(r, run_id=run_id)))
+                | "KeyByFile" >> beam.Map(keyed, n)
                 | "ByShard" >> beam.GroupByKey()
-                | "WriteShards" >> beam.ParDo(_WriteShardFn(self.out_dir, n, self.meta)))
+                | "WriteShards" >> beam.ParDo(_WriteShardFn(self.out_dir, self.meta)))
 
 
 class _ReadIndexFileFn(beam.DoFn):
+    """An index file → its rows, one row group at a time (a reader never holds a whole file)."""
+
     def process(self, path) -> Iterable[dict]:
         with FileSystems.open(path) as fh:
-            table = pq.read_table(io.BytesIO(fh.read()))
-        yield from table.to_pylist()
+            for batch in pq.ParquetFile(fh).iter_batches(batch_size=4096):
+                yield from batch.to_pylist()
 
 
 def read_prior_index(pipeline, files: list[str], label: str = "ReadPriorIndex"):
@@ -220,6 +245,31 @@ def rep_signature(kv):
     return kv[0], rebuild(GroupRep, kv[1]).signature
 
 
+class NearPriors(beam.PTransform):
+    """(doc_id, signature bytes) of new records and prior index rows → (new doc_id, :class:`PriorRecord`)
+    for every LSH candidate (a shared band digest) whose MinHash-estimated Jaccard is >= threshold.
+    Keyed all the way: band buckets, then the new signature per pair, then the prior's."""
+
+    def __init__(self, priors, threshold: float, bands: int, rows: int):
+        super().__init__()
+        self.priors, self.threshold, self.bands, self.rows = priors, threshold, bands, rows
+
+    def expand(self, new_sigs):
+        priors = self.priors
+        pairs = (((new_sigs | "NewBands" >> beam.ParDo(_NewBandsFn(self.bands, self.rows))),
+                  priors | "PriorBands" >> beam.FlatMap(prior_band_entries))
+                 | "AllBandEntries" >> beam.Flatten()
+                 | "PriorBuckets" >> beam.GroupByKey()
+                 | "PriorPairs" >> beam.FlatMap(bucket_pairs)
+                 | "DistinctPriorPairs" >> beam.Distinct())
+        near = ({"priors": pairs, "signature": new_sigs} | "JoinNewSig" >> beam.CoGroupByKey()
+                | "AttachNewSig" >> beam.FlatMap(attach_new_signature))
+        return ({"new": near,
+                 "prior": priors | "PriorSigs" >> beam.Map(lambda r: (r["doc_id"], (r["signature"], r["run_id"])))}
+                | "JoinPriorSig" >> beam.CoGroupByKey()
+                | "Estimate" >> beam.ParDo(_EstimateFn(self.threshold)))
+
+
 class MatchPriors(beam.PTransform):
     """Exact-group representatives (doc_id, :class:`GroupRep`) and prior index rows → (doc_id,
     :class:`PriorMatch`) for the representatives that duplicate a prior record: same content hash
@@ -236,19 +286,8 @@ class MatchPriors(beam.PTransform):
                  | "JoinHashes" >> beam.CoGroupByKey()
                  | "ExactPrior" >> beam.FlatMap(exact_priors))
         if self.near:
-            new_sigs = reps | "NewSigs" >> beam.Map(rep_signature)
-            pairs = (((new_sigs | "NewBands" >> beam.ParDo(_NewBandsFn(self.bands, self.rows))),
-                      priors | "PriorBands" >> beam.FlatMap(prior_band_entries))
-                     | "AllBandEntries" >> beam.Flatten()
-                     | "PriorBuckets" >> beam.GroupByKey()
-                     | "PriorPairs" >> beam.FlatMap(bucket_pairs)
-                     | "DistinctPriorPairs" >> beam.Distinct())
-            near = ({"priors": pairs, "signature": new_sigs} | "JoinNewSig" >> beam.CoGroupByKey()
-                    | "AttachNewSig" >> beam.FlatMap(attach_new_signature))
-            near = ({"new": near,
-                     "prior": priors | "PriorSigs" >> beam.Map(lambda r: (r["doc_id"], (r["signature"], r["run_id"])))}
-                    | "JoinPriorSig" >> beam.CoGroupByKey()
-                    | "Estimate" >> beam.ParDo(_EstimateFn(self.threshold)))
+            near = (reps | "NewSigs" >> beam.Map(rep_signature)
+                    | "Near" >> NearPriors(priors, self.threshold, self.bands, self.rows))
         else:
             near = reps | "NoNear" >> beam.FlatMap(lambda _kv: [])
         return ({"exact": exact, "near": near} | "JoinPriorMatches" >> beam.CoGroupByKey()

@@ -7,11 +7,12 @@
 - ``refinery overlap SKETCHES_A SKETCHES_B [--output DECISIONS] [--threshold T]``: which documents of A
   have a near duplicate in B (LSH candidates on the band digests, MinHash-estimated Jaccard >= T):
   counts, per language of A, a histogram of the estimates, as JSON on stdout. ``--output`` writes
-  ``DECISIONS/index/`` (the index rows of B's matched documents only) and ``DECISIONS/overlap.json``
-  (the pairs); owner A applies them with ``refinery run ... --dedup-against DECISIONS``.
+  ``DECISIONS/index/`` (the index rows of B's matched documents only), ``DECISIONS/pairs/`` (Parquet:
+  a, b, jaccard_estimate) and ``DECISIONS/overlap.json`` (the report); owner A applies them with
+  ``refinery run ... --dedup-against DECISIONS``.
 
-The overlap step holds both sketch sets in one process (about 0.6 KB per document: ~6 GB for 10M);
-it is meant for the sketches two owners exchange, not for a crawl's full index.
+``overlap`` is a Beam pipeline keyed at every step (band buckets, candidate pairs, best match per A
+document): no process holds either sketch set, and Beam's flags pass through (``--runner FlinkRunner``).
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ import sys
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from refinery.transforms.dedup_index import INDEX_DIR, INDEX_SCHEMA, estimated_jaccard
+from refinery.transforms.dedup_index import INDEX_DIR
 
 # --- sketch ---------------------------------------------------------------------------------------
 
@@ -123,108 +123,231 @@ def cmd_sketch(argv: list[str]) -> int:
     return 0
 
 
-# --- overlap --------------------------------------------------------------------------------------
+# --- overlap ---------------------------------------------------------------------------------------
 
-def read_sketches(folder: str) -> tuple[pa.Table, dict[bytes, bytes]]:
-    files = sorted(os.path.join(folder, INDEX_DIR, f) for f in os.listdir(os.path.join(folder, INDEX_DIR))
-                   if f.endswith(".parquet"))
+PAIRS_DIR = "pairs"
+PAIRS_SCHEMA = pa.schema([pa.field("a", pa.string(), nullable=False), pa.field("b", pa.string(), nullable=False),
+                          pa.field("jaccard_estimate", pa.float64(), nullable=False)])
+
+
+class OverlapError(ValueError):
+    """Sketch folders that cannot be compared (missing, or made with other dedup parameters)."""
+
+
+def sketch_files(folder: str) -> tuple[list[str], dict[bytes, bytes]]:
+    """The index files of a sketch (or output) folder and the footer metadata of its first file."""
+    from refinery.transforms.beam.dedup_index import index_files
+
+    try:
+        files = index_files(folder)
+    except FileNotFoundError as exc:
+        raise OverlapError(str(exc)) from None
     if not files:
-        return INDEX_SCHEMA.empty_table(), {}
-    meta = pq.ParquetFile(files[0]).schema_arrow.metadata or {}
-    return pa.concat_tables([pq.read_table(f) for f in files]), meta
+        return [], {}
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(files[0]) as fh:
+        return files, pq.ParquetFile(fh).schema_arrow.metadata or {}
 
 
-def overlap(a: pa.Table, b: pa.Table, threshold: float) -> list[tuple[str, str, float]]:
-    """(a doc_id, b doc_id, estimate) for every A document's best B match (highest estimate, then
-    smallest doc_id) at or above ``threshold``, among LSH candidates (a shared band digest)."""
-    bucket: dict[tuple[int, int], list[int]] = {}
-    for j, bands in enumerate(b.column("bands").to_pylist()):
-        for band, digest in enumerate(bands):
-            bucket.setdefault((band, digest), []).append(j)
-    b_sigs = b.column("signature").to_pylist()
-    b_ids = b.column("doc_id").to_pylist()
-    out = []
-    for a_id, bands, sig in zip(a.column("doc_id").to_pylist(), a.column("bands").to_pylist(),
-                                a.column("signature").to_pylist(), strict=True):
-        cands = {j for band, digest in enumerate(bands) for j in bucket.get((band, digest), ())}
-        if not cands:
-            continue
-        s = np.asarray(sig, dtype=np.uint32)
-        best = None
-        for j in cands:
-            est = estimated_jaccard(s, np.asarray(b_sigs[j], dtype=np.uint32))
-            key = (-est, b_ids[j])
-            if est >= threshold and (best is None or key < best[0]):
-                best = (key, b_ids[j], est)
-        if best is not None:
-            out.append((a_id, best[1], round(best[2], 4)))
-    return sorted(out)
+def _histogram_bin(est: float) -> str:
+    lo = min(0.95, np.floor(est * 20) / 20)
+    return f"{lo:.2f}-{lo + 0.05:.2f}"
 
 
-def overlap_report(a: pa.Table, b: pa.Table, pairs, a_meta, b_meta) -> dict:
-    lang_of = dict(zip(a.column("doc_id").to_pylist(), a.column("lang").to_pylist(), strict=True))
-    n_lang: dict[str, int] = {}
-    for lang in a.column("lang").to_pylist():
-        n_lang[str(lang)] = n_lang.get(str(lang), 0) + 1
-    per_lang: dict[str, dict] = {}
-    hist = {f"{lo:.2f}-{lo + 0.05:.2f}": 0 for lo in np.arange(0.0, 1.0, 0.05).round(2)}
-    for a_id, _b_id, est in pairs:
-        lang = str(lang_of.get(a_id))
-        e = per_lang.setdefault(lang, {"documents": n_lang.get(lang, 0), "with_near_duplicate_in_b": 0})
-        e["with_near_duplicate_in_b"] += 1
-        lo = min(0.95, np.floor(est * 20) / 20)
-        hist[f"{lo:.2f}-{lo + 0.05:.2f}"] += 1
-    a_hash, b_hash = set(a.column("content_hash").to_pylist()), set(b.column("content_hash").to_pylist())
-    same_salt = (a_meta.get(b"refinery.dedup.salted") == b_meta.get(b"refinery.dedup.salted"))
+def _matched(element):
+    """(a doc_id, {'lang': [lang], 'best': [(-estimate, b doc_id)]}) → (a, lang, b, estimate)."""
+    a_id, g = element
+    best, lang = list(g["best"]), list(g["lang"])
+    if best and lang:
+        neg_est, b_id = best[0]
+        yield a_id, lang[0], b_id, -neg_est
+
+
+def _match_stats(m):
+    _a, lang, _b, est = m
+    yield ("a_with_near_duplicate_in_b", ""), 1
+    yield ("with_near_duplicate_in_b", lang), 1
+    yield ("histogram", _histogram_bin(est)), 1
+
+
+def _exact_stats(element):
+    """(content hash, {'a': [1, ...], 'b': [1, ...]}) → counts of A's exact copies in B."""
+    _hash, g = element
+    na, nb = sum(g["a"]), sum(g["b"])
+    if na and nb:
+        yield ("a_exact_in_b", ""), na
+        yield ("distinct_exact_shared", ""), 1
+
+
+class _WritePairsFn:
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+
+    def __call__(self, element):
+        from refinery.atomic import write_atomic
+
+        (shard, n), rows = element
+        table = pa.Table.from_pylist(sorted(rows, key=lambda r: r["a"]), schema=PAIRS_SCHEMA)
+        buf = io.BytesIO()
+        pq.write_table(table, buf, compression="zstd")
+        write_atomic(os.path.join(self.out_dir, PAIRS_DIR, f"part-{shard:05d}-of-{n:05d}.parquet"), buf.getvalue())
+
+
+def _write_stats(stats, path: str) -> None:
+    from refinery.atomic import write_atomic
+
+    write_atomic(path, json.dumps(sorted([list(k), v] for k, v in stats)).encode())
+
+
+def run_overlap(files_a: list[str], files_b: list[str], threshold: float, bands: int, rows: int,
+                b_meta: dict[bytes, bytes], same_salt: bool, stats_path: str, output: str | None,
+                beam_args: list[str]) -> None:
+    """The overlap pipeline. Every step is keyed (band buckets, then signatures per candidate pair, then
+    the best match per A document), so no process holds either sketch set. Writes the counts to
+    ``stats_path``; with ``output``, B's matched index rows to ``OUTPUT/index/`` and the pairs to
+    ``OUTPUT/pairs/``."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from refinery.transforms.beam.dedup_index import (
+        NearPriors,
+        WriteDedupIndex,
+        index_file_count,
+        index_shard_of,
+        read_prior_index,
+    )
+
+    with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
+        a = read_prior_index(p, files_a, "ReadA")
+        b = read_prior_index(p, files_b, "ReadB")
+        near = (a | "ASigs" >> beam.Map(lambda r: (r["doc_id"], np.asarray(r["signature"], np.uint32).tobytes()))
+                | "Near" >> NearPriors(b, threshold, bands, rows))  # (a, (b, run, estimate)) per candidate
+        best = (near | "Rank" >> beam.MapTuple(lambda a_id, m: (a_id, (-m[2], m[0])))
+                | "Best" >> beam.CombinePerKey(min))  # highest estimate, then smallest b doc_id
+        langs = a | "ALang" >> beam.Map(lambda r: (r["doc_id"], str(r["lang"])))
+        matched = ({"lang": langs, "best": best} | "JoinLang" >> beam.CoGroupByKey()
+                   | "Matched" >> beam.FlatMap(_matched))
+        counts = [a | "CountA" >> beam.Map(lambda _r: (("documents_a", ""), 1)),
+                  b | "CountB" >> beam.Map(lambda _r: (("documents_b", ""), 1)),
+                  langs | "CountLang" >> beam.Map(lambda kv: (("documents", kv[1]), 1)),
+                  matched | "MatchStats" >> beam.FlatMap(_match_stats)]
+        if same_salt:
+            counts.append({"a": a | "AHash" >> beam.Map(lambda r: (r["content_hash"], 1)),
+                           "b": b | "BHash" >> beam.Map(lambda r: (r["content_hash"], 1))}
+                          | "JoinHashes" >> beam.CoGroupByKey() | "ExactStats" >> beam.FlatMap(_exact_stats))
+        (counts | "AllCounts" >> beam.Flatten() | "Sum" >> beam.CombinePerKey(sum)
+         | "Gather" >> beam.combiners.ToList() | "WriteStats" >> beam.Map(_write_stats, stats_path))
+        if output:
+            pairs = matched | "Pairs" >> beam.Map(lambda m: {"a": m[0], "b": m[2], "jaccard_estimate": m[3]})
+            n = beam.pvalue.AsSingleton(pairs | "CountPairs" >> beam.combiners.Count.Globally()
+                                        | "PairFiles" >> beam.Map(index_file_count, 1))
+            (pairs | "KeyPairs" >> beam.Map(lambda r, n: ((index_shard_of(r["a"], n), n), r), n)
+             | "GroupPairs" >> beam.GroupByKey() | "WritePairs" >> beam.Map(_WritePairsFn(output)))
+            hit_rows = ({"row": b | "BById" >> beam.Map(lambda r: (r["doc_id"], r)),
+                         "hit": matched | "HitB" >> beam.Map(lambda m: (m[2], None))}
+                        | "JoinHits" >> beam.CoGroupByKey()
+                        | "HitRows" >> beam.FlatMap(lambda kv: list(kv[1]["row"])[:1] if list(kv[1]["hit"]) else []))
+            meta = {k.decode(): v.decode() for k, v in b_meta.items() if k.startswith(b"refinery.")}
+            hit_rows | "WriteDecisions" >> WriteDedupIndex(output, None, 1, meta)
+
+
+def overlap_report(stats: list, same_salt: bool) -> dict:
+    """The pipeline's counts → the report printed and written to overlap.json."""
+    c: dict[str, dict[str, int]] = {}
+    for (kind, key), v in stats:
+        c.setdefault(kind, {})[key] = v
+    one = lambda kind: c.get(kind, {}).get("", 0)  # noqa: E731
+    per_lang = {lang: {"documents": c.get("documents", {}).get(lang, 0), "with_near_duplicate_in_b": n}
+                for lang, n in sorted(c.get("with_near_duplicate_in_b", {}).items())}
     return {
-        "documents_a": a.num_rows, "documents_b": b.num_rows,
-        "a_with_near_duplicate_in_b": len(pairs),
-        "a_exact_in_b": sum(h in b_hash for h in a.column("content_hash").to_pylist()) if same_salt else None,
-        "distinct_exact_shared": len(a_hash & b_hash) if same_salt else None,
-        "jaccard_estimate_histogram": {k: v for k, v in hist.items() if v},
-        "per_language_a": dict(sorted(per_lang.items())),
+        "documents_a": one("documents_a"), "documents_b": one("documents_b"),
+        "a_with_near_duplicate_in_b": one("a_with_near_duplicate_in_b"),
+        "a_exact_in_b": one("a_exact_in_b") if same_salt else None,
+        "distinct_exact_shared": one("distinct_exact_shared") if same_salt else None,
+        "jaccard_estimate_histogram": dict(sorted(c.get("histogram", {}).items())),
+        "per_language_a": per_lang,
     }
 
 
-def cmd_overlap(argv: list[str]) -> int:
-    from refinery.atomic import write_atomic  # imports Beam's filesystems: not for `refinery --help`
-    from refinery.transforms.dedup_index import COMPAT_KEYS
+def _parse_overlap(argv: list[str]):
+    from refinery.pipelines.cli import beam_flags
 
     parser = argparse.ArgumentParser(
         prog="refinery overlap",
-        description="Which documents of A have near duplicates in B, from two `refinery sketch` folders.")
+        usage="refinery overlap SKETCHES_A SKETCHES_B [--output DECISIONS] [--threshold T] [BEAM FLAGS ...]",
+        description="Which documents of A have near duplicates in B, from two `refinery sketch` folders (or two "
+                    "refinery output folders: their index/). A Beam pipeline: every step is keyed, no process "
+                    "holds a sketch set; Beam's flags pass through (--runner FlinkRunner --parallelism 2).")
     parser.add_argument("sketches_a")
     parser.add_argument("sketches_b")
     parser.add_argument("--threshold", type=float, default=0.8, help="MinHash-estimated Jaccard (default 0.8)")
     parser.add_argument("--output", "-o", metavar="DECISIONS",
-                        help="write DECISIONS/index/ (B's matched rows) and DECISIONS/overlap.json; "
-                             "owner A applies it with `refinery run --dedup-against DECISIONS`")
-    args = parser.parse_args(argv)
+                        help="a new folder: DECISIONS/index/ (B's matched rows), DECISIONS/pairs/ (a, b, "
+                             "jaccard_estimate; Parquet) and DECISIONS/overlap.json (the report); owner A applies "
+                             "it with `refinery run --dedup-against DECISIONS`")
+    args, beam_args = parser.parse_known_args(argv)
+    for tok in beam_args:
+        if not tok.startswith("--") or tok.split("=", 1)[0] not in beam_flags():
+            parser.error(f"unknown argument {tok!r} (Beam's flags pass through: see `refinery run --help`)")
+    if not 0.0 < args.threshold <= 1.0:
+        parser.error(f"--threshold {args.threshold}: give a Jaccard estimate in (0, 1]")
+    return args, beam_args
+
+
+def cmd_overlap(argv: list[str]) -> int:
+    import shutil
+    import tempfile
+
+    from refinery.atomic import write_atomic  # imports Beam's filesystems: not for `refinery --help`
+    from refinery.pipelines import engines
+    from refinery.pipelines.cli import _beam_flag
+    from refinery.transforms.dedup_index import COMPAT_KEYS
+
+    args, beam_args = _parse_overlap(argv)
     try:
-        a, a_meta = read_sketches(args.sketches_a)
-        b, b_meta = read_sketches(args.sketches_b)
-    except (OSError, pa.ArrowInvalid) as exc:
+        files_a, a_meta = sketch_files(args.sketches_a)
+        files_b, b_meta = sketch_files(args.sketches_b)
+    except (OSError, OverlapError, pa.ArrowInvalid) as exc:
         print(f"refinery overlap: {exc}", file=sys.stderr)
         return 2
     keys = [f"refinery.dedup.{k}".encode() for k in (*COMPAT_KEYS, "bands", "rows")]
-    diff = [k.decode() for k in keys if a.num_rows and b.num_rows and a_meta.get(k) != b_meta.get(k)]
+    diff = [k.decode() for k in keys if files_a and files_b and a_meta.get(k) != b_meta.get(k)]
     if diff:
         print(f"refinery overlap: the sketches were made with other dedup parameters: {', '.join(diff)}",
               file=sys.stderr)
         return 2
-    pairs = overlap(a, b, args.threshold)
-    report = overlap_report(a, b, pairs, a_meta, b_meta)
+    if args.output and os.path.exists(args.output) and os.listdir(args.output):
+        print(f"refinery overlap: --output {args.output} is not empty: choose a new folder", file=sys.stderr)
+        return 2
+    meta = a_meta or b_meta
+    bands, rows = int(meta.get(b"refinery.dedup.bands", b"0")), int(meta.get(b"refinery.dedup.rows", b"0"))
+    same_salt = a_meta.get(b"refinery.dedup.salted") == b_meta.get(b"refinery.dedup.salted")
+    work = tempfile.mkdtemp(prefix="refinery-overlap-")
+    stats_path = os.path.join(work, "stats.json")
+    engine = None
+    try:
+        try:
+            engine = engines.prepare(_beam_flag(beam_args, "runner"), beam_args, log_dir=os.path.join(work, "engine"),
+                                     quiet=True)
+        except engines.EngineError as exc:
+            print(f"refinery overlap: {exc}", file=sys.stderr)
+            return 1
+        run_overlap(files_a, files_b, args.threshold, bands, rows, b_meta, same_salt, stats_path,
+                    os.path.abspath(args.output) if args.output else None,
+                    engine.beam_args if engine is not None else beam_args)
+        with open(stats_path, encoding="utf-8") as f:
+            report = overlap_report([((k[0], k[1]), v) for k, v in json.load(f)], same_salt)
+    finally:
+        if engine is not None:
+            engine.close()
+        shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(report, indent=1, sort_keys=True))
     if args.output:
-        matched = sorted({bid for _a, bid, _e in pairs})
-        rows = b.filter(pc.is_in(b.column("doc_id"), value_set=pa.array(matched, pa.string())))
-        rows = rows.sort_by("doc_id").replace_schema_metadata(b_meta)
-        buf = io.BytesIO()
-        pq.write_table(rows, buf, compression="zstd")
-        write_atomic(os.path.join(args.output, INDEX_DIR, "part-00000-of-00001.parquet"), buf.getvalue())
-        write_atomic(os.path.join(args.output, "overlap.json"), json.dumps(
-            {**report, "pairs": [{"a": x, "b": y, "jaccard_estimate": e} for x, y, e in pairs]},
-            indent=1, sort_keys=True).encode())
+        os.makedirs(os.path.join(args.output, INDEX_DIR), exist_ok=True)  # an empty decision set is one too
+        os.makedirs(os.path.join(args.output, PAIRS_DIR), exist_ok=True)
+        write_atomic(os.path.join(args.output, "overlap.json"),
+                     json.dumps({**report, "pairs": f"{PAIRS_DIR}/"}, indent=1, sort_keys=True).encode())
     return 0
 
 

@@ -35,9 +35,12 @@ def test_two_owners_find_what_they_share_without_text(tmp_path, capsys):
     assert report["documents_a"] == 4 and report["documents_b"] == 4
     assert report["a_with_near_duplicate_in_b"] == 2 and report["a_exact_in_b"] == 1  # a1 ~ b1, a2 = b2
     assert report["per_language_a"] == {"None": {"documents": 4, "with_near_duplicate_in_b": 2}}
-    pairs = json.loads((tmp_path / "D" / "overlap.json").read_text())["pairs"]
+    assert json.loads((tmp_path / "D" / "overlap.json").read_text())["a_with_near_duplicate_in_b"] == 2
+    pairs = pq.read_table(tmp_path / "D" / "pairs").to_pylist()
     ids = set(pq.read_table(tmp_path / "SA" / "index").column("doc_id").to_pylist())
-    assert len(pairs) == 2 and all(p["a"] in ids for p in pairs)
+    b_ids = set(pq.read_table(tmp_path / "SB" / "index").column("doc_id").to_pylist())
+    assert len(pairs) == 2 and all(p["a"] in ids and p["b"] in b_ids for p in pairs)
+    assert sorted(p["jaccard_estimate"] for p in pairs)[-1] == 1.0  # a2 = b2
     assert pq.read_table(tmp_path / "D" / "index").num_rows == 2  # only B's matched rows leave B
 
     # owner A applies the decisions to its own records (doc_ids as its sketch computed them)
@@ -68,3 +71,37 @@ def _sketch_ids(path):
          | beam.Map(lambda r: json.dumps([r["source_line"], r["doc_id"]])) | beam.io.WriteToText(f"{tmp}/ids"))
     rows = sorted(read_jsonl(glob.glob(f"{tmp}/ids*")))
     return [d for _line, d in rows]
+
+
+def test_overlap_refuses_an_output_folder_that_holds_files(tmp_path, capsys):
+    src = _jsonl(tmp_path / "A.jsonl", {"a1": _window_docs(1, 2)[0]})
+    assert cmd_sketch(["--input", str(src), "--output", str(tmp_path / "S"), "--set", "language.enabled=false"]) == 0
+    (tmp_path / "D").mkdir()
+    (tmp_path / "D" / "mine.txt").write_text("a user's file")
+    assert cmd_overlap([str(tmp_path / "S"), str(tmp_path / "S"), "--output", str(tmp_path / "D")]) == 2
+    assert "not empty" in capsys.readouterr().err and (tmp_path / "D" / "mine.txt").read_text() == "a user's file"
+    assert cmd_overlap([str(tmp_path / "S"), str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: no such output folder" in capsys.readouterr().err
+
+
+def test_an_index_gets_more_files_where_one_would_pass_its_row_limit(tmp_path, monkeypatch):
+    import apache_beam as beam
+
+    from refinery.transforms.beam import dedup_index
+    from refinery.transforms.beam.dedup_index import WriteDedupIndex
+
+    monkeypatch.setattr(dedup_index, "ROWS_PER_INDEX_FILE", 3)
+    rows = [{"doc_id": f"d{i:02d}", "run_id": "r", "lang": None, "content_hash": f"h{i}", "bands": [i],
+             "signature": [i, i]} for i in range(10)]
+    with beam.Pipeline() as p:
+        p | beam.Create(rows) | WriteDedupIndex(str(tmp_path), None, 2, {"refinery.dedup.seed": "1"})
+    files = sorted((tmp_path / "index").iterdir())
+    assert [f.name for f in files] == [f"part-{i:05d}-of-00004.parquet" for i in range(4)]
+    tables = [pq.read_table(f) for f in files]
+    assert sum(t.num_rows for t in tables) == 10 and max(t.num_rows for t in tables) <= 5
+    for t in tables:  # each file sorted by doc_id, run_id kept (None), parameters in the footer
+        ids = t.column("doc_id").to_pylist()
+        assert ids == sorted(ids) and set(t.column("run_id").to_pylist()) == {"r"}
+        assert t.schema.metadata[b"refinery.dedup.seed"] == b"1"
+    got = sorted(r for t in tables for r in t.column("doc_id").to_pylist())
+    assert got == [r["doc_id"] for r in rows]

@@ -155,6 +155,31 @@ def test_a_job_servers_temporary_files_stay_in_its_run_folder_and_go_with_it(thr
         assert os.path.exists(log) and not os.path.exists(log + ".tmp"), name
 
 
+def _overlap(out: Path, a: Path, b: Path, *beam_args: str):
+    """`refinery overlap A B --output OUT` as a user runs it → (report, pairs, B's matched doc_ids)."""
+    import pyarrow.parquet as pq
+
+    cmd = [sys.executable, "-m", "refinery.pipelines.cli", "overlap", str(a), str(b), "--output", str(out), *beam_args]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=RUN_TIMEOUT_S)
+    assert res.returncode == 0, f"overlap {' '.join(beam_args)} failed ({res.returncode}):\n{res.stderr[-4000:]}"
+    pairs = sorted((r["a"], r["b"], r["jaccard_estimate"]) for r in pq.read_table(out / "pairs").to_pylist())
+    return json.loads(res.stdout), pairs, sorted(pq.read_table(out / "index").column("doc_id").to_pylist())
+
+
+def test_overlap_on_flink_gives_the_direct_runners_report_pairs_and_decisions(three_runs, tmp_path):
+    """Two releases of the same corpus: every refined record of one is in the other."""
+    a, b = three_runs["direct"][0], three_runs["flink2"][0]
+    direct = _overlap(tmp_path / "direct", a, b)
+    flink = _overlap(tmp_path / "flink", a, b, "--runner=FlinkRunner", "--parallelism=2")
+    assert flink == direct
+    report, pairs, matched = direct
+    refined = three_runs["direct"][1]["totals"]["refined"]
+    assert report["documents_a"] == report["documents_b"] == report["a_exact_in_b"] == refined
+    assert report["a_with_near_duplicate_in_b"] == len(pairs) > 0.9 * refined  # all but the shortest texts
+    assert sum(x == y and est == 1.0 for x, y, est in pairs) > 0.95 * len(pairs)
+    assert matched == sorted({y for _x, y, _e in pairs})
+
+
 def test_a_terminated_flink_run_stops_its_engine_and_leaves_no_spill_or_staging_files(tmp_path):
     """``kill PID`` of a running ``refinery run`` left the job server's spill folder (11 GB from a 2 GB
     run) and the staging files behind: the run now stops like Ctrl-C, with the engine and its files."""

@@ -18,10 +18,13 @@ document): no process holds either sketch set, and Beam's flags pass through (``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
+import shutil
 import sys
+import tempfile
 
 import numpy as np
 import pyarrow as pa
@@ -62,24 +65,71 @@ class _SketchRowsFn:
         return out
 
 
-def sketch(inputs: list[str], out_dir: str, cfg, salt: bytes | None, run_id: str) -> None:
-    """Build and run the sketch pipeline: ReadCrude → DetectLanguage → index rows → SKETCHES/index/."""
-    import apache_beam as beam
+def check_beam_args(parser: argparse.ArgumentParser, beam_args: list[str]) -> None:
+    """Every flag argparse left must be one of Beam's (they pass through to PipelineOptions)."""
+    from refinery.pipelines.cli import beam_flags
 
+    if beam_args and not beam_args[0].startswith("-"):
+        parser.error(f"unexpected argument {beam_args[0]!r}")
+    for tok in beam_args:
+        if tok.startswith("--") and tok.split("=", 1)[0] not in beam_flags():
+            parser.error(f"unknown flag {tok.split('=', 1)[0]} (Beam's flags pass through: see `refinery run --help`)")
+
+
+@contextlib.contextmanager
+def engine_for_command(beam_args: list[str], prog: str):
+    """(the flags to run with, parallelism): for ``--runner FlinkRunner`` / ``SparkRunner`` the embedded
+    engine is started first (:func:`refinery.pipelines.engines.prepare`) and stopped after, its
+    temporary files with it. Raises :class:`refinery.pipelines.engines.EngineError`."""
+    from refinery.pipelines import engines
+    from refinery.pipelines.cli import _beam_flag
+
+    work = tempfile.mkdtemp(prefix=f"refinery-{prog}-")
+    engine = None
+    try:
+        engine = engines.prepare(_beam_flag(beam_args, "runner"), beam_args, log_dir=os.path.join(work, "engine"),
+                                 quiet=True)
+        yield (engine.beam_args, engine.facts["parallelism"]) if engine is not None else (beam_args, 1)
+    finally:
+        if engine is not None:
+            engine.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def sketch(inputs: list[str], out_dir: str, cfg, salt: bytes | None, run_id: str,
+           beam_args: list[str] | None = None, parallelism: int = 1) -> None:
+    """Build and run the sketch pipeline: ReadCrude → DetectLanguage → index rows → SKETCHES/index/.
+    ``beam_args``: the pipeline's flags; a portable runner (a started engine's flags) reads in bounded
+    bundles for ``parallelism`` workers, as ``refinery run`` does."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    from refinery.runtime import single_process
+    from refinery.transforms.beam.bundles import bucket_count
     from refinery.transforms.beam.dedup_index import WriteDedupIndex
     from refinery.transforms.beam.ingest import ReadCrude
     from refinery.transforms.beam.language import DetectLanguage
     from refinery.transforms.beam.stage import KEPT
     from refinery.transforms.dedup import lsh_params
     from refinery.transforms.dedup_index import index_params
+    from refinery.transforms.inputs import expand_inputs
 
     d = cfg.dedup
     bands, rows = lsh_params(d.threshold, d.num_perm)
     fn = _SketchRowsFn(cfg, salt)
-    with beam.Pipeline() as p:
-        recs = (p | "ReadCrude" >> ReadCrude(inputs, cfg, spread_records=False))[KEPT]
+    options = PipelineOptions(beam_args or [])
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
+    in_process = single_process(runner, options.get_all_options())
+    input_set = expand_inputs(inputs)
+    local_bytes = input_set.local_bytes if not input_set.remote_patterns else None
+    portable = runner == "PortableRunner"
+    buckets = bucket_count(local_bytes, parallelism) if portable else None
+    with beam.Pipeline(options=options) as p:
+        recs = (p | "ReadCrude" >> ReadCrude(inputs, cfg, spread_records=not in_process, inputs=input_set,
+                                             bounded_buckets=buckets))[KEPT]
         if cfg.language.enabled:
-            recs = (recs | "DetectLanguage" >> DetectLanguage(cfg, in_process=True))[KEPT]
+            recs = (recs | "DetectLanguage" >> DetectLanguage(cfg, in_process=in_process,
+                                                              input_bytes=local_bytes))[KEPT]
         (recs | "Batch" >> beam.BatchElements(min_batch_size=32, max_batch_size=256)
          | "Rows" >> beam.FlatMap(fn.rows)
          | "Write" >> WriteDedupIndex(out_dir, run_id, d.index_shards, index_params(d, bands, rows, salted=bool(salt))))
@@ -87,21 +137,31 @@ def sketch(inputs: list[str], out_dir: str, cfg, salt: bytes | None, run_id: str
 
 def cmd_sketch(argv: list[str]) -> int:
     from refinery.pipelines.config import ConfigError, load_config
+    from refinery.pipelines.engines import EngineError
     from refinery.pipelines.run import new_run_id
+    from refinery.transforms.inputs import InputError
 
     parser = argparse.ArgumentParser(
         prog="refinery sketch",
-        description="Write only the dedup index of the input (no text) to SKETCHES/index/, for `refinery overlap`.")
-    parser.add_argument("config", nargs="?", help="YAML config (its ingest, language and dedup sections apply)")
+        usage="refinery sketch [CONFIG.yaml] --input PATTERN --output SKETCHES [--salt-file FILE] [--set KEY=VALUE] "
+              "[BEAM FLAGS ...]",
+        description="Write only the dedup index of the input (no text) to SKETCHES/index/, for `refinery overlap`. "
+                    "Beam's flags pass through (--runner FlinkRunner --parallelism 2).")
     parser.add_argument("--input", "-i", action="append", required=True, metavar="PATTERN")
     parser.add_argument("--output", "-o", required=True, metavar="SKETCHES")
     parser.add_argument("--salt-file", metavar="FILE",
                         help="secret shared by the two owners: content hashes become HMAC-SHA256(salt, text key), "
                              "so a guessed short text cannot be confirmed from the index by anyone else")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides")
-    args = parser.parse_args(argv)
+    # A YAML path is the config (its ingest, language and dedup sections apply); anything unknown is Beam's
+    # (a positional config would take the value of `--runner FlinkRunner`).
+    takes_value = {"--input", "-i", "--output", "-o", "--salt-file", "--set"}
+    config = next((t for i, t in enumerate(argv) if t.lower().endswith((".yaml", ".yml")) and not t.startswith("-")
+                   and (i == 0 or argv[i - 1] not in takes_value)), None)
+    args, beam_args = parser.parse_known_args([t for t in argv if t is not config])
+    check_beam_args(parser, beam_args)
     try:
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_config(config, args.overrides)
     except ConfigError as exc:
         print(f"refinery sketch: {exc}", file=sys.stderr)
         return 2
@@ -116,7 +176,12 @@ def cmd_sketch(argv: list[str]) -> int:
             print("refinery sketch: --salt-file: use a secret of at least 16 bytes", file=sys.stderr)
             return 2
     inputs = [os.path.abspath(p) if "://" not in p else p for p in args.input]
-    sketch(inputs, args.output, cfg, salt, new_run_id())
+    try:
+        with engine_for_command(beam_args, "sketch") as (flags, parallelism):
+            sketch(inputs, args.output, cfg, salt, new_run_id(), flags, parallelism)
+    except (InputError, EngineError) as exc:
+        print(f"refinery sketch: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, InputError) else 1
     n = sum(pq.ParquetFile(os.path.join(args.output, INDEX_DIR, f)).metadata.num_rows
             for f in os.listdir(os.path.join(args.output, INDEX_DIR)) if f.endswith(".parquet"))
     print(f"refinery sketch: {n} documents sketched to {args.output}/{INDEX_DIR}/ (no text)", file=sys.stderr)
@@ -271,8 +336,6 @@ def overlap_report(stats: list, same_salt: bool) -> dict:
 
 
 def _parse_overlap(argv: list[str]):
-    from refinery.pipelines.cli import beam_flags
-
     parser = argparse.ArgumentParser(
         prog="refinery overlap",
         usage="refinery overlap SKETCHES_A SKETCHES_B [--output DECISIONS] [--threshold T] [BEAM FLAGS ...]",
@@ -287,21 +350,15 @@ def _parse_overlap(argv: list[str]):
                              "jaccard_estimate; Parquet) and DECISIONS/overlap.json (the report); owner A applies "
                              "it with `refinery run --dedup-against DECISIONS`")
     args, beam_args = parser.parse_known_args(argv)
-    for tok in beam_args:
-        if not tok.startswith("--") or tok.split("=", 1)[0] not in beam_flags():
-            parser.error(f"unknown argument {tok!r} (Beam's flags pass through: see `refinery run --help`)")
+    check_beam_args(parser, beam_args)
     if not 0.0 < args.threshold <= 1.0:
         parser.error(f"--threshold {args.threshold}: give a Jaccard estimate in (0, 1]")
     return args, beam_args
 
 
 def cmd_overlap(argv: list[str]) -> int:
-    import shutil
-    import tempfile
-
     from refinery.atomic import write_atomic  # imports Beam's filesystems: not for `refinery --help`
-    from refinery.pipelines import engines
-    from refinery.pipelines.cli import _beam_flag
+    from refinery.pipelines.engines import EngineError
     from refinery.transforms.dedup_index import COMPAT_KEYS
 
     args, beam_args = _parse_overlap(argv)
@@ -323,24 +380,18 @@ def cmd_overlap(argv: list[str]) -> int:
     meta = a_meta or b_meta
     bands, rows = int(meta.get(b"refinery.dedup.bands", b"0")), int(meta.get(b"refinery.dedup.rows", b"0"))
     same_salt = a_meta.get(b"refinery.dedup.salted") == b_meta.get(b"refinery.dedup.salted")
-    work = tempfile.mkdtemp(prefix="refinery-overlap-")
+    work = tempfile.mkdtemp(prefix="refinery-overlap-stats-")
     stats_path = os.path.join(work, "stats.json")
-    engine = None
     try:
-        try:
-            engine = engines.prepare(_beam_flag(beam_args, "runner"), beam_args, log_dir=os.path.join(work, "engine"),
-                                     quiet=True)
-        except engines.EngineError as exc:
-            print(f"refinery overlap: {exc}", file=sys.stderr)
-            return 1
-        run_overlap(files_a, files_b, args.threshold, bands, rows, b_meta, same_salt, stats_path,
-                    os.path.abspath(args.output) if args.output else None,
-                    engine.beam_args if engine is not None else beam_args)
+        with engine_for_command(beam_args, "overlap") as (flags, _parallelism):
+            run_overlap(files_a, files_b, args.threshold, bands, rows, b_meta, same_salt, stats_path,
+                        os.path.abspath(args.output) if args.output else None, flags)
         with open(stats_path, encoding="utf-8") as f:
             report = overlap_report([((k[0], k[1]), v) for k, v in json.load(f)], same_salt)
+    except EngineError as exc:
+        print(f"refinery overlap: {exc}", file=sys.stderr)
+        return 1
     finally:
-        if engine is not None:
-            engine.close()
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(report, indent=1, sort_keys=True))
     if args.output:

@@ -4,6 +4,7 @@ and its decisions apply with --dedup-against."""
 import json
 
 import pyarrow.parquet as pq
+import pytest
 from test_dedup import _decide, _rec, _window_docs, read_jsonl
 
 from refinery.pipelines.sketch import cmd_overlap, cmd_sketch
@@ -105,3 +106,13 @@ def test_an_index_gets_more_files_where_one_would_pass_its_row_limit(tmp_path, m
         assert t.schema.metadata[b"refinery.dedup.seed"] == b"1"
     got = sorted(r for t in tables for r in t.column("doc_id").to_pylist())
     assert got == [r["doc_id"] for r in rows]
+
+
+def test_sketch_takes_a_yaml_config_anywhere_and_passes_beam_flags_on(tmp_path):
+    src = _jsonl(tmp_path / "A.jsonl", {"a1": _window_docs(1, 2)[0]})
+    cfg = tmp_path / "small.yaml"
+    cfg.write_text("dedup:\n  num_perm: 64\nlanguage:\n  enabled: false\n")
+    assert cmd_sketch(["--input", str(src), "--runner", "DirectRunner", str(cfg), "--output", str(tmp_path / "S")]) == 0
+    assert len(pq.read_table(tmp_path / "S" / "index").column("signature")[0]) == 64
+    with pytest.raises(SystemExit):
+        cmd_sketch(["--input", str(src), "--output", str(tmp_path / "T"), "--no_such_beam_flag"])

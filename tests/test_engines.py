@@ -166,6 +166,21 @@ def _overlap(out: Path, a: Path, b: Path, *beam_args: str):
     return json.loads(res.stdout), pairs, sorted(pq.read_table(out / "index").column("doc_id").to_pylist())
 
 
+def test_sketch_on_flink_gives_the_direct_runners_index(tmp_path):
+    import pyarrow.parquet as pq
+
+    def sketch(out, *beam_args):
+        cmd = [sys.executable, "-m", "refinery.pipelines.cli", "sketch", "--input", str(SAMPLE / "*"),
+               "--output", str(out), *beam_args]
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=RUN_TIMEOUT_S)
+        assert res.returncode == 0, f"sketch {' '.join(beam_args)} failed ({res.returncode}):\n{res.stderr[-4000:]}"
+        t = pq.read_table(out / "index").drop_columns(["run_id"])
+        return sorted(zip(*(t.column(c).to_pylist() for c in t.column_names), strict=True))
+
+    direct = sketch(tmp_path / "direct")
+    assert len(direct) > 100 and direct == sketch(tmp_path / "flink", "--runner", "FlinkRunner", "--parallelism=2")
+
+
 def test_overlap_on_flink_gives_the_direct_runners_report_pairs_and_decisions(three_runs, tmp_path):
     """Two releases of the same corpus: every refined record of one is in the other."""
     a, b = three_runs["direct"][0], three_runs["flink2"][0]

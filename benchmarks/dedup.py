@@ -1,7 +1,7 @@
 """Dedup benchmark: recall / false removals against exact-Jaccard ground truth, signature
 throughput next to datasketch, end-to-end wall time and peak memory at several corpus sizes.
 
-    python -m benchmarks.dedup [--sizes 10000,100000] [--shared ../shared/data] [--json out.json]
+    python -m benchmarks.dedup [--sizes 10000,100000] [--runner FlinkRunner --workers 2] [--json out.json]
 
 Corpus (deterministic): distinct base documents — classical Chinese poems (cjk-poetry.jsonl, ~400
 characters each) and UDHR paragraphs in Latin/Cyrillic languages (~1,000 characters) — plus, per
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -179,7 +178,12 @@ def signature_throughput(docs, seconds=3.0):
     return ours, ds
 
 
-def run_pipeline(docs, workdir: Path, workers: int):
+def run_pipeline(docs, workdir: Path, workers: int, runner: str = "DirectRunner"):
+    """``refinery run`` (ingest, dedup, write: the other stages off) on the corpus, every process of it
+    sampled: (output folder, wall s, {label: [peak RSS MB, largest first]})."""
+    from benchmarks.engines import peaks_by_label
+    from benchmarks.run import run_sampled, runner_args
+
     src = workdir / "corpus.jsonl"
     with open(src, "w", encoding="utf-8") as f:
         for i, d in enumerate(docs):
@@ -187,16 +191,14 @@ def run_pipeline(docs, workdir: Path, workers: int):
     out = workdir / f"out-{workers}"
     cmd = [sys.executable, "-m", "benchmarks._measure", "--", "run", "--input", str(src), "--output", str(out),
            "--overwrite", "--quiet"] + [a for stage in ("language", "licence", "quality", "validation")
-                                        for a in ("--set", f"{stage}.enabled=false")]
-    if workers > 1:
-        cmd += ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+                                        for a in ("--set", f"{stage}.enabled=false")] + runner_args(runner, workers)
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    res, processes = run_sampled(cmd)
     wall = time.perf_counter() - t0
     if res.returncode != 0:
-        raise SystemExit(f"pipeline failed: {res.stderr[-2000:]}")
-    mem = json.loads(res.stdout.strip().splitlines()[-1])
-    return out, wall, mem
+        killed = f" (killed by signal {-res.returncode}: out of memory?)" if res.returncode < 0 else ""
+        raise SystemExit(f"pipeline failed ({res.returncode}){killed}: {res.stderr[-2000:]}")
+    return out, wall, peaks_by_label({"processes": processes})
 
 
 def evaluate(out: Path, docs, family, kinds, pairs, has_partner):
@@ -238,7 +240,10 @@ def evaluate(out: Path, docs, family, kinds, pairs, has_partner):
 def main():
     ap = benchmark_parser(__doc__)
     ap.add_argument("--sizes", default="10000,100000")
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=1,
+                    help="DirectRunner: worker processes (1 = in-process); FlinkRunner / SparkRunner: parallelism")
+    ap.add_argument("--runner", default="DirectRunner", choices=("DirectRunner", "FlinkRunner", "SparkRunner"))
+    ap.add_argument("--work", default=None, help="folder for the corpus and the output (default: the system's)")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--chains", type=int, default=0, help="families that are long edit chains")
     ap.add_argument("--chain-length", type=int, default=12)
@@ -258,18 +263,17 @@ def main():
             results["signature_mb_s"] = {"refinery": ours, "datasketch_update_batch": ds}
             print(f"signatures, one core: refinery {ours:.1f} MB/s   datasketch.update_batch (sha1) {ds:.1f} MB/s "
                   f"  ({ours / ds:.1f}x)", flush=True)
-        pairs, has_partner = ground_truth(docs, family)
-        with tempfile.TemporaryDirectory() as tmp:
-            out, wall, mem = run_pipeline(docs, Path(tmp), args.workers)
+        with tempfile.TemporaryDirectory(dir=args.work) as tmp:
+            # the pipeline first: the ground truth (~3.5 GB at 1M documents) is not held while it runs
+            out, wall, peaks = run_pipeline(docs, Path(tmp), args.workers, args.runner)
+            pairs, has_partner = ground_truth(docs, family)
             quality = evaluate(out, docs, family, kinds, pairs, has_partner)
-        results["sizes"][n] = {"docs": len(docs), "mb": mb, "wall_s": wall, "peak_rss_mb": mem["peak_rss_mb"],
-                               "runner_peak_rss_mb": mem["self_peak_rss_mb"],
-                               "worker_peak_rss_mb": mem["children_peak_rss_mb"], "quality": quality}
-        mem_note = (f"peak RSS {mem['self_peak_rss_mb']:,.0f} MB" if args.workers == 1 else
-                    f"peak RSS: largest worker {mem['children_peak_rss_mb']:,.0f} MB, runner (holds the "
-                    f"shuffles) {mem['self_peak_rss_mb']:,.0f} MB")
-        print(f"end to end (ingest + dedup + write, DirectRunner, {args.workers} worker(s)): {wall:,.1f} s, "
-              f"{mb / wall:,.2f} MB/s, {mem_note}")
+        results["sizes"][n] = {"docs": len(docs), "mb": mb, "runner": args.runner, "workers": args.workers,
+                               "wall_s": wall, "peak_rss_mb_by_process": peaks, "quality": quality}
+        mem_note = "peak RSS (MB) per process: " + ", ".join(
+            f"{label} {' / '.join(f'{v:,.0f}' for v in vals)}" for label, vals in sorted(peaks.items()))
+        print(f"end to end (ingest + dedup + write, {args.runner}, {args.workers} worker(s)): {wall:,.1f} s, "
+              f"{mb / wall:,.2f} MB/s; {mem_note}")
         for k, q in quality.items():
             print(f"  {k:<6} pairs at J>=0.8: {q['pairs']:>7,}  recall {q['recall']:.4f}   removed {q['removed']:>6,}  "
                   f"false removals {q['false_removals']} ({100 * q['false_removal_rate']:.3f} %)  "

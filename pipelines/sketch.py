@@ -139,7 +139,7 @@ def cmd_sketch(argv: list[str]) -> int:
     from refinery.pipelines.config import ConfigError, load_config
     from refinery.pipelines.engines import EngineError
     from refinery.pipelines.run import new_run_id
-    from refinery.transforms.inputs import InputError
+    from refinery.transforms.inputs import InputError, expand_inputs
 
     parser = argparse.ArgumentParser(
         prog="refinery sketch",
@@ -177,11 +177,13 @@ def cmd_sketch(argv: list[str]) -> int:
             return 2
     inputs = [os.path.abspath(p) if "://" not in p else p for p in args.input]
     try:
+        expand_inputs(inputs)  # a pattern that matches nothing fails here, before an engine starts
         with engine_for_command(beam_args, "sketch") as (flags, parallelism):
             sketch(inputs, args.output, cfg, salt, new_run_id(), flags, parallelism)
     except (InputError, EngineError) as exc:
         print(f"refinery sketch: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, InputError) else 1
+    os.makedirs(os.path.join(args.output, INDEX_DIR), exist_ok=True)  # no documents: an empty index
     n = sum(pq.ParquetFile(os.path.join(args.output, INDEX_DIR, f)).metadata.num_rows
             for f in os.listdir(os.path.join(args.output, INDEX_DIR)) if f.endswith(".parquet"))
     print(f"refinery sketch: {n} documents sketched to {args.output}/{INDEX_DIR}/ (no text)", file=sys.stderr)

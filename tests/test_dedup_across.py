@@ -116,3 +116,17 @@ def test_sketch_takes_a_yaml_config_anywhere_and_passes_beam_flags_on(tmp_path):
     assert len(pq.read_table(tmp_path / "S" / "index").column("signature")[0]) == 64
     with pytest.raises(SystemExit):
         cmd_sketch(["--input", str(src), "--output", str(tmp_path / "T"), "--no_such_beam_flag"])
+
+
+def test_an_empty_input_gives_an_empty_sketch_that_overlap_reads(tmp_path, capsys):
+    (tmp_path / "empty.jsonl").write_text("")
+    assert cmd_sketch(["--input", str(tmp_path / "empty.jsonl"), "--output", str(tmp_path / "E")]) == 0
+    assert (tmp_path / "E" / "index").is_dir() and not list((tmp_path / "E" / "index").iterdir())
+    src = _jsonl(tmp_path / "A.jsonl", {"a1": _window_docs(1, 2)[0]})
+    assert cmd_sketch(["--input", str(src), "--output", str(tmp_path / "S"), "--set", "language.enabled=false"]) == 0
+    capsys.readouterr()
+    assert cmd_overlap([str(tmp_path / "S"), str(tmp_path / "E")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["documents_a"], report["documents_b"], report["a_with_near_duplicate_in_b"]) == (1, 0, 0)
+    assert cmd_sketch(["--input", str(tmp_path / "none-*.jsonl"), "--output", str(tmp_path / "N")]) == 2
+    assert "matches no file" in capsys.readouterr().err

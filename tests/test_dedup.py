@@ -217,7 +217,8 @@ def _sets(texts):
 
 def _run_dedup(records, overrides, local=False):
     """Run DedupNearDuplicates → ({doc_id: (reason or 'kept', dup_of, dup_jaccard)}, {counter: value}).
-    ``local``: the cluster step in one worker (dedup.cluster_step=local) instead of the unrolled rounds."""
+    ``local``: the cluster step in one worker (dedup.cluster_step=local) instead of the unrolled rounds;
+    ``"staged"``: the unrolled rounds as on a portable runner, records and node sets in staging files."""
     import glob
     import tempfile
 
@@ -226,7 +227,11 @@ def _run_dedup(records, overrides, local=False):
     cfg = load_config(None, overrides)
     tmp = tempfile.mkdtemp(prefix="dedup-test-")
     p = beam.Pipeline()
-    out = p | beam.Create(records) | DedupNearDuplicates(cfg, local_clusters=local)
+    if local == "staged":
+        stage = DedupNearDuplicates(cfg, bounded_buckets=3, staging=f"{tmp}/staging")
+    else:
+        stage = DedupNearDuplicates(cfg, local_clusters=local)
+    out = p | beam.Create(records) | stage
     (out["kept"] | "k" >> beam.Map(lambda r: (r["doc_id"], "kept", None, None)),
      out["rejected"] | "r" >> beam.Map(lambda r: (r["doc_id"], r["reject_reason"], r["dup_of"], r["dup_jaccard"])),
      out["errors"] | "e" >> beam.Map(lambda r: (r["doc_id"], "error", None, None))) \
@@ -238,6 +243,8 @@ def _run_dedup(records, overrides, local=False):
         if c.key.metric.namespace == "dedup":
             counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed
     got = read_jsonl(glob.glob(f"{tmp}/decisions*"))
+    if local == "staged":  # the rounds read the node sets from their files
+        assert glob.glob(f"{tmp}/staging/b*-sets-*.stage")
     return {d: (what, of, j) for d, what, of, j in got}, counters
 
 
@@ -261,7 +268,7 @@ def test_chain_safe_reference_keeps_the_far_end_of_a_chain():
     assert got["b"][0] == "a" and got["b"][1] >= 0.8
 
 
-@pytest.mark.parametrize("local", [False, True], ids=["distributed", "local"])
+@pytest.mark.parametrize("local", [False, True, "staged"], ids=["distributed", "local", "staged"])
 def test_chain_is_not_removed_transitively(local):
     texts = dict(zip(["a", "b", "c"], _window_docs(3, 7), strict=True))
     decisions, counters = _run_dedup([_rec(d, t) for d, t in texts.items()], ["dedup.keep=smallest_id"], local)
@@ -271,7 +278,7 @@ def test_chain_is_not_removed_transitively(local):
     _check_chain_safe(decisions, _sets(texts))
 
 
-@pytest.mark.parametrize("local", [False, True], ids=["distributed", "local"])
+@pytest.mark.parametrize("local", [False, True, "staged"], ids=["distributed", "local", "staged"])
 def test_star_whose_best_record_is_a_leaf(local):
     # centre z resembles every leaf (window offset 7 each way), leaves resemble each other less
     centre = _window_docs(1, 7, length=104, start=100)[0]
@@ -292,7 +299,7 @@ def test_star_whose_best_record_is_a_leaf(local):
     assert counters["chain_kept"] == sum(w == "kept" for w, _o, _j in decisions.values()) - 1
 
 
-@pytest.mark.parametrize("local", [False, True], ids=["distributed", "local"])
+@pytest.mark.parametrize("local", [False, True, "staged"], ids=["distributed", "local", "staged"])
 def test_long_path_in_random_rank_order_removes_only_resembling_records(local):
     rng = random.Random(11)
     docs = _window_docs(40, 7)

@@ -32,15 +32,18 @@ chain_unresolved (of those, kept because the rounds ran out). Config: ``dedup.*`
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.window import GlobalWindows
 
 from refinery.schemas.reasons import RejectReason, Stage
-from refinery.transforms.beam.bundles import JoinInBuckets
+from refinery.transforms.beam.bundles import JoinInBuckets, bucket_of
 from refinery.transforms.beam.dedup_elements import (
     FINAL_KEPT,
     FINAL_NEAR,
@@ -68,7 +71,7 @@ from refinery.transforms.beam.stage import (
     error_record,
     rejected_record,
 )
-from refinery.transforms.beam.staging import StageRecords
+from refinery.transforms.beam.staging import StageRecords, read_staged, write_staged
 from refinery.transforms.dedup import (
     band_digests,
     candidate_pairs,
@@ -424,6 +427,56 @@ class _KeepUndecidedFn(beam.DoFn):
         yield m.doc_id, wire(Final(FINAL_KEPT, m.cluster_id, m.cluster_size))
 
 
+class _StageSetsFn(beam.DoFn):
+    """(doc_id, shingle set) → nothing per element; when the bundle ends, its sets are written to one
+    staging file per bucket of doc_id and (bucket, path) is emitted for each file."""
+
+    def __init__(self, folder: str, buckets: int):
+        self.folder, self.buckets = folder, buckets
+
+    def start_bundle(self):
+        self._files: dict[int, tuple[str, list]] = {}
+
+    def process(self, kv):
+        bucket = bucket_of(kv[0], self.buckets)
+        staged = self._files.get(bucket)
+        if staged is None:
+            name = f"b{bucket:05d}-sets-{uuid.uuid4().hex}.stage"
+            staged = self._files[bucket] = (FileSystems.join(self.folder, name), [])
+        staged[1].append(kv)
+        return []
+
+    def finish_bundle(self):
+        for bucket, (path, rows) in sorted(self._files.items()):
+            write_staged(path, rows)
+            yield GlobalWindows.windowed_value((bucket, path))
+        self._files = {}
+
+
+class _WithStagedSetsFn(beam.DoFn):
+    """(bucket, {'items': [(key, value)], 'files': [path]}) → (key, {tag: [values], set_tag: [its set]})
+    for every key of the bucket's items, as a CoGroupByKey with the node sets gives, the sets read from
+    the bucket's staging files."""
+
+    def __init__(self, tag: str, set_tag: str):
+        self.tag, self.set_tag = tag, set_tag
+
+    def process(self, element):
+        _bucket, g = element
+        by_key: dict[str, list] = {}
+        for key, value in g["items"]:
+            by_key.setdefault(key, []).append(value)
+        if not by_key:
+            return
+        sets = {}
+        for path in sorted(g["files"]):
+            for doc_id, shingles in read_staged(path):
+                if doc_id in by_key:
+                    sets[doc_id] = shingles
+        for key in sorted(by_key):
+            yield key, {self.tag: by_key[key], self.set_tag: [sets[key]] if key in sets else []}
+
+
 class _ChainSafeDecisions(beam.PTransform):
     """(label, :class:`Member`) for every exact-group representative → (doc_id, :class:`Final`), status
     ``kept`` or ``near``.
@@ -433,9 +486,24 @@ class _ChainSafeDecisions(beam.PTransform):
     (they can only be removed as duplicates of a record kept in a later round, which they resemble).
     Same decisions as :func:`refinery.transforms.dedup.chain_safe_reference`."""
 
-    def __init__(self, node_sets, threshold: float, rounds: int):
+    def __init__(self, node_sets, threshold: float, rounds: int, set_files=None, buckets: int | None = None):
+        """``set_files``: (bucket, path) of the node sets staged by :class:`_StageSetsFn` (portable
+        runners): the rounds then read the sets from those files instead of joining ``node_sets``. Each
+        round joins the sets twice; as CoGroupByKeys on one collection, Beam fuses the 2 x rounds steps
+        that tag it into one stage, and Flink hands every consumer of that stage all of its outputs (the
+        node sets ~24 x 24 times with 6 rounds: docs/SCALING.md, "Dedup at 1M documents")."""
         super().__init__()
         self.node_sets, self.threshold, self.rounds = node_sets, threshold, rounds
+        self.set_files, self.buckets = set_files, buckets
+
+    def _with_sets(self, pcoll, tag: str, set_tag: str, label: str):
+        if self.set_files is None:
+            return {tag: pcoll, set_tag: self.node_sets} | label >> beam.CoGroupByKey()
+        n = self.buckets
+        return ({"items": pcoll | f"{label}Bucket" >> beam.Map(lambda kv: (bucket_of(kv[0], n), kv)),
+                 "files": self.set_files}
+                | label >> beam.CoGroupByKey()
+                | f"{label}Read" >> beam.ParDo(_WithStagedSetsFn(tag, set_tag)))
 
     def expand(self, members):
         pending = members
@@ -444,10 +512,9 @@ class _ChainSafeDecisions(beam.PTransform):
             chosen = (pending | f"GroupUndecided{r}" >> beam.GroupByKey()
                       | f"ChooseKept{r}" >> beam.ParDo(_ChooseFn(first=r == 0)).with_outputs("final", main="m"))
             finals.append(chosen["final"])
-            against = ({"to_judge": chosen["m"], "kept_shingles": self.node_sets}
-                       | f"JoinKeptSet{r}" >> beam.CoGroupByKey()
+            against = (self._with_sets(chosen["m"], "to_judge", "kept_shingles", f"JoinKeptSet{r}")
                        | f"AttachKeptSet{r}" >> beam.ParDo(_AttachKeptSetFn()))
-            judged = ({"against": against, "own_shingles": self.node_sets} | f"JoinOwnSet{r}" >> beam.CoGroupByKey()
+            judged = (self._with_sets(against, "against", "own_shingles", f"JoinOwnSet{r}")
                       | f"Judge{r}" >> beam.ParDo(_JudgeFn(self.threshold)).with_outputs("final", main="undecided"))
             finals.append(judged["final"])
             pending = judged["undecided"]
@@ -637,7 +704,12 @@ class DedupNearDuplicates(beam.PTransform):
         members = ({"label": labels, "rep": reps} | "JoinLabels" >> beam.CoGroupByKey()
                    | "Members" >> beam.FlatMap(component_members))
         chain_safe = LocalChainSafe if self.local_clusters else _ChainSafeDecisions
-        finals = members | "ChainSafe" >> chain_safe(node_sets, d.threshold, d.chain_rounds)
+        if self.staging is not None and not self.local_clusters:
+            set_files = node_sets | "StageNodeSets" >> beam.ParDo(_StageSetsFn(self.staging, self.bounded_buckets))
+            finals = members | "ChainSafe" >> _ChainSafeDecisions(node_sets, d.threshold, d.chain_rounds, set_files,
+                                                                 self.bounded_buckets)
+        else:
+            finals = members | "ChainSafe" >> chain_safe(node_sets, d.threshold, d.chain_rounds)
         if prior_finals:
             finals = [finals, *prior_finals] | "WithEarlierFinals" >> beam.Flatten()
         assign_by_group = ex["assign"] | "ByGroupRep" >> beam.Map(group_rep_of)

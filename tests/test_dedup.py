@@ -275,7 +275,31 @@ def test_chain_is_not_removed_transitively(local):
     assert decisions == {"a": ("kept", None, None), "b": ("near_duplicate", "a", pytest.approx(0.8692, abs=1e-3)),
                          "c": ("kept", None, None)}
     assert counters["chain_kept"] == 1 and counters.get("chain_unresolved", 0) == 0
+    assert counters.get("chain_set_missing", 0) == 0
     _check_chain_safe(decisions, _sets(texts))
+
+
+def test_a_member_judged_without_a_shingle_set_is_kept_undecided_and_counted():
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from refinery.transforms.beam.dedup import _JudgeFn
+    from refinery.transforms.beam.dedup_elements import JudgeAgainst, ToJudge, wire
+
+    a_set = np.array([1, 2, 3], dtype=np.uint32).tobytes()
+    member = wire(ToJudge("b", ("b",), "a", "a", 2))
+    elements = [("b", {"against": [wire(JudgeAgainst("a", a_set, member))], "own_shingles": []}),
+                ("c", {"against": [wire(JudgeAgainst("a", None, wire(ToJudge("c", ("c",), "a", "a", 2))))],
+                       "own_shingles": [a_set]})]
+    p = beam.Pipeline()
+    out = (p | beam.Create(elements) | beam.ParDo(_JudgeFn(0.8)).with_outputs("final", main="undecided"))
+    assert_that(out["final"], equal_to([]), label="none removed")
+    assert_that(out["undecided"] | beam.Map(lambda kv: (kv[0], kv[1][0])), equal_to([("a", "b"), ("a", "c")]),
+                label="both back to their cluster")
+    res = p.run()
+    res.wait_until_finish()
+    missing = sum(c.committed for c in res.metrics().query(MetricsFilter())["counters"]
+                  if c.key.metric.name == "chain_set_missing")
+    assert missing == 2
 
 
 @pytest.mark.parametrize("local", [False, True, "staged"], ids=["distributed", "local", "staged"])

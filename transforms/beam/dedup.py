@@ -26,7 +26,8 @@ Graph (every step keyed, so no worker ever holds the corpus or all its signature
 Outputs: ``kept``, ``rejected``, ``errors``. Counters (namespace ``dedup``): seen, kept,
 dropped:exact_duplicate, dropped:near_duplicate, error:<type>, candidate_pairs, verified_pairs,
 cc_not_converged, chain_kept (records kept that the transitive component would have removed),
-chain_unresolved (of those, kept because the rounds ran out). Config: ``dedup.*``.
+chain_unresolved (of those, kept because the rounds ran out), chain_set_missing (kept because a
+shingle set did not reach the comparison: a bug if ever non-zero). Config: ``dedup.*``.
 """
 
 from __future__ import annotations
@@ -398,6 +399,9 @@ class _JudgeFn(beam.DoFn):
     def __init__(self, threshold: float):
         self.threshold = threshold
 
+    def setup(self):
+        self._counters = Counters(NS)
+
     def process(self, element) -> Iterable[Any]:
         doc_id, g = element
         against = list(g["against"])
@@ -406,7 +410,11 @@ class _JudgeFn(beam.DoFn):
         judge = rebuild(JudgeAgainst, against[0])
         m = rebuild(ToJudge, judge.member)
         own = list(g["own_shingles"])
-        j = jaccard(_arr(own[0]), _arr(judge.kept_shingles)) if own and judge.kept_shingles is not None else 0.0
+        if own and judge.kept_shingles is not None:
+            j = jaccard(_arr(own[0]), _arr(judge.kept_shingles))
+        else:  # every record on a verified edge has a node set: a missing one is a bug, kept and counted
+            self._counters.inc("chain_set_missing")
+            j = 0.0
         if j >= self.threshold:
             yield TaggedOutput("final", (doc_id, wire(Final(FINAL_NEAR, m.cluster_id, m.cluster_size,
                                                             judge.kept_id, round(j, 4)))))

@@ -122,7 +122,8 @@ def report(results: dict) -> None:
     for e in results["sizes"]:
         for r in e["runs"]:
             by = peaks_by_label(r)
-            same = "-" if r["runner"] == "DirectRunner" else ("yes" if r.get("same_rows") else "NO")
+            same = ("-" if r["runner"] == "DirectRunner" or "same_rows" not in r  # nothing to compare with
+                    else "yes" if r["same_rows"] else "NO")
             sp = f"{r['speedup']:.2f}" if r.get("speedup") else "-"
             print(f"{e['mb']:>6g} {r['runner']:<12} {r['workers']:>2} {r['exit']:>4} {r['cli_seconds']:>8.1f} "
                   f"{r['mb_s']:>6.2f} {sp:>5} {same:>9} {_mb(by.get('cli')):>7} {_mb(by.get('jvm')):>7} "

@@ -33,13 +33,11 @@ shingle set did not reach the comparison: a bug if ever non-zero). Config: ``ded
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.window import GlobalWindows
 
@@ -72,7 +70,7 @@ from refinery.transforms.beam.stage import (
     error_record,
     rejected_record,
 )
-from refinery.transforms.beam.staging import StageRecords, read_staged, write_staged
+from refinery.transforms.beam.staging import BundleFiles, StageRecords, read_staged
 from refinery.transforms.dedup import (
     band_digests,
     candidate_pairs,
@@ -443,22 +441,15 @@ class _StageSetsFn(beam.DoFn):
         self.folder, self.buckets = folder, buckets
 
     def start_bundle(self):
-        self._files: dict[int, tuple[str, list]] = {}
+        self._files = BundleFiles(self.folder, "sets")
 
     def process(self, kv):
-        bucket = bucket_of(kv[0], self.buckets)
-        staged = self._files.get(bucket)
-        if staged is None:
-            name = f"b{bucket:05d}-sets-{uuid.uuid4().hex}.stage"
-            staged = self._files[bucket] = (FileSystems.join(self.folder, name), [])
-        staged[1].append(kv)
+        self._files.add(bucket_of(kv[0], self.buckets), kv)
         return []
 
     def finish_bundle(self):
-        for bucket, (path, rows) in sorted(self._files.items()):
-            write_staged(path, rows)
-            yield GlobalWindows.windowed_value((bucket, path))
-        self._files = {}
+        for bucket_path in self._files.write():
+            yield GlobalWindows.windowed_value(bucket_path)
 
 
 class _WithStagedSetsFn(beam.DoFn):
@@ -711,13 +702,14 @@ class DedupNearDuplicates(beam.PTransform):
             node_sets = reps | "NoSets" >> beam.FlatMap(no_elements)
         members = ({"label": labels, "rep": reps} | "JoinLabels" >> beam.CoGroupByKey()
                    | "Members" >> beam.FlatMap(component_members))
-        chain_safe = LocalChainSafe if self.local_clusters else _ChainSafeDecisions
-        if self.staging is not None and not self.local_clusters:
+        if self.local_clusters:
+            chain_safe = LocalChainSafe(node_sets, d.threshold, d.chain_rounds)
+        elif self.staging is not None:
             set_files = node_sets | "StageNodeSets" >> beam.ParDo(_StageSetsFn(self.staging, self.bounded_buckets))
-            finals = members | "ChainSafe" >> _ChainSafeDecisions(node_sets, d.threshold, d.chain_rounds, set_files,
-                                                                 self.bounded_buckets)
+            chain_safe = _ChainSafeDecisions(node_sets, d.threshold, d.chain_rounds, set_files, self.bounded_buckets)
         else:
-            finals = members | "ChainSafe" >> chain_safe(node_sets, d.threshold, d.chain_rounds)
+            chain_safe = _ChainSafeDecisions(node_sets, d.threshold, d.chain_rounds)
+        finals = members | "ChainSafe" >> chain_safe
         if prior_finals:
             finals = [finals, *prior_finals] | "WithEarlierFinals" >> beam.Flatten()
         assign_by_group = ex["assign"] | "ByGroupRep" >> beam.Map(group_rep_of)

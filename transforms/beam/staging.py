@@ -77,6 +77,34 @@ def read_staged(path: str) -> list[dict]:
     return pickle.loads(pa.decompress(blob[_HEADER.size:], decompressed_size=size, codec=_CODEC, asbytes=True))
 
 
+class BundleFiles:
+    """One bundle's staging files, one per bucket: items are gathered by bucket, and :meth:`write` writes
+    each bucket's file when the bundle ends. File names: ``b{bucket:05d}-{label}-{uuid}.stage``."""
+
+    def __init__(self, folder: str, label: str):
+        self.folder, self.label = folder, label
+        self._files: dict[int, tuple[str, list]] = {}
+
+    def add(self, bucket: int, item) -> tuple[str, int]:
+        """``item`` into ``bucket``'s file → (the file's path, the item's position in it)."""
+        staged = self._files.get(bucket)
+        if staged is None:
+            name = f"b{bucket:05d}-{self.label}-{uuid.uuid4().hex}.stage"
+            staged = self._files[bucket] = (FileSystems.join(self.folder, name), [])
+        path, rows = staged
+        rows.append(item)
+        return path, len(rows) - 1
+
+    def write(self) -> list[tuple[int, str]]:
+        """Writes every file → (bucket, path) for each, by bucket; the object is empty again."""
+        written = []
+        for bucket, (path, rows) in sorted(self._files.items()):
+            write_staged(path, rows)
+            written.append((bucket, path))
+        self._files = {}
+        return written
+
+
 class _StageFn(beam.DoFn):
     """Record → stub; the bundle's records are written to one staging file per bucket when it ends."""
 
@@ -87,25 +115,17 @@ class _StageFn(beam.DoFn):
         self._counters = Counters(NS)
 
     def start_bundle(self):
-        self._files: dict[int, tuple[str, list]] = {}
+        self._files = BundleFiles(self.folder, self.label)
 
     def process(self, record):
-        bucket = bucket_of(record["doc_id"], self.buckets)
-        staged = self._files.get(bucket)
-        if staged is None:
-            name = f"b{bucket:05d}-{self.label}-{uuid.uuid4().hex}.stage"
-            staged = self._files[bucket] = (FileSystems.join(self.folder, name), [])
-        path, rows = staged
-        rows.append(record)
+        path, position = self._files.add(bucket_of(record["doc_id"], self.buckets), record)
         self._counters.inc("staged")
-        yield stub_of(record, path, len(rows) - 1)
+        yield stub_of(record, path, position)
 
     def finish_bundle(self):
         # The stubs went out before their file exists: a runner hands a bundle's outputs on only once the
         # bundle has finished, this included, and drops them (files unread) if it fails.
-        for path, rows in self._files.values():
-            write_staged(path, rows)
-        self._files = {}
+        self._files.write()
 
 
 class StageRecords(beam.PTransform):

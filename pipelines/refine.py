@@ -110,21 +110,16 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], out_dir: str, cfg, ident
             sized_by = records if sized_by is None else sized_by
             records = records | "StageRefined" >> StageRecords(staging, buckets, "refined")
         rejected[0] = rejected[0] | "StageIngestRejected" >> StageRecords(staging, buckets, "ingest-rejected")
-        stubs = {"refined": records, "rejected": rejected | "RejectedStubs" >> beam.Flatten()}
-        restored = stubs | "RestoreRecords" >> RestoreRecords(buckets)
-        records, rejected = restored["refined"], [restored["rejected"]]
     all_rejected = rejected | "AllRejected" >> beam.Flatten()
+    restored = None
+    if staging is not None:  # ``records`` and ``all_rejected`` are stubs; the writer reads the whole records
+        restored = {"refined": records, "rejected": all_rejected} | "RestoreRecords" >> RestoreRecords(buckets)
     all_errors = errors | "AllErrors" >> beam.Flatten()
     outputs = WriterInputs(refined=records, rejected=all_rejected, errors=all_errors, files=crude[FILES],
-                           refined_sized_by=records if sized_by is None else sized_by)
-    written = outputs | "WriteOutputs" >> WriteOutputs(out_dir, cfg, identity)
+                           refined_sized_by=records if sized_by is None else sized_by, restored=restored)
     run_dir = FileSystems.join(out_dir, RUN_DIR)
-    if cfg.validation.enabled:
-        from refinery.validators.pipeline import AggregateInputs, ComputeAggregates
-
-        (AggregateInputs(refined=records, rejected=all_rejected, errors=all_errors)
-         | "ComputeAggregates" >> ComputeAggregates(FileSystems.join(run_dir, "aggregates.json"),
-                                                    cfg.validation.sample_rows))
+    aggregates = FileSystems.join(run_dir, "aggregates.json") if cfg.validation.enabled else None
+    written = outputs | "WriteOutputs" >> WriteOutputs(out_dir, cfg, identity, aggregates, cfg.validation.sample_rows)
     (written | "CollectOutputs" >> beam.combiners.ToList()
      | "WriteOutputFacts" >> beam.ParDo(_WriteJson(FileSystems.join(run_dir, "outputs.json"))))
     (crude[FILES] | "CollectInputs" >> beam.combiners.ToList()

@@ -1,9 +1,12 @@
-"""The validation sample (bottom-k by sample key) chosen without gathering whole records into one element.
+"""The validation's aggregates and bottom-k sample, made by the writer from the rows it writes.
 
-``SampleBottomK`` picks the k smallest sample keys by a combiner over the keys alone, then filters the
-records under the threshold; ``_bottom`` cuts ties (a duplicated doc_id) deterministically. The Flink
-run with small sort buffers in tests/test_engines.py checks the shape on an engine; these check the
-choice itself, on the DirectRunner, in seconds.
+The write plan (:class:`refinery.transforms.beam.write._PlanFn`) finds each kind's k smallest sample keys
+by one combine over the 8-byte keys alone (its accumulator holds k integers, whatever the records'
+size); the writer sends the rows at or under the largest of them to the aggregates, one element each,
+with an aggregate per shard and the values that must not repeat. ``_bottom`` cuts ties (a duplicated
+doc_id) deterministically. The Flink run with small sort buffers in tests/test_engines.py checks the
+shape on an engine; these check the choice itself, on the DirectRunner, in seconds, with the records
+given whole (the DirectRunner's path) and as staged stubs with the records restored (the engines').
 """
 
 from __future__ import annotations
@@ -12,39 +15,63 @@ import json
 import random
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from refinery.pipelines.config import RunConfig
+from refinery.transforms.beam.write import WriteOutputs, WriterInputs, _PlanFn
 from refinery.validators.aggregates import sample_key
-from refinery.validators.pipeline import AggregateInputs, ComputeAggregates, SampleBottomK, _bottom, slim
+from refinery.validators.pipeline import _bottom, slim
+
+IDENTITY = {"run_id": "r1", "refinery_version": "0", "config_sha256": "c" * 64}
 
 
-def _records(n: int, text_chars: int = 50) -> list[dict]:
-    return [{"doc_id": f"doc-{i:04d}", "text": f"t{i} " + "x" * text_chars, "lang": "en", "meta": None}
-            for i in range(n)]
+def _records(n: int, text_chars: int = 50, prefix: str = "doc") -> list[dict]:
+    out = []
+    for i in range(n):
+        text = f"t{i} " + "x" * text_chars
+        out.append({"doc_id": f"{prefix}-{i:04d}", "text": text, "lang": "en", "meta": None, "source_uri": "in.jsonl",
+                    "source_line": i, "n_chars": len(text), "stages": ["ingest"]})
+    return out
 
 
 def _smallest_ids(records: list[dict], k: int) -> list[str]:
     return [r["doc_id"] for r in sorted(records, key=lambda r: sample_key(r["doc_id"]))[:k]]
 
 
-def test_bottom_k_is_the_k_smallest_sample_keys_slimmed_all_of_few_none_of_none():
-    records = _records(60, text_chars=2000)
-    few = _records(5)
-    errors = [{"source_uri": "f", "source_line": i, "error": "x"} for i in range(3)]
+def test_the_plan_holds_each_kinds_kth_smallest_sample_key_and_its_shard_counts():
+    refined, few = _records(60), _records(5, prefix="rej")
+    items = ([("key", "refined", sample_key(r["doc_id"])) for r in refined]
+             + [("key", "rejected", sample_key(r["doc_id"])) for r in few]
+             + [("bytes", "refined", "en", 700), ("bytes", "refined", "en", 700), ("bytes", "refined", "zh", 10)])
     with TestPipeline() as p:
-        tagged = [("refined", r) for r in records] + [("rejected", r) for r in few] + [("errors", e) for e in errors]
-        got = (p | "Many" >> beam.Create(tagged) | "K7" >> SampleBottomK(7)
-               | "IdLen" >> beam.Map(lambda kv: (kv[0], kv[1]["doc_id"], len(kv[1]["text"]))))
-        some = (p | "Few" >> beam.Create([("rejected", r) for r in few]) | "K50" >> SampleBottomK(50)
-                | "Ids" >> beam.Map(lambda kv: kv[1]["doc_id"]))
-        none = p | "None" >> beam.Create([]) | "K50b" >> SampleBottomK(50)
-        # each kind is sampled on its own: the 7 smallest of the refined, all 5 of the rejected, no error
-        want = ([("refined", i, 500) for i in _smallest_ids(records, 7)]
-                + [("rejected", r["doc_id"], len(r["text"])) for r in few])
-        assert_that(got, equal_to(want), label="k smallest per kind, slimmed")
-        assert_that(some, equal_to([r["doc_id"] for r in few]), label="all of fewer than k")
-        assert_that(none, equal_to([]), label="none of none")
+        plan = p | "Items" >> beam.Create(items) | "Plan" >> beam.CombineGlobally(_PlanFn(1000, 7))
+        none = p | "None" >> beam.Create([]) | "PlanNone" >> beam.CombineGlobally(_PlanFn(1000, 7))
+        keys = sorted(sample_key(r["doc_id"]) for r in refined)
+        want = {"shards": {("refined", "en"): 2, ("refined", "zh"): 1},
+                "threshold": {"refined": keys[6], "rejected": max(sample_key(r["doc_id"]) for r in few)}}
+        assert_that(plan, equal_to([want]), label="k-th smallest per kind, all of few; bytes over the target")
+        assert_that(none, equal_to([{"shards": {}, "threshold": {}}]), label="none of none")
+
+
+def test_the_plan_is_the_same_whatever_the_order_its_parts_are_merged_in():
+    fn = _PlanFn(100, 5)
+    items = [("key", "refined", sample_key(f"d{i}")) for i in range(40)] + [("bytes", "rejected", "", 30)] * 9
+    want = fn.extract_output(fn.merge_accumulators([_acc(fn, items)]))
+    for seed in range(5):
+        shuffled = items[:]
+        random.Random(seed).shuffle(shuffled)
+        parts = [_acc(fn, shuffled[i::3]) for i in range(3)]
+        assert fn.extract_output(fn.merge_accumulators(parts)) == want
+    assert want["shards"] == {("rejected", ""): 3}
+
+
+def _acc(fn, items):
+    acc = fn.create_accumulator()
+    for it in items:
+        acc = fn.add_input(acc, it)
+    return acc
 
 
 def test_ties_on_a_duplicated_doc_id_are_cut_to_k_the_same_way_whatever_the_order():
@@ -63,37 +90,64 @@ def test_ties_on_a_duplicated_doc_id_are_cut_to_k_the_same_way_whatever_the_orde
     assert keys == sorted(keys)
 
 
-def test_compute_aggregates_writes_the_bottom_k_sample_and_the_counts(tmp_path):
-    refined = _records(40, text_chars=800)
-    rejected = [dict(r, doc_id=f"rej-{i}", reject_stage="quality", reject_reason="gopher_short_doc")
-                for i, r in enumerate(_records(12))]
-    errors = [{"source_uri": "f", "source_line": 1, "error": "x", "error_stage": "ingest"}]
+def _aggregates(tmp_path, refined, rejected, errors, n: int, staged: bool, cfg=None) -> dict:
+    """aggregates.json of a write of these rows; ``staged``: the records come restored, the stubs stand in
+    for them in the plan (here the records themselves: they carry what a stub does)."""
     path = tmp_path / "aggregates.json"
     with TestPipeline() as p:
-        pcolls = AggregateInputs(refined=p | "R" >> beam.Create(refined), rejected=p | "J" >> beam.Create(rejected),
-                                 errors=p | "E" >> beam.Create(errors))
-        _ = pcolls | ComputeAggregates(str(path), sample_rows=9)
-    agg = json.loads(path.read_text())
+        r = p | "R" >> beam.Create(refined)
+        j = p | "J" >> beam.Create(rejected)
+        tagged = [("refined", x) for x in refined] + [("rejected", x) for x in rejected]
+        restored = p | "Restored" >> beam.Create(tagged) if staged else None
+        inputs = WriterInputs(refined=r, rejected=j, errors=p | "E" >> beam.Create(errors),
+                              files=p | "F" >> beam.Create([{"uri": "in.jsonl", "sha256": "s" * 64}]),
+                              refined_sized_by=r, restored=restored)
+        _ = inputs | WriteOutputs(str(tmp_path / "out"), cfg or RunConfig(), IDENTITY, str(path), sample_rows=n)
+    return json.loads(path.read_text())
+
+
+def _error(i: int) -> dict:
+    return {"source_uri": "f", "source_line": i, "error": "x", "error_stage": "ingest", "raw": b"", "doc_id": None}
+
+
+@pytest.mark.parametrize("staged", [False, True], ids=["records", "restored"])
+def test_the_writer_gives_the_bottom_k_sample_and_the_counts(tmp_path, staged):
+    refined = _records(40, text_chars=800)
+    rejected = [dict(r, reject_stage="quality", reject_reason="gopher_short_doc") for r in _records(12, prefix="rej")]
+    # a tiny target: several shards per kind, each giving its own aggregate and sample rows
+    cfg = RunConfig.model_validate({"output": {"target_shard_mb": 0.005}})
+    agg = _aggregates(tmp_path, refined, rejected, [_error(1)], 9, staged, cfg)
+    assert len(list((tmp_path / "out" / "refined" / "lang=en").glob("*.parquet"))) > 3
     assert [r["doc_id"] for r in agg["refined_sample"]] == _smallest_ids(refined, 9)
     assert [r["doc_id"] for r in agg["rejected_sample"]] == _smallest_ids(rejected, 9)
     assert all(len(r["text"]) <= 500 for r in agg["refined_sample"])
+    assert "run_id" not in agg["refined_sample"][0]  # the records' own columns, not the writer's
     assert agg["refined"]["rows"] == 40 and agg["rejected"]["rows"] == 12 and agg["errors_rows"] == 1
+    assert agg["refined"]["text_chars"] == sum(len(r["text"]) for r in refined)
+    assert agg["rejected"]["reject"] == {"quality/gopher_short_doc": 12}
     assert agg["duplicate_doc_ids"] == 0
 
 
-def test_compute_aggregates_counts_repeated_doc_ids_and_content_hashes_once_each(tmp_path):
+@pytest.mark.parametrize("staged", [False, True], ids=["records", "restored"])
+def test_the_writer_counts_repeated_doc_ids_and_content_hashes_once_each(tmp_path, staged):
     refined = [dict(r, content_hash=f"h{i % 3}") for i, r in enumerate(_records(6))]  # h0, h1, h2 twice each
     rejected = [dict(refined[0], reject_reason="near_duplicate"), dict(refined[1], reject_reason="near_duplicate"),
                 dict(refined[1], reject_reason="near_duplicate", content_hash="other")]
-    path = tmp_path / "aggregates.json"
-    with TestPipeline() as p:
-        pcolls = AggregateInputs(refined=p | "R" >> beam.Create(refined), rejected=p | "J" >> beam.Create(rejected),
-                                 errors=p | "E" >> beam.Create([]))
-        _ = pcolls | ComputeAggregates(str(path), sample_rows=4)
-    agg = json.loads(path.read_text())
+    agg = _aggregates(tmp_path, refined, rejected, [], 4, staged)
     # doc-0000 twice, doc-0001 three times: two repeated doc_ids; a rejected record's hash is not counted
     assert agg["duplicate_doc_ids"] == 2
     assert agg["duplicate_content_hash"] == 3
     assert agg["errors_rows"] == 0 and agg["refined"]["rows"] == 6 and agg["rejected"]["rows"] == 3
     assert list(agg) == ["refined", "rejected", "errors_rows", "duplicate_doc_ids", "duplicate_content_hash",
                          "refined_sample", "rejected_sample"]
+
+
+def test_rejected_text_left_out_of_the_files_is_still_in_the_aggregates_and_sample(tmp_path):
+    from refinery.arrow_io import read_output
+
+    rejected = [dict(r, reject_stage="quality", reject_reason="gopher_short_doc") for r in _records(5, prefix="rej")]
+    cfg = RunConfig.model_validate({"output": {"write_rejected_text": False}})
+    agg = _aggregates(tmp_path, _records(3), rejected, [], 10, True, cfg)
+    assert {r["text"] for r in read_output(str(tmp_path / "out" / "rejected")).to_pylist()} == {""}
+    assert agg["rejected"]["text_chars"] == sum(len(r["text"]) for r in rejected)
+    assert all(r["text"] for r in agg["rejected_sample"])

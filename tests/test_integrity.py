@@ -354,11 +354,12 @@ def test_refined_files_are_written_in_bounded_row_groups(tmp_path, monkeypatch):
     from refinery.transforms.beam import write
 
     monkeypatch.setattr(write, "ROW_GROUP_ROWS", 3)
-    fn = write._WriteShardFn(str(tmp_path), "refined", REFINED_SCHEMA, "zstd", "lang")
+    spec = write._KindSpec(REFINED_SCHEMA, "lang", frozenset(REFINED_SCHEMA.names))
+    fn = write._WriteShardFn(str(tmp_path), {"refined": spec}, "zstd")
     fn.setup()
     rows = [{f.name: None for f in REFINED_SCHEMA} | {"doc_id": f"{i:02d}", "text": f"t{i}", "source_uri": "a.jsonl"}
             for i in (5, 1, 4, 0, 3, 2, 6)]
-    (fact,) = fn.process((("en", 0, 1), rows))
+    (fact,) = fn.process((("refined", "en", 0, 1), rows))
     f = pq.ParquetFile(fact["path"])
     assert [f.metadata.row_group(i).num_rows for i in range(f.metadata.num_row_groups)] == [3, 3, 1]
     assert f.read(columns=["doc_id"]).column("doc_id").to_pylist() == [f"{i:02d}" for i in range(7)]

@@ -8,6 +8,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from refinery.pipelines.refine import remove_staging, staging_folder
 from refinery.transforms.beam.staging import (
+    SIZE,
     STAGED,
     STUB_KEYS,
     RestoreRecords,
@@ -32,8 +33,9 @@ def test_a_staging_file_gives_back_the_records_it_was_given(tmp_path):
 
 def test_a_stub_carries_only_the_fields_the_later_steps_read():
     stub = stub_of(_record(3), "f.stage", 7)
-    assert set(stub) == {*STUB_KEYS, STAGED} - {"content_hash"}
+    assert set(stub) == {*STUB_KEYS, STAGED, SIZE} - {"content_hash"}
     assert stub[STAGED] == ("f.stage", 7) and "text" not in stub and "quality" not in stub
+    assert stub[SIZE] == len(_record(3)["text"])  # what the writer sizes its files on
 
 
 def _decide(stub: dict) -> dict:
@@ -53,9 +55,9 @@ def test_staged_records_come_back_whole_with_what_their_stubs_gained(tmp_path):
         kept = (p | "k" >> beam.Create(recs) | "sk" >> StageRecords(folder, 4, "kept")
                 | "decide" >> beam.Map(_decide))
         rej = p | "r" >> beam.Create(rejected) | "sr" >> StageRecords(folder, 4, "rejected")
-        out = {"refined": kept, "rejected": rej} | RestoreRecords(4)
-        assert_that(out["refined"], equal_to(want_kept), label="refined")
-        assert_that(out["rejected"], equal_to(rejected), label="rejected")
+        out = {"refined": kept, "rejected": rej} | RestoreRecords(4)  # one output: (tag, record)
+        want = [("refined", r) for r in want_kept] + [("rejected", r) for r in rejected]
+        assert_that(out, equal_to(want), label="restored")
     names = os.listdir(folder)
     # One file per bundle and bucket, its bucket first in its name; bucket 0-3 only.
     assert names and {n[:6] for n in names} <= {"b00000", "b00001", "b00002", "b00003"}

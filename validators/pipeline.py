@@ -1,18 +1,23 @@
-"""``ComputeAggregates``: the evidence the expectation suite needs, computed by combiners in the job.
+"""``ComputeAggregates``: the evidence the expectation suite needs, computed in the job.
 
 Writes ``reports/_run/aggregates.json``: per output kind the :class:`Aggregator` result, exact
 duplicate counts (doc_id across refined + rejected; content_hash inside refined), the errors count,
 and the bottom-k samples of refined and rejected rows (text cut to 500 characters). Nothing here
 holds more than the sample in one worker.
 
+The parts are made by the writer (:class:`refinery.transforms.beam.write.WriteOutputs`), shard by
+shard, from the rows it writes (:func:`shard_parts`): an aggregate per shard, the values that must not
+repeat, and the sample rows. The records thus reach one consumer only: on Flink every consumer of a
+stage reads a copy of all its outputs, and whole records read by a writer and by three combines were
+four copies on disk and in the job server's heap (docs/SCALING.md).
+
 No element grows with the sample times the record size. A distributed engine moves each element
 (and, on Flink's batch runner, every GroupByKey's values of one key, concatenated) as one record
 through a sort buffer of a few MB, so gathering thousands of records into one element fails there
 ("Record too large") long before memory runs out. The bottom-k is therefore chosen on the sample
-keys alone (8-byte integers: the k-th smallest is the threshold), the rows at or under the
-threshold are selected by a filter, and they reach the one writer as a side input — one element
-per row — while the GroupByKey that gathers the parts carries only small values (counts and
-aggregates).
+keys alone (8-byte integers: the k-th smallest is the threshold the writer's plan holds), the rows at
+or under the threshold are the writer's sample output, and they reach the one aggregates writer as a
+side input — one element per row — while the combines carry only small values (counts and aggregates).
 """
 
 from __future__ import annotations
@@ -21,52 +26,61 @@ from typing import NamedTuple
 
 import apache_beam as beam
 import orjson
-from apache_beam.pvalue import PCollection
+from apache_beam.pvalue import PCollection, TaggedOutput
 
 from refinery.atomic import write_atomic
 from refinery.schemas import REJECTED_SCHEMA
 from refinery.validators.aggregates import SAMPLE_ROWS, Aggregator, sample_key
 
-_SAMPLE_COLUMNS = REJECTED_SCHEMA.names
+# The sample holds the records' own columns, not those the writer adds to every row (the run's identity)
+_WRITER_COLUMNS = {"run_id", "refinery_version", "config_sha256", "source_sha256"}
+_SAMPLE_COLUMNS = [c for c in REJECTED_SCHEMA.names if c not in _WRITER_COLUMNS]
 
 
-_SAMPLED = ("refined", "rejected")  # the kinds a sample is drawn from
+_SAMPLED = ("refined", "rejected")  # the kinds the aggregates and samples are drawn from
+PARTS = ("aggregate", "dup_keys", "sample")  # the writer's outputs for the validation, in AggregateParts order
 
 
-class _KindsAggregateFn(beam.CombineFn):
-    """(kind, record) → {'refined': aggregate, 'rejected': aggregate, 'errors_rows': count}: one combine
-    for the three outputs (an :class:`Aggregator` per sampled kind; errors are only counted)."""
+def shard_parts(kind: str, rows: list[dict], threshold: int):
+    """What one written shard of ``kind`` ('refined' or 'rejected') gives the validation, as tagged
+    outputs: its :class:`Aggregator` (``aggregate``: (kind, aggregator)), the values that must not repeat
+    (``dup_keys``, :func:`_dup_keys`), and its rows whose sample key is at or under ``threshold``
+    (``sample``: (kind, slimmed row))."""
+    agg = Aggregator()
+    for r in rows:
+        agg.add(r)
+        for k in _dup_keys(kind, r):
+            yield TaggedOutput("dup_keys", k)
+        if sample_key(r["doc_id"]) <= threshold:
+            yield TaggedOutput("sample", (kind, slim(r)))
+    yield TaggedOutput("aggregate", (kind, agg))
+
+
+class _MergeAggregatesFn(beam.CombineFn):
+    """(kind, Aggregator) → {'refined': aggregate, 'rejected': aggregate}: the shards' aggregates merged."""
 
     def create_accumulator(self):
-        return {"refined": Aggregator(), "rejected": Aggregator(), "errors": 0}
+        return {kind: Aggregator() for kind in _SAMPLED}
 
     def add_input(self, acc, element):
-        kind, record = element
-        if kind == "errors":
-            acc["errors"] += 1
-        else:
-            acc[kind].add(record)
+        kind, agg = element
+        acc[kind].merge(agg)
         return acc
 
     def merge_accumulators(self, accs):
         out = self.create_accumulator()
         for a in accs:
-            out["refined"].merge(a["refined"])
-            out["rejected"].merge(a["rejected"])
-            out["errors"] += a["errors"]
+            for kind in _SAMPLED:
+                out[kind].merge(a[kind])
         return out
 
     def extract_output(self, acc):
-        return {"refined": acc["refined"].result(), "rejected": acc["rejected"].result(),
-                "errors_rows": acc["errors"]}
+        return {kind: acc[kind].result() for kind in _SAMPLED}
 
 
-def _dup_keys(element):
-    """(kind, record) → the values that must not repeat: ('duplicate_doc_ids', doc_id) across refined and
-    rejected, ('duplicate_content_hash', hash) inside refined."""
-    kind, record = element
-    if kind == "errors":
-        return
+def _dup_keys(kind: str, record: dict):
+    """The values of a ``kind`` record that must not repeat: ('duplicate_doc_ids', doc_id) across refined
+    and rejected, ('duplicate_content_hash', hash) inside refined."""
     yield "duplicate_doc_ids", record["doc_id"]
     if kind == "refined" and record.get("content_hash"):
         yield "duplicate_content_hash", record["content_hash"]
@@ -104,13 +118,6 @@ def slim(record: dict) -> dict:
     return r
 
 
-def _dups(pcoll, label):
-    return (pcoll
-            | f"{label}Count" >> beam.combiners.Count.PerElement()
-            | f"{label}Repeated" >> beam.Filter(lambda kv: kv[1] > 1)
-            | f"{label}HowMany" >> beam.combiners.Count.Globally())
-
-
 def _sample_order(row: dict) -> tuple:
     """Order of the sample rows: by sample key, then doc_id (equal only for a duplicated doc_id)."""
     doc_id = row.get("doc_id") or ""
@@ -125,97 +132,53 @@ def _bottom(rows, n: int) -> list[dict]:
 
 
 class _WriteAggregates(beam.DoFn):
-    """The aggregates (one element) with the repeated-value counts and the sampled (kind, row) pairs as
-    side inputs → aggregates.json."""
+    """The aggregates (one element) with the repeated-value counts, the sampled (kind, row) pairs and the
+    written files' facts (for the errors count) as side inputs → aggregates.json."""
 
     def __init__(self, path, n):
         self.path = path
         self.n = n
 
-    def process(self, aggregates, repeated, sampled):
+    def process(self, aggregates, repeated, sampled, facts):
         rows: dict[str, list] = {kind: [] for kind in _SAMPLED}
         for kind, row in sampled:
             rows[kind].append(row)
-        out = {**aggregates, **repeated,
+        out = {**aggregates, "errors_rows": sum(f["rows"] for f in facts if f["kind"] == "errors"), **repeated,
                "refined_sample": _bottom(rows["refined"], self.n),
                "rejected_sample": _bottom(rows["rejected"], self.n)}
         write_atomic(self.path, orjson.dumps(out, default=str, option=orjson.OPT_NON_STR_KEYS))
         yield self.path
 
 
-def _sample_keys(element):
-    kind, record = element
-    if kind in _SAMPLED:
-        yield kind, sample_key(record["doc_id"])
+class AggregateParts(NamedTuple):
+    """What :class:`ComputeAggregates` reads, by name: the writer's outputs (:func:`shard_parts`) and facts."""
 
-
-def _thresholds(kv):
-    """(kind, the n smallest keys) → (kind, the largest of them: a record at or under it is sampled)."""
-    kind, keys = kv
-    return kind, max(keys) if keys else -1
-
-
-def _under_threshold(element, thresholds):
-    kind, record = element
-    if kind in _SAMPLED and sample_key(record["doc_id"]) <= thresholds.get(kind, -1):
-        yield kind, slim(record)
-
-
-class SampleBottomK(beam.PTransform):
-    """(kind, record) → (kind, slimmed record (:func:`slim`)) for the records of each sampled kind whose
-    sample key is among that kind's ``n`` smallest, one element each (a few more only when doc_ids
-    repeat: :func:`_bottom` cuts them to ``n``).
-
-    The k smallest keys of each kind are found by a combiner over the 8-byte keys alone (its element
-    holds ``n`` integers, whatever the records' size); the largest of them is the threshold a filter
-    applies to the records, through a side input of one small value per kind."""
-
-    def __init__(self, n: int):
-        super().__init__()
-        self.n = n
-
-    def expand(self, kinds):
-        thresholds = beam.pvalue.AsDict(
-            kinds
-            | "Keys" >> beam.FlatMap(_sample_keys)
-            | "SmallestKeys" >> beam.combiners.Top.SmallestPerKey(self.n)
-            | "Threshold" >> beam.Map(_thresholds))
-        return kinds | "UnderThreshold" >> beam.FlatMap(_under_threshold, thresholds)
-
-
-class AggregateInputs(NamedTuple):
-    """What :class:`ComputeAggregates` reads, by name (a PCollection of records each)."""
-
-    refined: PCollection
-    rejected: PCollection
-    errors: PCollection
+    aggregate: PCollection
+    """(kind, Aggregator) per written refined or rejected shard."""
+    dup_keys: PCollection
+    """(what, value) per row: the values that must not repeat."""
+    sample: PCollection
+    """(kind, slimmed row) for the rows under their kind's sample threshold."""
+    facts: PCollection
+    """The written files' facts (kind, rows, ...)."""
 
 
 class ComputeAggregates(beam.PTransform):
-    """:class:`AggregateInputs` (refined, rejected, errors) → writes aggregates.json to ``path``.
-
-    The three outputs are tagged with their kind and flow as one collection through three combines —
-    the aggregates, the repeated values, the sample — that meet at the writer: few steps, so a small
-    run does not pay for many stages, and no step holds more than the sample."""
+    """:class:`AggregateParts` → writes aggregates.json to ``path``: the aggregates merged, the repeated
+    values counted, the sample cut to ``sample_rows`` per kind (:func:`_bottom`)."""
 
     def __init__(self, path: str, sample_rows: int = SAMPLE_ROWS):
         super().__init__()
         self.path = path
         self.n = sample_rows
 
-    def expand(self, inputs: AggregateInputs):
-        if not isinstance(inputs, AggregateInputs):
-            raise TypeError(f"ComputeAggregates takes AggregateInputs, not {type(inputs).__name__}")
-        refined, rejected, errors = inputs.refined, inputs.rejected, inputs.errors
-        kinds = ((refined | "TagRefined" >> beam.Map(lambda r: ("refined", r)),
-                  rejected | "TagRejected" >> beam.Map(lambda r: ("rejected", r)),
-                  errors | "TagErrors" >> beam.Map(lambda r: ("errors", r)))
-                 | "AllOutputs" >> beam.Flatten())
-        aggregates = kinds | "Aggregate" >> beam.CombineGlobally(_KindsAggregateFn())
-        repeated = (kinds
-                    | "DupKeys" >> beam.FlatMap(_dup_keys)
+    def expand(self, parts: AggregateParts):
+        if not isinstance(parts, AggregateParts):
+            raise TypeError(f"ComputeAggregates takes AggregateParts, not {type(parts).__name__}")
+        aggregates = parts.aggregate | "Aggregate" >> beam.CombineGlobally(_MergeAggregatesFn())
+        repeated = (parts.dup_keys
                     | "CountKeys" >> beam.combiners.Count.PerElement()
                     | "CountRepeated" >> beam.CombineGlobally(_CountRepeatedFn()))
-        sampled = kinds | "Sample" >> SampleBottomK(self.n)
         return aggregates | "WriteAggregates" >> beam.ParDo(
-            _WriteAggregates(self.path, self.n), beam.pvalue.AsSingleton(repeated), beam.pvalue.AsList(sampled))
+            _WriteAggregates(self.path, self.n), beam.pvalue.AsSingleton(repeated),
+            beam.pvalue.AsList(parts.sample), beam.pvalue.AsList(parts.facts))

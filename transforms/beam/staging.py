@@ -32,7 +32,6 @@ from typing import Any
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.pvalue import TaggedOutput
 
 from refinery.transforms.beam.bundles import BucketBagFn, bucket_of
 from refinery.transforms.beam.stage import Counters
@@ -41,6 +40,7 @@ from refinery.transforms.beam.stage import Counters
 # and its index rows) and what names a record in an error row. Anything a step adds to a stub is kept.
 STUB_KEYS = ("doc_id", "lang", "content_hash", "stages", "source_uri", "source_line")
 STAGED = "_staged"  # the stub's (staging file, position) key; never written out
+SIZE = "_chars"  # the stub's record's text length (the writer sizes its files on it); never written out
 _CODEC = "zstd"
 _HEADER = struct.Struct("<Q")  # the pickled list's length before compression
 NS = "staging"  # counters: staged, restored (equal at the end of a run)
@@ -50,14 +50,16 @@ def stub_of(record: dict, path: str, row: int) -> dict:
     """The stub that stands for ``record``, staged at ``row`` of ``path``."""
     stub = {k: record[k] for k in STUB_KEYS if k in record}
     stub[STAGED] = (path, row)
+    stub[SIZE] = len(record.get("text") or "")
     return stub
 
 
 def restored(record: dict, stub: dict) -> dict:
-    """``record`` as staged, with every field its stub holds (the stub's values win) but the staging key."""
+    """``record`` as staged, with every field its stub holds (the stub's values win) but the staging keys."""
     out = dict(record)
     out.update(stub)
     del out[STAGED]
+    out.pop(SIZE, None)
     return out
 
 
@@ -140,10 +142,7 @@ class StageRecords(beam.PTransform):
 
 
 class _RestoreFn(BucketBagFn):
-    """(bucket, (tag, stub)) → the whole record on output ``tag``, once the bucket's stubs are all in."""
-
-    def __init__(self, main: str):
-        self.main = main
+    """(bucket, (tag, stub)) → (tag, the whole record), once the bucket's stubs are all in."""
 
     def setup(self):
         self._counters = Counters(NS)
@@ -155,26 +154,26 @@ class _RestoreFn(BucketBagFn):
         for path in sorted(by_path):
             records = read_staged(path)
             for tag, stub in by_path[path]:
-                record = restored(records[stub[STAGED][1]], stub)
                 self._counters.inc("restored")
-                yield record if tag == self.main else TaggedOutput(tag, record)
+                yield tag, restored(records[stub[STAGED][1]], stub)
 
 
 class RestoreRecords(beam.PTransform):
-    """{tag: PCollection of stubs} → the whole records, on an output per tag (the first is the main one),
-    a bucket of ``buckets`` per bundle."""
+    """{tag: PCollection of stubs} → one PCollection of (tag, whole record), a bucket of ``buckets`` per
+    bundle. One output, not one per tag: on Flink every consumer of a stage's outputs reads a copy of
+    them all, so the restored records go to exactly one consumer, the writer's shuffle
+    (:class:`refinery.transforms.beam.write.WriteOutputs`)."""
 
     def __init__(self, buckets: int):
         super().__init__()
         self.buckets = buckets
 
     def expand(self, tagged: dict):
-        n, tags = self.buckets, tuple(tagged)
+        n = self.buckets
 
         def item(stub, tag):
             return bucket_of(stub["doc_id"], n), (tag, stub)
 
         parts = [pc | f"Key{tag}" >> beam.Map(item, tag).with_output_types(tuple[int, Any])
                  for tag, pc in tagged.items()]
-        return (parts | "Flatten" >> beam.Flatten()
-                | "Restore" >> beam.ParDo(_RestoreFn(tags[0])).with_outputs(*tags[1:], main=tags[0]))
+        return parts | "Flatten" >> beam.Flatten() | "Restore" >> beam.ParDo(_RestoreFn())

@@ -18,6 +18,7 @@ rows per source_uri) — the manifest and the reconciliation are built from thes
 from __future__ import annotations
 
 import hashlib
+import heapq
 import io
 import math
 import time
@@ -34,6 +35,9 @@ from refinery.schemas import ERRORS_SCHEMA, REFINED_SCHEMA, REJECTED_SCHEMA, wit
 from refinery.stages import BY_NAME
 from refinery.transforms.beam.bundles import bucket_of
 from refinery.transforms.beam.stage import ERRORS, BusyClock, Counters, error_record
+from refinery.transforms.beam.staging import SIZE
+from refinery.validators.aggregates import SAMPLE_ROWS, sample_key
+from refinery.validators.pipeline import PARTS, AggregateParts, ComputeAggregates, shard_parts
 
 WRITE_SPEC = BY_NAME["write"]
 WRITE_NS = WRITE_SPEC.name
@@ -62,32 +66,170 @@ def _sort_key(kind: str):
     return lambda r: r["doc_id"]
 
 
+ROW_OVERHEAD = 200  # bytes a row adds to its text in a file (columns, metadata), for sizing shards
+
+
+def text_chars(r: dict) -> int:
+    """The text length of a record, or of the record a staging stub stands for: what shards are sized on."""
+    n = r.get(SIZE)
+    return n if n is not None else len(r.get("text") or r.get("raw") or b"")
+
+
+class _PlanFn(beam.CombineFn):
+    """("bytes", kind, partition, n) and ("key", kind, sample key) → the write's plan: ``shards``, the file
+    count of each (kind, partition) (its bytes over the target size), and ``threshold``, per kind the
+    largest of its ``n`` smallest sample keys (-1: none; a record at or under it is in the sample). One
+    combine for both, so that a stage whose outputs feed it is read once (see ``WriteOutputs``)."""
+
+    def __init__(self, target_bytes: int, n: int):
+        self.target_bytes, self.n = target_bytes, n
+
+    def create_accumulator(self):
+        return {}, {}
+
+    def _key(self, keys: dict, kind: str, k: int) -> None:
+        if self.n <= 0:
+            return
+        heap = keys.setdefault(kind, [])  # a max-heap (negated) of the n smallest keys
+        if len(heap) < self.n:
+            heapq.heappush(heap, -k)
+        elif -k > heap[0]:
+            heapq.heapreplace(heap, -k)
+
+    def add_input(self, acc, element):
+        sizes, keys = acc
+        if element[0] == "bytes":
+            _, kind, partition, n = element
+            sizes[kind, partition] = sizes.get((kind, partition), 0) + n
+        else:
+            self._key(keys, element[1], element[2])
+        return acc
+
+    def merge_accumulators(self, accs):
+        sizes, keys = self.create_accumulator()
+        for a_sizes, a_keys in accs:
+            for k, n in a_sizes.items():
+                sizes[k] = sizes.get(k, 0) + n
+            for kind, heap in a_keys.items():
+                for neg in heap:
+                    self._key(keys, kind, -neg)
+        return sizes, keys
+
+    def extract_output(self, acc):
+        sizes, keys = acc
+        return {"shards": {k: max(1, math.ceil(b / self.target_bytes)) for k, b in sizes.items()},
+                "threshold": {kind: -heap[0] if heap else -1 for kind, heap in keys.items()}}
+
+
+def _partition(kind: str, r: dict) -> str:
+    return (r.get(PARTITION_COLUMN) or "und") if kind == "refined" else ""
+
+
+def _bytes_items(r: dict, kind: str, keep_text: bool = True):
+    yield "bytes", kind, _partition(kind, r), (text_chars(r) if keep_text else 0) + ROW_OVERHEAD
+
+
+def _key_items(r: dict, kind: str):
+    yield "key", kind, sample_key(r["doc_id"])
+
+
+def _bytes_and_key_items(r: dict, kind: str, keep_text: bool):
+    yield from _bytes_items(r, kind, keep_text)
+    yield from _key_items(r, kind)
+
+
+def _plan(parts: list, label: str, target_bytes: int, n: int):
+    """The write plan (:class:`_PlanFn`) of the items each ``(pcoll, items_fn, args)`` in ``parts`` makes."""
+    items = [pc | f"{label}{i}" >> beam.FlatMap(fn, *args) for i, (pc, fn, args) in enumerate(parts)]
+    return beam.pvalue.AsSingleton(items | f"{label}Items" >> beam.Flatten()
+                                   | f"{label}Plan" >> beam.CombineGlobally(_PlanFn(target_bytes, n)))
+
+
+class _KeyForWriteFn(beam.DoFn):
+    """(kind, record) → ((kind, partition, shard, shard count), the row with its lineage columns)."""
+
+    def __init__(self, identity: dict[str, str]):
+        self.identity = identity
+
+    def process(self, element, plan, sha_by_uri):
+        kind, record = element
+        p = _partition(kind, record)
+        n = plan["shards"][kind, p]
+        row = dict(record)
+        row["source_sha256"] = sha_by_uri.get(row["source_uri"])
+        row.update(self.identity)
+        yield (kind, p, bucket_of(row["doc_id"], n), n), row
+
+
+def _key_error(row: dict, plan):
+    n = plan["shards"]["errors", ""]
+    return ("errors", "", bucket_of(f"{row['source_uri']}\n{row.get('source_line')}\n{row['error']}", n), n), row
+
+
+class _KindSpec(NamedTuple):
+    """How :class:`_WriteShardFn` writes one output kind."""
+
+    schema: pa.Schema
+    partition_dir: str | None
+    declared: frozenset[str] | None
+    """The keys a row may carry (others: an ``UndeclaredKeys`` error row); None: not checked."""
+    keep_text: bool = True
+
+
 class _WriteShardFn(beam.DoFn):
-    def __init__(self, out_dir: str, kind: str, schema: pa.Schema, compression: str, partition_dir: str | None):
+    """((kind, partition, shard, shard count), rows) → the shard's Parquet file, and its fact (main output).
+
+    A row with a key its schema does not declare goes to ``errors`` instead (``UndeclaredKeys``): a key
+    is never silently narrowed away by the schema-driven conversion to Arrow. With ``validate``, each
+    refined and rejected shard also gives the validation its parts
+    (:func:`refinery.validators.pipeline.shard_parts`: aggregates, the values that must not repeat, the
+    sample rows under the ``plan``'s threshold) — computed here, on rows the write reads anyway, so the
+    records reach one consumer only."""
+
+    def __init__(self, out_dir: str, specs: dict[str, _KindSpec], compression: str, validate: bool = False):
         self.out_dir = out_dir
-        self.kind = kind
-        self.schema = schema
+        self.specs = specs
         self.compression = None if compression == "none" else compression
-        self.partition_dir = partition_dir
+        self.validate = validate
 
     def setup(self):
         self._clock = BusyClock("write")
+        self._counters = Counters(WRITE_NS)
 
     def finish_bundle(self):
         self._clock.flush()
 
-    def process(self, element):
+    def process(self, element, plan=None):
         t0 = time.perf_counter()
-        (partition, shard, nshards), rows = element
-        rows = sorted(rows, key=_sort_key(self.kind))
-        table = pa.Table.from_pylist(rows, schema=self.schema)
+        (kind, partition, shard, nshards), rows = element
+        spec = self.specs[kind]
+        rows = sorted(rows, key=_sort_key(kind))
+        if spec.declared is not None:
+            kept = []
+            for r in rows:
+                extra = undeclared_keys(r, spec.declared)
+                if extra:
+                    self._counters.inc(f"error:{UndeclaredKeys.__name__}")
+                    exc = UndeclaredKeys(f"keys no schema declares: {extra} (declare them as a stage's columns)")
+                    yield TaggedOutput(ERRORS, error_record(r, WRITE_SPEC, exc))
+                else:
+                    kept.append(r)
+            rows = kept
+        if self.validate and kind != "errors":
+            yield from shard_parts(kind, rows, plan["threshold"].get(kind, -1))
+        if not rows:
+            self._clock.add(time.perf_counter() - t0)
+            return
+        if not spec.keep_text:
+            rows = [{**r, "text": ""} for r in rows]
+        table = pa.Table.from_pylist(rows, schema=spec.schema)
         buf = io.BytesIO()
         pq.write_table(table, buf, compression=self.compression, row_group_size=ROW_GROUP_ROWS,
                        use_dictionary=True, write_statistics=True)
         data = buf.getvalue()
-        parts = [self.out_dir, self.kind]
-        if self.partition_dir:
-            parts.append(f"{self.partition_dir}={partition}")
+        parts = [self.out_dir, kind]
+        if spec.partition_dir:
+            parts.append(f"{spec.partition_dir}={partition}")
         parts.append(f"part-{shard:05d}-of-{nshards:05d}.parquet")
         path = FileSystems.join(*parts)
         write_atomic(path, data)  # a temporary name renamed once whole: no partial file under a final name
@@ -96,9 +238,9 @@ class _WriteShardFn(beam.DoFn):
             per_source[r["source_uri"]] = per_source.get(r["source_uri"], 0) + 1
         self._clock.add(time.perf_counter() - t0)
         yield {
-            "kind": self.kind,
+            "kind": kind,
             "path": path,
-            "partition": partition if self.partition_dir else None,
+            "partition": partition if spec.partition_dir else None,
             "rows": len(rows),
             "bytes": len(data),
             "sha256": hashlib.sha256(data).hexdigest(),
@@ -110,61 +252,20 @@ class WriterInputs(NamedTuple):
     """What :class:`WriteOutputs` writes, by name (a PCollection each)."""
 
     refined: PCollection
-    """Records every stage kept (dicts of the refined columns)."""
+    """Records every stage kept (dicts of the refined columns), or, with ``restored``, their stubs."""
     rejected: PCollection
-    """Records a stage rejected (with ``reject_stage``, ``reject_reason``, ``reject_detail``)."""
+    """Records a stage rejected (with ``reject_stage``, ``reject_reason``, ``reject_detail``), or, with
+    ``restored``, their stubs."""
     errors: PCollection
     """Error rows (:data:`refinery.schemas.ERRORS_SCHEMA` less ``run_id``)."""
     files: PCollection
     """Input-file facts (``uri``, ``sha256``, ...): ``source_sha256`` comes from them."""
     refined_sized_by: PCollection
-    """Records that hold every refined row, on which the refined shard counts are sized: the records
-    entering a barrier stage (dedup), or ``refined`` itself (see ``_WriteKind``)."""
-
-
-class KindInputs(NamedTuple):
-    """What :class:`_WriteKind` writes: ``rows``, sharded by the sizes of ``sized_by`` (``rows`` itself, or
-    records that hold every row of it)."""
-
-    rows: PCollection
-    sized_by: PCollection
-
-
-class _WriteKind(beam.PTransform):
-    """Shard one output kind deterministically and write it."""
-
-    def __init__(self, out_dir, kind, schema, compression, target_bytes, partition_of, partition_dir):
-        super().__init__()
-        self.args = (out_dir, kind, schema, compression, target_bytes, partition_of, partition_dir)
-
-    def expand(self, inputs: KindInputs):
-        """The shard count of each partition comes from the sizes of ``inputs.sized_by``. When that is a
-        superset of the rows (the refined records as they entered dedup), files come out somewhat under
-        the target size, and the write is no longer a barrier behind its own input: the rows are keyed
-        where they are made, not buffered first."""
-        rows, sized_by = inputs.rows, inputs.sized_by
-        out_dir, kind, schema, compression, target_bytes, partition_of, partition_dir = self.args
-        sized = sized_by | "Size" >> beam.Map(
-            lambda r: (partition_of(r), len(r.get("text") or r.get("raw") or b"") + 200))
-        nshards = beam.pvalue.AsDict(
-            sized
-            | "BytesPerPartition" >> beam.CombinePerKey(sum)
-            | "Shards" >> beam.MapTuple(lambda p, b: (p, max(1, math.ceil(b / target_bytes))))
-        )
-        key_field = "doc_id" if kind != "errors" else None
-
-        def keyed(r, shards):
-            p = partition_of(r)
-            n = shards[p]
-            k = r[key_field] if key_field else f"{r['source_uri']}\n{r.get('source_line')}\n{r['error']}"
-            return (p, bucket_of(k, n), n), r
-
-        return (
-            rows
-            | "KeyByShard" >> beam.Map(keyed, nshards)
-            | "GroupShard" >> beam.GroupByKey()
-            | "Write" >> beam.ParDo(_WriteShardFn(out_dir, kind, schema, compression, partition_dir))
-        )
+    """Records (or stubs) that hold every refined row, on which the refined shard counts are sized: the
+    records entering a barrier stage (dedup), or ``refined`` itself (see :class:`WriteOutputs`)."""
+    restored: PCollection | None = None
+    """Staged records (:mod:`refinery.transforms.beam.staging`): (kind, whole record) for every refined
+    and rejected record; ``refined`` and ``rejected`` are then stubs, read for sizes and sample keys only."""
 
 
 class UndeclaredKeys(ValueError):
@@ -175,34 +276,6 @@ class UndeclaredKeys(ValueError):
 def undeclared_keys(record: dict, declared: frozenset[str]) -> list[str]:
     """The keys of ``record`` that ``declared`` lacks, sorted (none: an empty list)."""
     return [] if declared.issuperset(record) else sorted(set(record) - declared)
-
-
-class _LineageFn(beam.DoFn):
-    """Record → the record with its lineage columns (main), or, when it carries a key its schema does not
-    declare, an ``errors`` row (``UndeclaredKeys``): a key is never silently narrowed away by the
-    schema-driven conversion to Arrow, and the record is still accounted for."""
-
-    def __init__(self, schema: pa.Schema, identity: dict[str, str], keep_text: bool = True):
-        self.declared = frozenset(schema.names)
-        self.identity = identity
-        self.keep_text = keep_text
-
-    def setup(self):
-        self._counters = Counters(WRITE_NS)
-
-    def process(self, record, sha_by_uri):
-        extra = undeclared_keys(record, self.declared)
-        if extra:
-            self._counters.inc(f"error:{UndeclaredKeys.__name__}")
-            exc = UndeclaredKeys(f"keys no schema declares: {extra} (declare them as a stage's columns)")
-            yield TaggedOutput(ERRORS, error_record(record, WRITE_SPEC, exc))
-            return
-        r = dict(record)
-        r["source_sha256"] = sha_by_uri.get(r["source_uri"])
-        r.update(self.identity)
-        if not self.keep_text:
-            r["text"] = ""
-        yield r
 
 
 def _add_run_id(record, run_id, declared: frozenset[str]):
@@ -216,52 +289,88 @@ def _add_run_id(record, run_id, declared: frozenset[str]):
     return r
 
 
-def _whole(rows) -> KindInputs:
-    """``rows`` sharded by their own sizes."""
-    return KindInputs(rows, rows)
-
-
 class WriteOutputs(beam.PTransform):
     """Write refined, rejected and errors; returns the PCollection of written-file facts.
 
-    Input: :class:`WriterInputs` (named PCollections: refined, rejected, errors, files, refined_sized_by).
+    Input: :class:`WriterInputs` (named PCollections: refined, rejected, errors, files, refined_sized_by,
+    and ``restored`` when the records were staged).
 
     ``identity``: run_id, refinery_version, config_sha256 (columns and footer metadata).
+    ``aggregates``: where the validation's aggregates go (None: validation off), with a sample of
+    ``sample_rows`` rows per kind (:class:`refinery.validators.pipeline.ComputeAggregates`).
     Config: ``output.compression``, ``output.target_shard_mb``, ``output.write_rejected_text``.
+
+    The refined and rejected rows cross one shuffle, keyed by (kind, partition, shard): a record's shard
+    comes from its doc_id and the shard count of its partition, planned from the text sizes of
+    ``refined_sized_by`` and ``rejected`` (:class:`_PlanFn`). When the records are ``restored``, the plan
+    is read from the stubs, so the stage that restores them feeds that one shuffle and nothing else (on
+    Flink every consumer of a stage reads a copy of all its outputs); the validation's aggregates and
+    sample are computed by the writer itself. Otherwise each kind is keyed where it is made, on a plan of
+    its own: the refined rows do not wait for the rejected ones.
     """
 
-    def __init__(self, out_dir: str, cfg, identity: dict[str, str]):
+    def __init__(self, out_dir: str, cfg, identity: dict[str, str], aggregates: str | None = None,
+                 sample_rows: int = SAMPLE_ROWS):
         super().__init__()
         self.out_dir = out_dir
         self.cfg = cfg
         self.identity = identity
+        self.aggregates = aggregates
+        self.n = sample_rows if aggregates else 0
+
+    def _extract_input_pvalues(self, pvalueish):
+        # ``restored`` may be None (records not staged): the inputs are the PCollections given.
+        if isinstance(pvalueish, WriterInputs):
+            return pvalueish, {k: v for k, v in pvalueish._asdict().items() if v is not None}
+        return super()._extract_input_pvalues(pvalueish)
 
     def expand(self, inputs: WriterInputs):
         if not isinstance(inputs, WriterInputs):
             raise TypeError(f"WriteOutputs takes WriterInputs, not {type(inputs).__name__}")
-        refined, rejected, errors, files = inputs.refined, inputs.rejected, inputs.errors, inputs.files
+        refined, rejected, files = inputs.refined, inputs.rejected, inputs.files
         out = self.cfg.output
-        target = int(out.target_shard_mb * 1e6)
+        target, n = int(out.target_shard_mb * 1e6), self.n
+        keep_text = out.write_rejected_text
         sha = beam.pvalue.AsDict(files | "ShaByUri" >> beam.Map(lambda f: (f["uri"], f["sha256"])))
         footer = {"run_id": self.identity["run_id"], "config_sha256": self.identity["config_sha256"],
                   "refinery_version": self.identity["refinery_version"]}
-        lineage_refined = refined | "LineageRefined" >> beam.ParDo(
-            _LineageFn(REFINED_SCHEMA, self.identity), sha).with_outputs(ERRORS, main="rows")
-        lineage_rejected = rejected | "LineageRejected" >> beam.ParDo(
-            _LineageFn(REJECTED_SCHEMA, self.identity, out.write_rejected_text), sha).with_outputs(ERRORS, main="rows")
-        errors = ((errors, lineage_refined[ERRORS], lineage_rejected[ERRORS])
-                  | "UndeclaredKeyErrors" >> beam.Flatten())
-        written = [
-            KindInputs(lineage_refined["rows"], inputs.refined_sized_by)
-            | "WriteRefined" >> _WriteKind(self.out_dir, "refined", with_run_metadata(refined_file_schema(), footer),
-                                           out.compression, target, lambda r: r.get(PARTITION_COLUMN) or "und",
-                                           PARTITION_COLUMN),
-            _whole(lineage_rejected["rows"])
-            | "WriteRejected" >> _WriteKind(self.out_dir, "rejected", with_run_metadata(REJECTED_SCHEMA, footer),
-                                            out.compression, target, lambda r: "", None),
-            _whole(errors | "RunIdErrors" >> beam.Map(_add_run_id, self.identity["run_id"],
-                                                      frozenset(ERRORS_SCHEMA.names) - {"run_id"}))
-            | "WriteErrors" >> _WriteKind(self.out_dir, "errors", with_run_metadata(ERRORS_SCHEMA, footer),
-                                          out.compression, target, lambda r: "", None),
-        ]
-        return written | "AllFiles" >> beam.Flatten()
+        key = _KeyForWriteFn(self.identity)
+        sized = [(inputs.refined_sized_by, _bytes_items, ("refined",))]
+        if inputs.restored is not None:
+            plan = _plan([*sized, *([(refined, _key_items, ("refined",))] if n else []),
+                          (rejected, _bytes_and_key_items if n else _bytes_items, ("rejected", keep_text))],
+                         "Plan", target, n)
+            keyed = inputs.restored | "KeyByShard" >> beam.ParDo(key, plan, sha)
+        else:
+            refined_plan = _plan(sized, "PlanRefined", target, 0)
+            rejected_plan = _plan([(rejected, _bytes_items, ("rejected", keep_text))], "PlanRejected", target, 0)
+            keyed = (
+                (refined | "TagRefined" >> beam.Map(lambda r: ("refined", r))
+                 | "KeyRefined" >> beam.ParDo(key, refined_plan, sha),
+                 rejected | "TagRejected" >> beam.Map(lambda r: ("rejected", r))
+                 | "KeyRejected" >> beam.ParDo(key, rejected_plan, sha))
+                | "Keyed" >> beam.Flatten())
+            plan = _plan([(refined, _key_items, ("refined",)), (rejected, _key_items, ("rejected",))],
+                         "Sample", target, n) if n else None
+        specs = {
+            "refined": _KindSpec(with_run_metadata(refined_file_schema(), footer), PARTITION_COLUMN,
+                                 frozenset(REFINED_SCHEMA.names)),
+            "rejected": _KindSpec(with_run_metadata(REJECTED_SCHEMA, footer), None, frozenset(REJECTED_SCHEMA.names),
+                                  keep_text),
+            "errors": _KindSpec(with_run_metadata(ERRORS_SCHEMA, footer), None, None),
+        }
+        writer = _WriteShardFn(self.out_dir, specs, out.compression, validate=bool(n))
+        written = (keyed | "GroupShard" >> beam.GroupByKey()
+                   | "Write" >> beam.ParDo(writer, *([plan] if n else [])).with_outputs(ERRORS, *PARTS, main="files"))
+        errors = ((inputs.errors, written[ERRORS]) | "AllErrors" >> beam.Flatten()
+                  | "RunIdErrors" >> beam.Map(_add_run_id, self.identity["run_id"],
+                                              frozenset(ERRORS_SCHEMA.names) - {"run_id"}))
+        errors_plan = _plan([(errors, _bytes_items, ("errors",))], "PlanErrors", target, 0)
+        errors_written = (errors | "KeyErrors" >> beam.Map(_key_error, errors_plan)
+                          | "GroupErrors" >> beam.GroupByKey()
+                          | "WriteErrors" >> beam.ParDo(writer))
+        facts = (written["files"], errors_written) | "AllFiles" >> beam.Flatten()
+        if self.aggregates:
+            (AggregateParts(*(written[tag] for tag in PARTS), facts)
+             | "ComputeAggregates" >> ComputeAggregates(self.aggregates, self.n))
+        return facts

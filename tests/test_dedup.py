@@ -218,7 +218,8 @@ def _sets(texts):
 def _run_dedup(records, overrides, local=False):
     """Run DedupNearDuplicates → ({doc_id: (reason or 'kept', dup_of, dup_jaccard)}, {counter: value}).
     ``local``: the cluster step in one worker (dedup.cluster_step=local) instead of the unrolled rounds;
-    ``"staged"``: the unrolled rounds as on a portable runner, records and node sets in staging files."""
+    ``"staged"``: the unrolled rounds as on a portable runner, records, shingle sets and node sets in staging
+    files."""
     import glob
     import tempfile
 
@@ -243,8 +244,8 @@ def _run_dedup(records, overrides, local=False):
         if c.key.metric.namespace == "dedup":
             counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed
     got = read_jsonl(glob.glob(f"{tmp}/decisions*"))
-    if local == "staged":  # the rounds read the node sets from their files
-        assert glob.glob(f"{tmp}/staging/b*-sets-*.stage")
+    if local == "staged":  # the pairs and the rounds read the shingle sets from their files
+        assert glob.glob(f"{tmp}/staging/b*-shingles-*.stage") and glob.glob(f"{tmp}/staging/b*-sets-*.stage")
     return {d: (what, of, j) for d, what, of, j in got}, counters
 
 

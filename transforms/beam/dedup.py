@@ -437,11 +437,11 @@ class _StageSetsFn(beam.DoFn):
     """(doc_id, shingle set) → nothing per element; when the bundle ends, its sets are written to one
     staging file per bucket of doc_id and (bucket, path) is emitted for each file."""
 
-    def __init__(self, folder: str, buckets: int):
-        self.folder, self.buckets = folder, buckets
+    def __init__(self, folder: str, buckets: int, label: str = "sets"):
+        self.folder, self.buckets, self.label = folder, buckets, label
 
     def start_bundle(self):
-        self._files = BundleFiles(self.folder, "sets")
+        self._files = BundleFiles(self.folder, self.label)
 
     def process(self, kv):
         self._files.add(bucket_of(kv[0], self.buckets), kv)
@@ -476,6 +476,17 @@ class _WithStagedSetsFn(beam.DoFn):
             yield key, {self.tag: by_key[key], self.set_tag: [sets[key]] if key in sets else []}
 
 
+def join_staged_sets(pcoll, set_files, buckets: int, tag: str, set_tag: str, label: str):
+    """(key, value) → (key, {tag: [values], set_tag: [its set]}), as a CoGroupByKey of ``pcoll`` with the
+    sets gives, the sets read from the staging files ``set_files`` ((bucket, path) from
+    :class:`_StageSetsFn`) of each key's bucket: only the small (bucket, path) items cross the shuffle
+    beside ``pcoll``, not the sets."""
+    return ({"items": pcoll | f"{label}Bucket" >> beam.Map(lambda kv: (bucket_of(kv[0], buckets), kv)),
+             "files": set_files}
+            | label >> beam.CoGroupByKey()
+            | f"{label}Read" >> beam.ParDo(_WithStagedSetsFn(tag, set_tag)))
+
+
 class _ChainSafeDecisions(beam.PTransform):
     """(label, :class:`Member`) for every exact-group representative → (doc_id, :class:`Final`), status
     ``kept`` or ``near``.
@@ -498,11 +509,7 @@ class _ChainSafeDecisions(beam.PTransform):
     def _with_sets(self, pcoll, tag: str, set_tag: str, label: str):
         if self.set_files is None:
             return {tag: pcoll, set_tag: self.node_sets} | label >> beam.CoGroupByKey()
-        n = self.buckets
-        return ({"items": pcoll | f"{label}Bucket" >> beam.Map(lambda kv: (bucket_of(kv[0], n), kv)),
-                 "files": self.set_files}
-                | label >> beam.CoGroupByKey()
-                | f"{label}Read" >> beam.ParDo(_WithStagedSetsFn(tag, set_tag)))
+        return join_staged_sets(pcoll, self.set_files, self.buckets, tag, set_tag, label)
 
     def expand(self, members):
         pending = members
@@ -689,9 +696,18 @@ class DedupNearDuplicates(beam.PTransform):
                 | "Pairs" >> beam.ParDo(_PairsFn())
                 | "DistinctPairs" >> beam.Distinct()
             )
-            with_sets = ({"pairs": pairs | "PairEnds" >> beam.FlatMap(pair_ends), "shingles": sets}
-                         | "JoinSets" >> beam.CoGroupByKey()
-                         | "AttachSets" >> beam.ParDo(_AttachSetsFn()).with_outputs("node_set", main="pairs"))
+            ends = pairs | "PairEnds" >> beam.FlatMap(pair_ends)
+            if self.staging is not None:
+                # The shingle sets leave the sketch stage through staging files: on Flink every consumer
+                # of that stage reads a copy of all its outputs, and the sets are the largest of them.
+                set_files = sets | "StageShingleSets" >> beam.ParDo(
+                    _StageSetsFn(self.staging, self.bounded_buckets, "shingles"))
+                ends_with_sets = join_staged_sets(ends, set_files, self.bounded_buckets, "pairs", "shingles",
+                                                  "JoinSets")
+            else:
+                ends_with_sets = {"pairs": ends, "shingles": sets} | "JoinSets" >> beam.CoGroupByKey()
+            with_sets = ends_with_sets | "AttachSets" >> beam.ParDo(_AttachSetsFn()).with_outputs(
+                "node_set", main="pairs")
             edges = (with_sets["pairs"] | "PairSets" >> beam.GroupByKey()
                      | "Verify" >> beam.ParDo(_VerifyFn(d.threshold)))
             components = LocalComponents() if self.local_clusters else _ConnectedComponents(d.max_rounds)

@@ -1,12 +1,13 @@
 """The validation's aggregates and bottom-k sample, made by the writer from the rows it writes.
 
-The write plan (:class:`refinery.transforms.beam.write._PlanFn`) finds each kind's k smallest sample keys
-by one combine over the 8-byte keys alone (its accumulator holds k integers, whatever the records'
-size); the writer sends the rows at or under the largest of them to the aggregates, one element each,
-with an aggregate per shard and the values that must not repeat. ``_bottom`` cuts ties (a duplicated
-doc_id) deterministically. The Flink run with small sort buffers in tests/test_engines.py checks the
-shape on an engine; these check the choice itself, on the DirectRunner, in seconds, with the records
-given whole (the DirectRunner's path) and as staged stubs with the records restored (the engines').
+The write plan (:class:`refinery.transforms.beam.write._PlanFn`) counts each kind and sets a
+sample-key threshold from the count (``sample_threshold``: a little over k rows fall under it; its
+accumulator is a few numbers); the writer sends the rows at or under it to the aggregates, one element
+each, with an aggregate per shard and the values that must not repeat, and the k smallest are kept.
+``_bottom`` cuts ties (a duplicated doc_id) deterministically. The Flink run with small sort buffers in
+tests/test_engines.py checks the shape on an engine; these check the choice itself, on the
+DirectRunner, in seconds, with the records given whole (the DirectRunner's path) and as staged stubs
+with the records restored (the engines').
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from refinery.pipelines.config import RunConfig
-from refinery.transforms.beam.write import WriteOutputs, WriterInputs, _PlanFn
+from refinery.transforms.beam.write import WriteOutputs, WriterInputs, _PlanFn, sample_threshold
 from refinery.validators.aggregates import sample_key
 from refinery.validators.pipeline import _bottom, slim
 
@@ -40,24 +41,31 @@ def _smallest_ids(records: list[dict], k: int) -> list[str]:
     return [r["doc_id"] for r in sorted(records, key=lambda r: sample_key(r["doc_id"]))[:k]]
 
 
-def test_the_plan_holds_each_kinds_kth_smallest_sample_key_and_its_shard_counts():
-    refined, few = _records(60), _records(5, prefix="rej")
-    items = ([("key", "refined", sample_key(r["doc_id"])) for r in refined]
-             + [("key", "rejected", sample_key(r["doc_id"])) for r in few]
+def test_the_plan_holds_each_kinds_shard_counts_and_sample_threshold_from_counts_alone():
+    items = ([("count", "refined")] * 6000 + [("count", "rejected")] * 5
              + [("bytes", "refined", "en", 700), ("bytes", "refined", "en", 700), ("bytes", "refined", "zh", 10)])
     with TestPipeline() as p:
-        plan = p | "Items" >> beam.Create(items) | "Plan" >> beam.CombineGlobally(_PlanFn(1000, 7))
+        plan = p | "Items" >> beam.Create(items) | "Plan" >> beam.CombineGlobally(_PlanFn(1000, 100))
         none = p | "None" >> beam.Create([]) | "PlanNone" >> beam.CombineGlobally(_PlanFn(1000, 7))
-        keys = sorted(sample_key(r["doc_id"]) for r in refined)
         want = {"shards": {("refined", "en"): 2, ("refined", "zh"): 1},
-                "threshold": {"refined": keys[6], "rejected": max(sample_key(r["doc_id"]) for r in few)}}
-        assert_that(plan, equal_to([want]), label="k-th smallest per kind, all of few; bytes over the target")
+                "threshold": {"refined": sample_threshold(100, 6000), "rejected": sample_threshold(100, 5)}}
+        assert_that(plan, equal_to([want]), label="bytes over the target; a threshold per kind from its count")
         assert_that(none, equal_to([{"shards": {}, "threshold": {}}]), label="none of none")
+
+
+def test_the_sample_threshold_takes_a_little_over_k_rows_and_every_row_of_few():
+    assert sample_threshold(100, 150) == (1 << 64) - 1  # fewer rows than k plus the margin: all of them
+    keys = [sample_key(f"doc-{i}") for i in range(200_000)]
+    for k in (100, 1000, 5000):
+        t = sample_threshold(k, len(keys))
+        under = sum(1 for x in keys if x <= t)
+        want = k + 10 * int(k ** 0.5) + 20
+        assert k < under and abs(under - want) < 5 * want ** 0.5, (k, under, want)
 
 
 def test_the_plan_is_the_same_whatever_the_order_its_parts_are_merged_in():
     fn = _PlanFn(100, 5)
-    items = [("key", "refined", sample_key(f"d{i}")) for i in range(40)] + [("bytes", "rejected", "", 30)] * 9
+    items = [("count", "refined")] * 40 + [("bytes", "rejected", "", 30)] * 9
     want = fn.extract_output(fn.merge_accumulators([_acc(fn, items)]))
     for seed in range(5):
         shuffled = items[:]
@@ -112,8 +120,9 @@ def _error(i: int) -> dict:
 
 @pytest.mark.parametrize("staged", [False, True], ids=["records", "restored"])
 def test_the_writer_gives_the_bottom_k_sample_and_the_counts(tmp_path, staged):
-    refined = _records(40, text_chars=800)
+    refined = _records(400, text_chars=100)  # 400 rows: the threshold takes about 59 of them, the sample 9
     rejected = [dict(r, reject_stage="quality", reject_reason="gopher_short_doc") for r in _records(12, prefix="rej")]
+    assert sample_threshold(9, 400) < (1 << 64) - 1
     # a tiny target: several shards per kind, each giving its own aggregate and sample rows
     cfg = RunConfig.model_validate({"output": {"target_shard_mb": 0.005}})
     agg = _aggregates(tmp_path, refined, rejected, [_error(1)], 9, staged, cfg)
@@ -122,7 +131,7 @@ def test_the_writer_gives_the_bottom_k_sample_and_the_counts(tmp_path, staged):
     assert [r["doc_id"] for r in agg["rejected_sample"]] == _smallest_ids(rejected, 9)
     assert all(len(r["text"]) <= 500 for r in agg["refined_sample"])
     assert "run_id" not in agg["refined_sample"][0]  # the records' own columns, not the writer's
-    assert agg["refined"]["rows"] == 40 and agg["rejected"]["rows"] == 12 and agg["errors_rows"] == 1
+    assert agg["refined"]["rows"] == 400 and agg["rejected"]["rows"] == 12 and agg["errors_rows"] == 1
     assert agg["refined"]["text_chars"] == sum(len(r["text"]) for r in refined)
     assert agg["rejected"]["reject"] == {"quality/gopher_short_doc": 12}
     assert agg["duplicate_doc_ids"] == 0

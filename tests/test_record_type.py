@@ -64,8 +64,8 @@ def sample_keys():
         rec = dict(rec, content_hash=f"{i:032x}")
         kept = i % 2 == 0
         d = Decision("kept" if kept else "near_duplicate", rec["doc_id"], 2, None if kept else "other",
-                     None if kept else 0.9, rec["doc_id"], None)
-        elements.append((rec["doc_id"], {"rec": [rec], "decision": [wire(d)], "sig": [sig]}))
+                     None if kept else 0.9, rec["doc_id"], None, sig if kept else None)
+        elements.append((rec["doc_id"], {"rec": [rec], "decision": [wire(d)]}))
     out = _emitted(apply, elements)
     keys["dedup"] = set().union(*(v for tag, v in out if tag in ("kept", "rejected")))
     return keys

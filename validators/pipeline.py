@@ -15,9 +15,11 @@ No element grows with the sample times the record size. A distributed engine mov
 (and, on Flink's batch runner, every GroupByKey's values of one key, concatenated) as one record
 through a sort buffer of a few MB, so gathering thousands of records into one element fails there
 ("Record too large") long before memory runs out. The bottom-k is therefore chosen on the sample
-keys alone (8-byte integers: the k-th smallest is the threshold the writer's plan holds), the rows at
-or under the threshold are the writer's sample output, and they reach the one aggregates writer as a
-side input — one element per row — while the combines carry only small values (counts and aggregates).
+keys (8-byte hashes) without gathering them either: the writer's plan holds a threshold set from each
+kind's count (:func:`refinery.transforms.beam.write.sample_threshold`: a little over k rows fall under
+it), the rows at or under it are the writer's sample output, they reach the one aggregates writer as a
+side input — one element per row — and it keeps the k smallest; the combines carry only small values
+(counts and aggregates).
 """
 
 from __future__ import annotations

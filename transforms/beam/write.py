@@ -18,7 +18,6 @@ rows per source_uri) — the manifest and the reconciliation are built from thes
 from __future__ import annotations
 
 import hashlib
-import heapq
 import io
 import math
 import time
@@ -36,7 +35,7 @@ from refinery.stages import BY_NAME
 from refinery.transforms.beam.bundles import bucket_of
 from refinery.transforms.beam.stage import ERRORS, BusyClock, Counters, error_record
 from refinery.transforms.beam.staging import SIZE
-from refinery.validators.aggregates import SAMPLE_ROWS, sample_key
+from refinery.validators.aggregates import SAMPLE_ROWS
 from refinery.validators.pipeline import PARTS, AggregateParts, ComputeAggregates, shard_parts
 
 WRITE_SPEC = BY_NAME["write"]
@@ -75,11 +74,28 @@ def text_chars(r: dict) -> int:
     return n if n is not None else len(r.get("text") or r.get("raw") or b"")
 
 
+def sample_threshold(k: int, n: int) -> int:
+    """The sample key under which a kind's sample is taken: ``k`` rows wanted of ``n``. Sample keys are
+    uniform 64-bit hashes, so about ``n * T / 2**64`` rows fall under ``T``; ``T`` is set for
+    k + 10 sqrt(k) + 20 of them, about ten standard deviations above ``k``, and the writer of
+    aggregates.json keeps the ``k`` smallest of those (:func:`refinery.validators.pipeline._bottom`):
+    the exact bottom-k unless fewer than ``k`` fall under ``T`` (odds under 1e-20 for k >= 100), and a
+    function of the data alone either way. Chosen from counts, not from the keys: a combine's
+    accumulators of k keys each, concatenated for one key by Flink's combine step, passed its sort
+    buffer at 2 GB."""
+    want = k + 10 * math.isqrt(k) + 20
+    return _ALL_KEYS if n <= want else (_ALL_KEYS + 1) * want // n
+
+
+_ALL_KEYS = (1 << 64) - 1  # the largest sample key: a threshold that takes every row
+
+
 class _PlanFn(beam.CombineFn):
-    """("bytes", kind, partition, n) and ("key", kind, sample key) → the write's plan: ``shards``, the file
-    count of each (kind, partition) (its bytes over the target size), and ``threshold``, per kind the
-    largest of its ``n`` smallest sample keys (-1: none; a record at or under it is in the sample). One
-    combine for both, so that a stage whose outputs feed it is read once (see ``WriteOutputs``)."""
+    """("bytes", kind, partition, n) and ("count", kind) → the write's plan: ``shards``, the file count of
+    each (kind, partition) (its bytes over the target size), and ``threshold``, per kind counted the
+    sample key under which its sample of ``n`` rows is taken (:func:`sample_threshold`). Accumulators are
+    a few numbers per kind and partition. One combine for both, so that a stage whose outputs feed it is
+    read once (see ``WriteOutputs``)."""
 
     def __init__(self, target_bytes: int, n: int):
         self.target_bytes, self.n = target_bytes, n
@@ -87,38 +103,28 @@ class _PlanFn(beam.CombineFn):
     def create_accumulator(self):
         return {}, {}
 
-    def _key(self, keys: dict, kind: str, k: int) -> None:
-        if self.n <= 0:
-            return
-        heap = keys.setdefault(kind, [])  # a max-heap (negated) of the n smallest keys
-        if len(heap) < self.n:
-            heapq.heappush(heap, -k)
-        elif -k > heap[0]:
-            heapq.heapreplace(heap, -k)
-
     def add_input(self, acc, element):
-        sizes, keys = acc
+        sizes, counts = acc
         if element[0] == "bytes":
             _, kind, partition, n = element
             sizes[kind, partition] = sizes.get((kind, partition), 0) + n
         else:
-            self._key(keys, element[1], element[2])
+            counts[element[1]] = counts.get(element[1], 0) + 1
         return acc
 
     def merge_accumulators(self, accs):
-        sizes, keys = self.create_accumulator()
-        for a_sizes, a_keys in accs:
+        sizes, counts = self.create_accumulator()
+        for a_sizes, a_counts in accs:
             for k, n in a_sizes.items():
                 sizes[k] = sizes.get(k, 0) + n
-            for kind, heap in a_keys.items():
-                for neg in heap:
-                    self._key(keys, kind, -neg)
-        return sizes, keys
+            for k, n in a_counts.items():
+                counts[k] = counts.get(k, 0) + n
+        return sizes, counts
 
     def extract_output(self, acc):
-        sizes, keys = acc
+        sizes, counts = acc
         return {"shards": {k: max(1, math.ceil(b / self.target_bytes)) for k, b in sizes.items()},
-                "threshold": {kind: -heap[0] if heap else -1 for kind, heap in keys.items()}}
+                "threshold": {kind: sample_threshold(self.n, c) for kind, c in counts.items()}}
 
 
 def _partition(kind: str, r: dict) -> str:
@@ -129,13 +135,13 @@ def _bytes_items(r: dict, kind: str, keep_text: bool = True):
     yield "bytes", kind, _partition(kind, r), (text_chars(r) if keep_text else 0) + ROW_OVERHEAD
 
 
-def _key_items(r: dict, kind: str):
-    yield "key", kind, sample_key(r["doc_id"])
+def _count_items(r: dict, kind: str):
+    yield "count", kind
 
 
-def _bytes_and_key_items(r: dict, kind: str, keep_text: bool):
+def _bytes_and_count_items(r: dict, kind: str, keep_text: bool):
     yield from _bytes_items(r, kind, keep_text)
-    yield from _key_items(r, kind)
+    yield from _count_items(r, kind)
 
 
 def _plan(parts: list, label: str, target_bytes: int, n: int):
@@ -337,8 +343,8 @@ class WriteOutputs(beam.PTransform):
         key = _KeyForWriteFn(self.identity)
         sized = [(inputs.refined_sized_by, _bytes_items, ("refined",))]
         if inputs.restored is not None:
-            plan = _plan([*sized, *([(refined, _key_items, ("refined",))] if n else []),
-                          (rejected, _bytes_and_key_items if n else _bytes_items, ("rejected", keep_text))],
+            plan = _plan([*sized, *([(refined, _count_items, ("refined",))] if n else []),
+                          (rejected, _bytes_and_count_items if n else _bytes_items, ("rejected", keep_text))],
                          "Plan", target, n)
             keyed = inputs.restored | "KeyByShard" >> beam.ParDo(key, plan, sha)
         else:
@@ -350,7 +356,7 @@ class WriteOutputs(beam.PTransform):
                  rejected | "TagRejected" >> beam.Map(lambda r: ("rejected", r))
                  | "KeyRejected" >> beam.ParDo(key, rejected_plan, sha))
                 | "Keyed" >> beam.Flatten())
-            plan = _plan([(refined, _key_items, ("refined",)), (rejected, _key_items, ("rejected",))],
+            plan = _plan([(refined, _count_items, ("refined",)), (rejected, _count_items, ("rejected",))],
                          "Sample", target, n) if n else None
         specs = {
             "refined": _KindSpec(with_run_metadata(refined_file_schema(), footer), PARTITION_COLUMN,

@@ -154,11 +154,6 @@ def shingles_of(kv) -> tuple[str, bytes]:
     return kv[0], rebuild(Sketch, kv[1]).shingles
 
 
-def signature_of(kv) -> tuple[str, bytes]:
-    """(doc_id, Sketch) → (doc_id, MinHash signature)."""
-    return kv[0], rebuild(Sketch, kv[1]).signature
-
-
 def exact_groups(element):
     """(exact key, [ExactMember]) → 'assign' (doc_id, group rep) per member; (rep, :class:`GroupRep`)."""
     key, members = element
@@ -529,8 +524,8 @@ class _ChainSafeDecisions(beam.PTransform):
 
 
 def record_decisions(element):
-    """(group rep, {'assign': [doc_id, ...], 'final': [Final]}) → (doc_id, :class:`Decision`) for every
-    record of the exact group."""
+    """(group rep, {'assign': [doc_id, ...], 'final': [Final], 'sig': [its signature]}) → (doc_id,
+    :class:`Decision`) for every record of the exact group; a kept one carries the signature."""
     group_rep, g = element
     finals = list(g["final"])
     if not finals:  # no decision: _ApplyFn turns the missing decision into an errors/ record
@@ -540,7 +535,9 @@ def record_decisions(element):
     for doc_id in g["assign"]:
         if doc_id == group_rep:
             if f.status == FINAL_KEPT:
-                d = Decision(FINAL_KEPT, f.cluster_id, f.cluster_size, None, None, group_rep, None)
+                sigs = list(g.get("sig", ()))
+                d = Decision(FINAL_KEPT, f.cluster_id, f.cluster_size, None, None, group_rep, None,
+                             sigs[0] if sigs else b"")
             elif f.status == PRIOR_EXACT:
                 d = Decision(exact, f.cluster_id, f.cluster_size, f.dup_of, 1.0, f.dup_of, f.prior_run)
             else:
@@ -583,7 +580,7 @@ def split_prior(element) -> Iterable[Any]:
 
 
 class _ApplyFn(beam.DoFn):
-    """(doc_id, {'rec', 'decision', 'sig'}) → kept record (and its 'index' row) / rejected / errors."""
+    """(doc_id, {'rec', 'decision'}) → kept record (and its 'index' row) / rejected / errors."""
 
     def __init__(self, bands: int, rows: int):
         self.bands, self.rows = bands, rows
@@ -615,8 +612,7 @@ class _ApplyFn(beam.DoFn):
             if d.outcome == FINAL_KEPT:
                 self._counters.inc("kept")
                 yield rec
-                sigs = list(g["sig"])
-                yield TaggedOutput("index", self._index_row(rec, sigs[0] if sigs else b""))
+                yield TaggedOutput("index", self._index_row(rec, d.signature or b""))
                 continue
             if d.prior_run:
                 self._counters.inc("against_earlier_runs")
@@ -656,6 +652,7 @@ class DedupNearDuplicates(beam.PTransform):
         self.bounded_buckets = bounded_buckets
 
     def expand(self, records):
+        from refinery.transforms.beam.dedup_index import rep_signature
         from refinery.transforms.beam.dedup_local import LocalChainSafe, LocalComponents
 
         d = self.cfg.dedup
@@ -721,7 +718,10 @@ class DedupNearDuplicates(beam.PTransform):
         if self.local_clusters:
             chain_safe = LocalChainSafe(node_sets, d.threshold, d.chain_rounds)
         elif self.staging is not None:
-            set_files = node_sets | "StageNodeSets" >> beam.ParDo(_StageSetsFn(self.staging, self.bounded_buckets))
+            # Staged in a stage of their own: the stage that attaches the sets also gives the pairs their
+            # sets, and each of the rounds' joins reading its set files would read a copy of those too.
+            set_files = (node_sets | "SpreadNodeSets" >> beam.Reshuffle()
+                         | "StageNodeSets" >> beam.ParDo(_StageSetsFn(self.staging, self.bounded_buckets)))
             chain_safe = _ChainSafeDecisions(node_sets, d.threshold, d.chain_rounds, set_files, self.bounded_buckets)
         else:
             chain_safe = _ChainSafeDecisions(node_sets, d.threshold, d.chain_rounds)
@@ -729,16 +729,20 @@ class DedupNearDuplicates(beam.PTransform):
         if prior_finals:
             finals = [finals, *prior_finals] | "WithEarlierFinals" >> beam.Flatten()
         assign_by_group = ex["assign"] | "ByGroupRep" >> beam.Map(group_rep_of)
-        decisions = ({"assign": assign_by_group, "final": finals} | "JoinDecisions" >> beam.CoGroupByKey()
+        # A kept record's signature (its index row) comes with its decision, from its exact group's
+        # representative: not from the sketch stage, whose every consumer reads a copy of all its outputs
+        # on Flink.
+        rep_sigs = ex["reps"] | "RepSignatures" >> beam.Map(rep_signature)
+        decisions = ({"assign": assign_by_group, "final": finals, "sig": rep_sigs}
+                     | "JoinDecisions" >> beam.CoGroupByKey()
                      | "Decisions" >> beam.FlatMap(record_decisions))
-        sigs = sk["sketch"] | "Sigs" >> beam.Map(signature_of)
         recs = sk["rec"]
         if self.staging is not None:
             recs = (recs | "Records" >> beam.Values()
                     | "StageRecords" >> StageRecords(self.staging, self.bounded_buckets, "dedup")
                     | "StubByDocId" >> beam.Map(lambda stub: (stub["doc_id"], stub)))
         join = beam.CoGroupByKey() if self.bounded_buckets is None else JoinInBuckets(self.bounded_buckets)
-        out = ({"rec": recs, "decision": decisions, "sig": sigs} | "JoinRecords" >> join
+        out = ({"rec": recs, "decision": decisions} | "JoinRecords" >> join
                | "Apply" >> beam.ParDo(_ApplyFn(bands, rows)).with_outputs(REJECTED, ERRORS, "index", main=KEPT))
         errors = (sk[ERRORS], out[ERRORS]) | "DedupErrors" >> beam.Flatten()
         return {KEPT: out[KEPT], REJECTED: out[REJECTED], ERRORS: errors, "index": out["index"]}

@@ -128,6 +128,8 @@ class Decision(NamedTuple):
     """The representative of its exact group (itself, for a representative)."""
     prior_run: str | None
     """The earlier run whose index holds ``dup_of`` (``--dedup-against``), else None."""
+    signature: bytes | None = None
+    """A kept record's MinHash signature (for its row of ``OUT/index/``); None for the others."""
 
 
 class PriorMatch(NamedTuple):
